@@ -1,0 +1,97 @@
+"""Render the Dockerfile and the build context from the template, the definition and the lock.
+
+Same inputs, same bytes: nothing here reads the clock, the environment or the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+
+from .definition import ImageDefinition
+from .errors import PipelineError
+from .state import ResolvedBase
+
+CONTEXT_DIR = Path("build/context")
+BUILD_LOCK = Path("requirements/ray-worker-build.txt")
+
+
+@dataclass(frozen=True)
+class RenderedContext:
+    directory: Path
+    dockerfile: str
+    lock_sha256: str
+
+
+def lock_digest(definition: ImageDefinition) -> str:
+    """Identifies the exact package set: both lock files, hashed together."""
+    digest = hashlib.sha256()
+    for path in (definition.requirements.lock, definition.root / BUILD_LOCK):
+        digest.update(_read_lock(path, definition))
+    return digest.hexdigest()
+
+
+def _read_lock(path: Path, definition: ImageDefinition) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        rel = path.relative_to(definition.root)
+        raise PipelineError(f"{rel}: lock file missing; run `invoke lock` and commit it") from None
+
+
+def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha256: str) -> str:
+    env = Environment(
+        loader=FileSystemLoader(definition.directory),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - renders a Dockerfile, not HTML
+    )
+    b = definition.base
+    site = PurePosixPath(b.site_packages)
+    prefix = PurePosixPath(b.python_path).parent.parent
+    try:
+        template = env.get_template(definition.template.name)
+        return template.render(
+            definition_path=definition.path.relative_to(definition.root).as_posix(),
+            base_source=base.pinned,
+            base_name=base.name,
+            base_digest=base.digest,
+            stand_in=str(base.stand_in).lower(),
+            uid=b.user.uid,
+            gid=b.user.gid,
+            pip=b.pip_path,
+            site_packages=str(site),
+            site_packages_in_prefix=str(site.relative_to(prefix)),
+            bin_dir=str(PurePosixPath(b.python_path).parent),
+            name=definition.name,
+            version=definition.target.tag,
+            source=definition.target.source,
+            lock_sha256=lock_sha256,
+        )
+    except TemplateError as exc:
+        raise PipelineError(f"{definition.template}: cannot render: {exc}") from None
+
+
+def render_context(definition: ImageDefinition, base: ResolvedBase) -> RenderedContext:
+    """Write Dockerfile + locks into build/context/, replacing the old one only when complete."""
+    lock_sha256 = lock_digest(definition)
+    dockerfile = render_dockerfile(definition, base, lock_sha256)
+    target = definition.root / CONTEXT_DIR
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".context-", dir=target.parent))
+    try:
+        (staging / "Dockerfile").write_text(dockerfile, "utf-8")
+        shutil.copyfile(definition.requirements.lock, staging / "requirements.txt")
+        shutil.copyfile(definition.root / BUILD_LOCK, staging / "build-requirements.txt")
+        if target.exists():
+            shutil.rmtree(target)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return RenderedContext(target, dockerfile, lock_sha256)

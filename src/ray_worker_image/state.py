@@ -1,0 +1,133 @@
+"""What one step hands to the next, kept under ``build/state/`` as small JSON files.
+
+Each record is a frozen dataclass. Writes are atomic (temp file + rename), so an
+interrupted step never leaves a half-written record for the next one to trust.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .errors import PipelineError
+
+BUILD_DIR = Path("build")
+T = TypeVar("T")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class ResolvedBase:
+    """The base image as pulled: where from, and the digest the registry served."""
+
+    name: str  # what the definition asks for, e.g. docker.io/rayproject/ray:2.49.2
+    source: str  # where it was pulled from (the stand-in registry in offline mode)
+    digest: str
+    stand_in: bool
+
+    @property
+    def pinned(self) -> str:
+        return f"{self.source}@{self.digest}"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    image_id: str
+    engine: str
+    tags: tuple[str, ...]  # local names: localhost/<repository>:<tag>
+    revision: str
+    created: str
+    lock_sha256: str
+    base: ResolvedBase
+
+
+@dataclass(frozen=True)
+class TestRecord:
+    image_id: str
+    engine: str
+    passed: bool
+    count: int
+    failed: int
+    report: str  # path of the JUnit XML report
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    image_id: str
+    engine: str
+    registry: str
+    repository: str
+    tags: tuple[str, ...]
+    digest: str
+
+    @property
+    def by_digest(self) -> str:
+        return f"{self.registry}/{self.repository}@{self.digest}"
+
+    @property
+    def by_tag_and_digest(self) -> str:
+        return f"{self.registry}/{self.repository}:{self.tags[0]}@{self.digest}"
+
+
+def _to_json(record: Any) -> str:
+    return json.dumps(dataclasses.asdict(record), indent=2, sort_keys=True) + "\n"
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    kwargs: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        value = data[field.name]
+        if field.name == "base":
+            value = ResolvedBase(**value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[field.name] = value
+    return cls(**kwargs)
+
+
+class StateStore:
+    """Records of the last base resolution, build, test runs and push."""
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / BUILD_DIR / "state"
+
+    def _path(self, kind: str) -> Path:
+        return self.dir / f"{kind}.json"
+
+    def save(self, kind: str, record: Any) -> None:
+        write_atomic(self._path(kind), _to_json(record))
+
+    def load(self, kind: str, cls: type[T], *, hint: str) -> T:
+        path = self._path(kind)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            return _from_dict(cls, data)
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: not found; {hint}") from None
+        except (ValueError, KeyError, TypeError):
+            raise PipelineError(f"{path}: unreadable record; {hint}") from None
+
+    def load_optional(self, kind: str, cls: type[T]) -> T | None:
+        try:
+            return self.load(kind, cls, hint="")
+        except PipelineError:
+            return None
+
+    def test_kind(self, image_id: str) -> str:
+        return f"tests/{image_id.removeprefix('sha256:')[:32]}"
