@@ -14,24 +14,31 @@ from .engine import Engine
 from .state import TestRecord
 
 SUITE = Path("tests/image")
-REPORTS = Path("build/test-reports")
 
 
 @dataclass(frozen=True)
 class SuiteResult:
     passed: bool
     count: int
-    failed: int
+    failed_tests: tuple[str, ...]
     report: Path
 
+    @property
+    def failed(self) -> int:
+        return len(self.failed_tests)
 
-def _count(report: Path) -> tuple[int, int]:
+
+def _read_report(report: Path) -> tuple[int, tuple[str, ...]]:
+    """(tests run, names of failed or errored tests) from a JUnit XML report."""
     root = ET.parse(report).getroot()  # noqa: S314
-    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
-    total = sum(int(s.get("tests", 0)) for s in suites)
-    bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
-    skipped = sum(int(s.get("skipped", 0)) for s in suites)
-    return total - skipped, bad
+    ran, failed = 0, []
+    for case in root.iter("testcase"):
+        if case.find("skipped") is not None:
+            continue
+        ran += 1
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(case.get("name", "?"))
+    return ran, tuple(failed)
 
 
 def run_suite(
@@ -39,11 +46,10 @@ def run_suite(
     engine: Engine,
     image: str,
     *,
-    report_name: str,
+    report: Path,
     extra_args: tuple[str, ...] = (),
 ) -> SuiteResult:
     """Start ``image``, run the suite against it through testinfra, always remove it."""
-    report = definition.root / REPORTS / f"{report_name}.xml"
     report.parent.mkdir(parents=True, exist_ok=True)
     with engine.container(
         image, ["sleep", "infinity"], name_prefix="ray-image-test", shm_size="1g"
@@ -58,18 +64,21 @@ def run_suite(
         ]
         console.step(f"in-image tests on {image[:71]} ({engine.name}, {box.testinfra_url})")
         result = subprocess.run(argv, cwd=definition.root, check=False)
-    count, failed = _count(report) if report.exists() else (0, 1)
-    passed = result.returncode == 0 and failed == 0 and count > 0
+    count, failed = _read_report(report) if report.exists() else (0, ("(no report)",))
+    passed = result.returncode == 0 and not failed and count > 0
     return SuiteResult(passed, count, failed, report)
 
 
-def test_image(definition: ImageDefinition, engine: Engine, image_id: str) -> TestRecord:
-    result = run_suite(definition, engine, image_id, report_name=image_id.removeprefix("sha256:")[:32])
+def test_image(
+    definition: ImageDefinition, engine: Engine, image_id: str, build_dir: Path
+) -> TestRecord:
+    name = image_id.removeprefix("sha256:")[:32]
+    result = run_suite(definition, engine, image_id, report=build_dir / "test-reports" / f"{name}.xml")
     return TestRecord(
         image_id=image_id,
         engine=engine.name,
         passed=result.passed,
         count=result.count,
         failed=result.failed,
-        report=str(result.report.relative_to(definition.root)),
+        report=str(result.report),
     )

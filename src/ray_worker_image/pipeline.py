@@ -26,7 +26,7 @@ from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
 from .render import render_context
 from .standin import DEFAULT_STAND_IN_REGISTRY
-from .state import BuiltImage, PushRecord, ResolvedBase, StateStore, TestRecord
+from .state import BUILD_DIR, BuiltImage, PushRecord, ResolvedBase, StateStore, TestRecord
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -60,15 +60,19 @@ class Options:
     stand_in: bool = False
     stand_in_registry: str = DEFAULT_STAND_IN_REGISTRY
     ca_cert: str | None = None
+    build_dir: Path | None = None  # default: <root>/build
 
 
 class Session:
     """Loads the definition once and connects to the engine on first use."""
 
-    def __init__(self, options: Options) -> None:
+    def __init__(self, options: Options, definition: ImageDefinition | None = None) -> None:
         self.options = options
-        self.definition: ImageDefinition = load_definition(options.definition_path, options.root)
-        self.state = StateStore(self.definition.root)
+        self.definition: ImageDefinition = definition or load_definition(
+            options.definition_path, options.root
+        )
+        self.build_dir = options.build_dir or self.definition.root / BUILD_DIR
+        self.state = StateStore(self.build_dir)
         self.ca_cert = resolve_ca_cert(options.ca_cert)
         self._engine: engines.Engine | None = None
 
@@ -131,14 +135,14 @@ def do_lock(s: Session, *, check: bool) -> list[str]:
 
 def do_render(s: Session) -> Path:
     base = s.resolve_base()
-    context = render_context(s.definition, base)
-    console.step(f"rendered {context.directory.relative_to(s.definition.root)}/Dockerfile")
+    context = render_context(s.definition, base, s.build_dir)
+    console.step(f"rendered {context.directory}/Dockerfile")
     return context.directory
 
 
 def do_build(s: Session) -> BuiltImage:
     base = s.resolve_base()
-    context = render_context(s.definition, base)
+    context = render_context(s.definition, base, s.build_dir)
     built = build_image(s.definition, s.engine, context, base, ca_cert=s.ca_cert)
     s.state.save("image", built)
     return built
@@ -152,7 +156,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
             f"image {target[:19]} is not in {s.engine.name}'s storage; run `invoke build "
             f"--engine {s.engine.name}` first"
         )
-    record = test_image(s.definition, s.engine, target)
+    record = test_image(s.definition, s.engine, target, s.build_dir)
     s.state.save(s.state.test_kind(target), record)
     if not record.passed:
         raise PipelineError(

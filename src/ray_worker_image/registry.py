@@ -114,6 +114,12 @@ class RegistryClient:
         digest = response.headers.get("Docker-Content-Digest")
         return digest or None
 
+    def delete(self, ref: ImageRef) -> None:
+        """Delete a manifest by digest (tests clean up what they pushed)."""
+        digest = ref.digest or self.manifest_digest(ref)
+        if digest:
+            self._get(f"{self.base}/{ref.repository}/manifests/{digest}", method="DELETE")
+
     def image_config(self, ref: ImageRef) -> dict[str, Any] | None:
         """The image config (labels, env, user...) of a single-platform manifest."""
         target = ref.digest or ref.tag

@@ -17,7 +17,6 @@ from .definition import ImageDefinition
 from .errors import PipelineError
 from .state import ResolvedBase
 
-CONTEXT_DIR = Path("build/context")
 BUILD_LOCK = Path("requirements/ray-worker-build.txt")
 
 
@@ -77,11 +76,13 @@ def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha2
         raise PipelineError(f"{definition.template}: cannot render: {exc}") from None
 
 
-def render_context(definition: ImageDefinition, base: ResolvedBase) -> RenderedContext:
-    """Write Dockerfile + locks into build/context/, replacing the old one only when complete."""
+def render_context(
+    definition: ImageDefinition, base: ResolvedBase, build_dir: Path
+) -> RenderedContext:
+    """Write Dockerfile + locks into <build_dir>/context/, replacing the old one only when complete."""
     lock_sha256 = lock_digest(definition)
     dockerfile = render_dockerfile(definition, base, lock_sha256)
-    target = definition.root / CONTEXT_DIR
+    target = build_dir / "context"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".context-", dir=target.parent))
     try:

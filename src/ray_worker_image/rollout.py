@@ -413,7 +413,9 @@ class Rollout:
     image: str
     restart: str
     targets: tuple[Target, ...]  # the head first, then the chosen groups in spec order
-    restarted: tuple[Target, ...]  # targets whose pods the commands delete
+    # Targets whose pods get replaced and waited for: deleted by the commands, or
+    # by KubeRay itself under upgradeStrategy Recreate.
+    restarted: tuple[Target, ...]
     patch: list[PatchOp]
     rollback: list[PatchOp]
     commands: tuple[Command, ...]
@@ -556,7 +558,8 @@ def _restart_targets(
         warnings.append(
             f"the head pod keeps running {head.old_image} until it is deleted"
             " (--restart head or all); deleting it restarts the cluster:"
-            f" {_head_cost(view)}; the autoscaler sidecar, when enabled, follows it"
+            f" {_head_cost(view)}"
+            + ("; the autoscaler sidecar follows the head" if view.autoscaler else "")
         )
     for t in workers:
         if restart != "none" and t not in chosen and t.changed:
@@ -786,8 +789,10 @@ def _check_block(view: ClusterView, targets: Iterable[Target], image: str) -> st
         "checked=0 failed=0\n"
         f"for selector in {selectors}; do\n"
         f'  pods=$(kubectl get pods -n {ns} -l "$selector" -o {names_path}) || exit 1\n'
-        '  if [[ -z $pods ]]; then echo "no pod matches $selector" >&2;'
-        " failed=$((failed + 1)); continue; fi\n"
+        "  if [[ -z $pods && $selector == *node-type=head ]]; then\n"
+        '    echo "no head pod matches $selector" >&2; failed=$((failed + 1)); continue\n'
+        "  fi\n"
+        '  if [[ -z $pods ]]; then echo "no pod matches $selector (scaled to zero?)"; fi\n'
         "  for pod in $pods; do\n"
         f'    container=$(kubectl get pod -n {ns} "$pod"'
         " -o 'jsonpath={.spec.containers[0].name}') || exit 1\n"

@@ -59,6 +59,8 @@ class BuiltImage:
 
 @dataclass(frozen=True)
 class TestRecord:
+    __test__ = False  # not a pytest test class, despite the name
+
     image_id: str
     engine: str
     passed: bool
@@ -104,8 +106,8 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
 class StateStore:
     """Records of the last base resolution, build, test runs and push."""
 
-    def __init__(self, root: Path) -> None:
-        self.dir = root / BUILD_DIR / "state"
+    def __init__(self, build_dir: Path) -> None:
+        self.dir = build_dir / "state"
 
     def _path(self, kind: str) -> Path:
         return self.dir / f"{kind}.json"

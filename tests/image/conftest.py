@@ -45,7 +45,7 @@ def constraints(definition: ImageDefinition) -> dict[str, str]:
     return parse_constraints(definition.requirements.constraints.read_text())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def installed(host, definition: ImageDefinition) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """Every distribution the image's Python sees, by normalised name."""
     script = (

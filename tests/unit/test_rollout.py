@@ -134,7 +134,8 @@ def test_shape_errors_name_the_json_path(mutate: Any, message: str) -> None:
 def test_namespace_sources() -> None:
     sample = load_cluster(str(DATA / "samples" / "ray-cluster.sample.yaml"))
     view = ClusterView.from_object(sample, source="s.yaml")
-    assert view.namespace == "default" and "no metadata.namespace" in view.notes[0]
+    assert view.namespace == "default"
+    assert "no metadata.namespace" in view.notes[0]
     assert ClusterView.from_object(sample, namespace="ray").namespace == "ray"
     with pytest.raises(RolloutError, match=r"metadata\.namespace is 'ray' but --namespace"):
         ClusterView.from_object(cluster("multi-group.yaml"), namespace="prod")
@@ -165,12 +166,15 @@ def test_groups_are_found_by_name_not_position() -> None:
     groups = obj["spec"]["workerGroupSpecs"]
     patched = jsonpatch.apply_patch(obj, r.patch)
     for i, g in enumerate(groups):
-        want = IMAGE if g["groupName"] in ("gpu-a100", "batch-cpu") else g["template"]["spec"][
-            "containers"
-        ][0]["image"]
-        assert patched["spec"]["workerGroupSpecs"][i]["template"]["spec"]["containers"][0][
-            "image"
-        ] == want
+        want = (
+            IMAGE
+            if g["groupName"] in ("gpu-a100", "batch-cpu")
+            else g["template"]["spec"]["containers"][0]["image"]
+        )
+        assert (
+            patched["spec"]["workerGroupSpecs"][i]["template"]["spec"]["containers"][0]["image"]
+            == want
+        )
 
 
 def test_default_is_every_group_in_spec_order() -> None:
@@ -271,15 +275,17 @@ def test_sidecars_and_init_containers_keep_their_images() -> None:
             strict=True,
         ):
             assert after["template"]["spec"]["containers"][0]["image"] == IMAGE
-            assert after["template"]["spec"]["containers"][1:] == before["template"]["spec"][
-                "containers"
-            ][1:]
+            assert (
+                after["template"]["spec"]["containers"][1:]
+                == before["template"]["spec"]["containers"][1:]
+            )
             assert after["template"]["spec"].get("initContainers") == before["template"][
                 "spec"
             ].get("initContainers")
     warnings = plan(cluster("init-ray-image.yaml")).warnings
-    assert any("initContainers[0] 'ray-head-tls' also runs rayproject/ray:2.49.2" in w
-               for w in warnings)  # fmt: skip
+    assert any(
+        "initContainers[0] 'ray-head-tls' also runs rayproject/ray:2.49.2" in w for w in warnings
+    )
     assert any("initContainers[1] 'ray-worker-tls'" in w for w in warnings)
 
 
@@ -291,7 +297,8 @@ def test_templates_already_on_the_image_are_skipped() -> None:
     assert any("worker group 'cpu-small' already uses" in w for w in r.warnings)
     done = jsonpatch.apply_patch(obj, r.patch)
     again = plan(done)
-    assert again.patch == [] and again.rollback == []
+    assert again.patch == []
+    assert again.rollback == []
     assert any("nothing to patch" in w for w in again.warnings)
     assert not [c for c in again.commands if c.title.startswith("Apply")]
 
@@ -335,10 +342,13 @@ def test_restart_choices_use_kuberay_labels() -> None:
     head_sel = "ray.io/cluster=ray-gpu,ray.io/node-type=head"
     gpu_sel = "ray.io/cluster=ray-gpu,ray.io/group=gpu-a100"
     deletes = {
-        restart: [c.argv for c in plan(obj, restart=restart, groups=["gpu-a100"]).commands
-                  if c.argv and c.argv[1] == "delete" and c.phase == "rollout"]
+        restart: [
+            c.argv
+            for c in plan(obj, restart=restart, groups=["gpu-a100"]).commands
+            if c.argv and c.argv[1] == "delete" and c.phase == "rollout"
+        ]
         for restart in rollout.RESTART_CHOICES
-    }  # fmt: skip
+    }
     base = ("kubectl", "delete", "pod", "-n", "ray", "-l")
     assert deletes["workers"] == [(*base, gpu_sel)]
     assert deletes["head"] == [(*base, head_sel)]
@@ -388,7 +398,8 @@ def test_suspended_cluster_restarts_nothing() -> None:
     obj = cluster("multi-group.yaml")
     obj["spec"]["suspend"] = True
     r = plan(obj, restart="all")
-    assert r.restarted == () and r.patch
+    assert r.restarted == ()
+    assert r.patch
     assert not [c for c in r.commands if c.argv and c.argv[1] == "delete"]
 
 
@@ -401,17 +412,30 @@ def test_owned_cluster_warns() -> None:
 def test_patch_argv_live_and_local() -> None:
     r = plan(cluster("multi-group.yaml"))
     assert patch_argv(r) == [
-        "kubectl", "patch", "raycluster", "ray-gpu", "-n", "ray",
-        "--type=json", "--patch-file=patch.json",
-    ]  # fmt: skip
+        "kubectl",
+        "patch",
+        "raycluster",
+        "ray-gpu",
+        "-n",
+        "ray",
+        "--type=json",
+        "--patch-file=patch.json",
+    ]
     assert patch_argv(r, rollback=True, dry_run=True)[-2:] == [
         "--patch-file=rollback.json",
         "--dry-run=server",
     ]
     assert patch_argv(r, local_file="rc.json", kubectl="/k") == [
-        "/k", "patch", "--local", "-f", "rc.json", "--type=json", "--patch-file=patch.json",
-        "-o", "json",
-    ]  # fmt: skip
+        "/k",
+        "patch",
+        "--local",
+        "-f",
+        "rc.json",
+        "--type=json",
+        "--patch-file=patch.json",
+        "-o",
+        "json",
+    ]
 
 
 # ------------------------------------------------------------------ renderers and files
@@ -420,7 +444,8 @@ def test_patch_argv_live_and_local() -> None:
 def test_json_and_yaml_renderers() -> None:
     r = plan(cluster("multi-group.yaml"))
     text = to_json(r.patch)
-    assert text.endswith("}\n]\n") and json.loads(text) == r.patch
+    assert text.endswith("}\n]\n")
+    assert json.loads(text) == r.patch
     assert to_json(r.patch) == text
     assert yaml.safe_load(to_yaml(r.patch)) == r.patch
     assert to_json([]) == "[]\n"
@@ -432,7 +457,8 @@ def test_rollout_script_holds_every_command(path: Path, tmp_path: Path) -> None:
     script = render_shell(r)
     assert script.startswith("#!/usr/bin/env bash\n")
     assert "\nset -euo pipefail\n" in script
-    assert "upgradeStrategy.type: Recreate" in script and "KubeRay >= 1.6" in script
+    assert "upgradeStrategy.type: Recreate" in script
+    assert "KubeRay >= 1.6" in script
     assert "GCS fault tolerance" in script
     for c in r.commands:
         assert c.shell in script
@@ -493,7 +519,8 @@ def test_pod_check_snippet_fails_cleanly_without_nats() -> None:
     assert done.returncode == 1
     assert done.stdout == ""
     assert done.stderr.startswith("nats-py check FAILED: ModuleNotFoundError")
-    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1
 
 
 def test_find_kubectl_prefers_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
