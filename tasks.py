@@ -8,14 +8,21 @@ Settings resolve as: command-line flag, then environment (RAY_IMAGE_*), then the
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-from invoke import Context, task
+from invoke import Context
+from invoke import task as invoke_task
 
 from ray_worker_image import pipeline
 from ray_worker_image.pipeline import Options
 
 ROOT = Path(__file__).resolve().parent
+
+
+def task(**kwargs):  # type: ignore[no-untyped-def]
+    # Long flags only: invoke's generated one-letter flags collide and confuse more than help.
+    return invoke_task(auto_shortflags=False, **kwargs)
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
@@ -113,3 +120,127 @@ def push(c, registry=None, username=None, skip_tests=False, allow_stand_in=False
                                   allow_stand_in=allow_stand_in, dry_run=dry_run)
         if record:
             print(record.by_tag_and_digest)
+
+
+CLUSTER_HELP = {
+    "from_": "live RayCluster (file or - for stdin, YAML or JSON): "
+    "kubectl get raycluster NAME -n NS -o json",
+    "name": "RayCluster name (with --from: picks one of several; default: invoke.yaml)",
+    "namespace": "RayCluster namespace (default: invoke.yaml ray_image.cluster.namespace)",
+    "groups": "comma-separated worker groups to move (default: all with --from, "
+    "else invoke.yaml); '' = head only",
+    "restart": "pods to restart after the patch: workers, head, all or none (default: workers)",
+    "current_image": "without --from: the image the cluster runs now (guard and rollback; "
+    "default: the base image)",
+}
+
+
+def _cluster(c: Context, from_: str | None, name: str | None, namespace: str | None,
+             groups: str | None, restart: str, current_image: str | None
+             ) -> pipeline.ClusterOptions:
+    defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
+    if groups is not None:
+        chosen: tuple[str, ...] | None = tuple(g for g in groups.split(",") if g)
+    elif from_:
+        chosen = None
+    else:
+        chosen = tuple(defaults.get("groups", ()))
+    return pipeline.ClusterOptions(
+        source=from_,
+        name=name or (None if from_ else defaults.get("name")),
+        namespace=namespace or (None if from_ else defaults.get("namespace")),
+        groups=chosen,
+        restart=restart,
+        current_image=current_image,
+    )
+
+
+@task(help=COMMON_HELP | CLUSTER_HELP | {
+    "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
+    "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
+    "out": "also write patch.json, rollback.json and rollout.sh into this folder",
+})
+@pipeline.entry
+def patch(c, from_=None, image=None, name=None, namespace=None, groups=None, restart="workers",
+          current_image=None, format="json", out=None, definition=None, engine=None,
+          stand_in=False, stand_in_registry=None, ca_cert=None):
+    """Print the RayCluster JSON patch (head + worker groups -> the pushed image by digest).
+
+    Groups are found by groupName, the Ray container is containers[0], and `test` ops guard
+    every change, so a patch made from a stale view fails instead of clobbering. --out adds
+    rollback.json and rollout.sh (restart, race-free wait, per-pod nats-py check, rollback).
+    """
+    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+        pipeline.do_patch(s, _cluster(c, from_, name, namespace, groups, restart, current_image),
+                          image=image, fmt=format, out=out)
+
+
+@task(help=COMMON_HELP | CLUSTER_HELP | {
+    "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
+    "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
+    "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
+    "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
+    "dry_run": "run every step that does not publish; print the push plan instead of pushing",
+    "out": "write patch.json, rollback.json and rollout.sh into this folder",
+})
+@pipeline.entry
+def release(c, registry=None, username=None, allow_stand_in=False, json=False, dry_run=False,
+            out=None, from_=None, name=None, namespace=None, groups=None, restart="workers",
+            current_image=None, engine=None, definition=None, stand_in=False,
+            stand_in_registry=None, ca_cert=None):
+    """The whole pipeline: lock --check, render, build, test, push, patch. Stops at the first failure.
+
+    Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
+    """
+    registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
+    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+        result = pipeline.do_release(s, cluster, registry=registry, username=username,
+                                     allow_stand_in=allow_stand_in, dry_run=dry_run, out=out)
+        if json:
+            pipeline.print_json(result.document)
+        elif result.plan is not None:
+            pipeline.print_rollout(result.plan, result.out_dir)
+
+
+@task(help=COMMON_HELP | CLUSTER_HELP)
+@pipeline.entry
+def report(c, from_=None, name=None, namespace=None, groups=None, restart="workers",
+           current_image=None, definition=None, engine=None, stand_in=False,
+           stand_in_registry=None, ca_cert=None):
+    """Print the release record (JSON) of the last build, test and push, from build/state/."""
+    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+        pipeline.print_json(pipeline.do_report(s, cluster))
+
+
+@task(help={k: v for k, v in COMMON_HELP.items() if k != "stand_in"}
+      | {"force": "rebuild even when the registry holds a current stand-in"})
+@pipeline.entry
+def standin(c, force=False, engine=None, definition=None, stand_in_registry=None, ca_cert=None):
+    """Build (or reuse) the offline stand-in for rayproject/ray and serve it from the registry."""
+    with pipeline.session(_options(c, engine, definition, True, stand_in_registry, ca_cert)) as s:
+        print(pipeline.do_standin(s, force=force))
+
+
+@task(help={"tag": "the git tag being released, e.g. v2.49.2-nats.1",
+            "definition": COMMON_HELP["definition"]})
+@pipeline.entry
+def verify_tag(c, tag, definition=None):
+    """Refuse a release tag that does not match target.tag of the image definition."""
+    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
+        pipeline.do_verify_tag(s, tag)
+
+
+@task(help={"definition": COMMON_HELP["definition"]})
+@pipeline.entry
+def lint(c, definition=None):
+    """ruff, mypy --strict, and hadolint on the rendered Dockerfile."""
+    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
+        pipeline.do_lint(s)
+
+
+@task()
+def unit(c):
+    """The fast tests: no engine, no registry (tests/unit, tests/rollout, tests/workflow)."""
+    c.run(f"{sys.executable} -m pytest -q tests/unit tests/rollout tests/workflow", pty=False)

@@ -253,6 +253,35 @@ class Engine(ABC):
         finally:
             running.remove()
 
+    def create_network(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """A user-defined bridge network: its containers resolve each other by container name."""
+        try:
+            self.client.networks.create(name, driver="bridge", labels=dict(labels or {}))
+        except docker.errors.APIError as exc:
+            raise EngineError(f"{self.name}: cannot create network {name}: {exc.explanation or exc}") from None
+
+    def remove_network(self, name: str) -> None:
+        """Idempotent; the network's containers must be gone first."""
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.networks.get(name).remove()
+
+    def remove_labelled(self, label: str) -> list[str]:
+        """Remove every container, then every network, carrying ``label`` (``key=value``).
+
+        Selecting by label rather than by the handles a caller kept also catches a
+        container that was created but whose start failed, which ``run()`` never returns.
+        """
+        removed: list[str] = []
+        for box in self.client.containers.list(all=True, filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):
+                box.remove(force=True)
+                removed.append(str(box.name))
+        for network in self.client.networks.list(filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):
+                network.remove()
+                removed.append(str(network.name))
+        return removed
+
     def close(self) -> None:
         self.client.close()
 

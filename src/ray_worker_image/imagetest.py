@@ -63,7 +63,8 @@ def run_suite(
             *extra_args,
         ]
         console.step(f"in-image tests on {image[:71]} ({engine.name}, {box.testinfra_url})")
-        result = subprocess.run(argv, cwd=definition.root, check=False)
+        # stdout belongs to the task's result (e.g. `release --json`); pytest talks to stderr.
+        result = subprocess.run(argv, cwd=definition.root, check=False, stdout=sys.stderr)
     count, failed = _read_report(report) if report.exists() else (0, ("(no report)",))
     passed = result.returncode == 0 and not failed and count > 0
     return SuiteResult(passed, count, failed, report)

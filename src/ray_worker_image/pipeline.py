@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from . import console
+from . import console, rollout
 from . import engine as engines
 from .base import resolve_base
 from .build import build_image
@@ -24,8 +26,11 @@ from .errors import PipelineError
 from .imagetest import test_image
 from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
-from .render import render_context
-from .standin import DEFAULT_STAND_IN_REGISTRY
+from .refs import ImageRef
+from .registry import RegistryClient
+from .release_tag import parse_release_tag
+from .render import lock_digest, render_context, render_dockerfile
+from .standin import DEFAULT_STAND_IN_REGISTRY, ensure_stand_in
 from .state import BUILD_DIR, BuiltImage, PushRecord, ResolvedBase, StateStore, TestRecord
 
 P = ParamSpec("P")
@@ -129,7 +134,7 @@ def do_lock(s: Session, *, check: bool) -> list[str]:
         console.info("constraints.txt and the locks match the base and requirements/*.in")
         return []
     write_lock(s.definition, fresh)
-    console.info("wrote constraints.txt, requirements/ray-worker.txt, requirements/ray-worker-build.txt")
+    console.info("wrote constraints.txt and requirements/ray-worker{,-build}.txt")
     return []
 
 
@@ -193,30 +198,246 @@ def do_push(
     return record
 
 
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+# -- rollout, release -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where the patch goes: a live object (--from), or name/namespace/groups without one."""
+
+    source: str | None = None  # path or "-"
+    name: str | None = None
+    namespace: str | None = None
+    groups: tuple[str, ...] | None = None  # None: every worker group (with --from)
+    restart: str = "workers"
+    current_image: str | None = None  # without --from: what the cluster runs today
+
+
+def plan_patch(s: Session, image: str, cluster: ClusterOptions) -> rollout.Rollout:
+    if cluster.source:
+        obj = rollout.load_cluster(cluster.source, name=cluster.name)
+        view = rollout.ClusterView.from_object(obj, source=cluster.source)
+    else:
+        view = rollout.ClusterView.assumed(
+            cluster.name or "",
+            cluster.namespace or "",
+            cluster.groups or (),
+            current_image=cluster.current_image or str(s.definition.base.image),
+        )
+    return rollout.plan_rollout(
+        view,
+        image,
+        expected_ray_version=s.definition.base.ray_version,
+        groups=cluster.groups,
+        restart=cluster.restart,
+    )
+
+
+def pushed_image_ref(s: Session) -> str:
+    record = s.state.load("push", PushRecord, hint="run `invoke push` first, or pass --image")
+    return record.by_tag_and_digest
+
+
+def do_patch(
+    s: Session, cluster: ClusterOptions, *, image: str | None, fmt: str, out: str | None
+) -> rollout.Rollout:
+    plan = plan_patch(s, image or pushed_image_ref(s), cluster)
+    for warning in plan.warnings:
+        console.warn(warning)
+    if out:
+        written = rollout.write_outputs(plan, out)
+        for path in written.values():
+            console.info(f"wrote {path}")
+    renderers = {"json": rollout.to_json, "yaml": rollout.to_yaml}
+    if fmt == "shell":
+        sys.stdout.write(rollout.render_shell(plan))
+    elif fmt in renderers:
+        sys.stdout.write(renderers[fmt](plan.patch))
+    else:
+        raise PipelineError(f"--format {fmt!r}: use json, yaml or shell")
+    return plan
+
+
+def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:
+    """The release record of the last build, test and push, from build/state (no engine)."""
+    built = s.built()
+    tests = s.state.load(
+        s.state.test_kind(built.image_id), TestRecord, hint="run `invoke test` first"
+    )
+    pushed = s.state.load("push", PushRecord, hint="run `invoke push` first")
+    if pushed.image_id != built.image_id:
+        raise PipelineError(
+            f"the last push ({pushed.image_id[:19]}) is not the last build "
+            f"({built.image_id[:19]}); run `invoke push`"
+        )
+    plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
+    refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+    return release_document(built, tests, pushed, refs, plan)
+
+
 def release_document(
     built: BuiltImage,
     tests: TestRecord,
     pushed: PushRecord | None,
-    plan_refs: list[str],
-    patch: Any,
+    refs: list[str],
+    plan: rollout.Rollout | None,
+    *,
+    rehearsed_digest: str | None = None,
 ) -> dict[str, Any]:
     """The machine-readable summary `invoke release --json` prints."""
     return {
-        "image": plan_refs[0] if plan_refs else None,
-        "tags": plan_refs,
+        "image": refs[0],
+        "tags": refs,
         "digest": pushed.digest if pushed else None,
-        "registry": pushed.registry if pushed else (plan_refs[0].split("/")[0] if plan_refs else None),
+        "registry": refs[0].split("/", 1)[0],
         "image_id": built.image_id,
         "engine": built.engine,
         "revision": built.revision,
         "dry_run": pushed is None,
-        "base": {"ref": built.base.name, "source": built.base.source,
-                 "digest": built.base.digest, "stand_in": built.base.stand_in},
+        "rehearsed_digest": rehearsed_digest,
+        "base": {
+            "ref": built.base.name,
+            "source": built.base.source,
+            "digest": built.base.digest,
+            "stand_in": built.base.stand_in,
+        },
         "tests": {"passed": tests.passed, "count": tests.count, "failed": tests.failed},
-        "patch": patch,
+        "patch": plan.patch if plan else None,
+        "rollback": plan.rollback if plan else None,
+        "warnings": list(plan.warnings) if plan else [],
     }
 
 
-def print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    sys.stdout.flush()
+def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str | None:
+    """Learn the manifest digest a push would produce, on a loopback registry, then delete it.
+
+    The digest only exists once an engine has written the manifest; pushing to a
+    scratch repository on the loopback registry is the one way to know it without
+    publishing anything.
+    """
+    scratch_registry = s.options.stand_in_registry
+    client = RegistryClient(scratch_registry)
+    if not client.ping():
+        console.warn(f"dry run: no loopback registry at {scratch_registry}; digest unknown")
+        return None
+    scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
+    try:
+        s.engine.tag(image_id, scratch)
+        digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None)
+        digest = client.manifest_digest(scratch) or digest
+    finally:
+        if (stored := client.manifest_digest(scratch)) is not None:
+            client.delete(scratch.with_digest(stored))
+        s.engine.remove_image(str(scratch))
+    return digest
+
+
+@dataclass(frozen=True)
+class ReleaseResult:
+    document: dict[str, Any]
+    plan: rollout.Rollout | None
+    out_dir: Path
+
+
+def do_release(
+    s: Session,
+    cluster: ClusterOptions,
+    *,
+    registry: str,
+    username: str | None,
+    allow_stand_in: bool,
+    dry_run: bool,
+    out: str | None,
+) -> ReleaseResult:
+    """lock --check, render, build, test, push (or its plan), patch; stop at the first failure."""
+    do_lock(s, check=True)
+    built = do_build(s)
+    tests = do_test(s)
+    refs: list[str]
+    rehearsed: str | None = None
+    if dry_run:
+        plan_ = plan_push(s.definition, built, tests, registry=registry, skip_tests=False,
+                          allow_stand_in=allow_stand_in)
+        refs = [str(r) for r in plan_.refs]
+        console.step(f"dry run: would push to {registry} (nothing is published)")
+        for line in plan_.describe():
+            console.info(line)
+        rehearsed = rehearse_push(s, plan_.refs, built.image_id)
+        console.info(f"digest the push would produce (rehearsed on loopback): {rehearsed}")
+        image = f"{refs[0]}@{rehearsed}" if rehearsed else None
+        pushed = None
+    else:
+        pushed = do_push(s, registry=registry, username=username, skip_tests=False,
+                         allow_stand_in=allow_stand_in)
+        assert pushed is not None
+        refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+        image = pushed.by_tag_and_digest
+    plan = None
+    out_dir = Path(out) if out else s.build_dir / "rollout"
+    if image:
+        console.step("RayCluster patch and rollout")
+        plan = plan_patch(s, image, cluster)
+        for warning in plan.warnings:
+            console.warn(warning)
+        if not dry_run:
+            for path in rollout.write_outputs(plan, out_dir).values():
+                console.info(f"wrote {path}")
+    document = release_document(built, tests, pushed, refs, plan, rehearsed_digest=rehearsed)
+    return ReleaseResult(document, plan, out_dir)
+
+
+def print_rollout(plan: rollout.Rollout, out_dir: Path) -> None:
+    """For humans: the patch and each rollout command, ready to paste."""
+    sys.stdout.write(f"# RayCluster patch ({out_dir / 'patch.json'}):\n")
+    sys.stdout.write(rollout.to_json(plan.patch))
+    for command in plan.commands:
+        sys.stdout.write(f"\n# {command.title} [{command.phase}]\n# {command.why}\n")
+        sys.stdout.write(command.shell.rstrip() + "\n")
+    sys.stdout.write(f"\n# Or run it all: bash {out_dir / 'rollout.sh'} (see --help inside)\n")
+
+
+def do_standin(s: Session, *, force: bool) -> str:
+    built = ensure_stand_in(
+        s.definition, s.engine, registry=s.options.stand_in_registry, ca_cert=s.ca_cert, force=force
+    )
+    return str(built.ref)
+
+
+# -- checks -------------------------------------------------------------------------------
+
+
+def do_verify_tag(s: Session, tag: str) -> int:
+    number = parse_release_tag(tag, s.definition.target.tag)
+    console.info(f"{tag}: release {number} of {s.definition.target.tag}")
+    return number
+
+
+def do_lint(s: Session) -> None:
+    """ruff, mypy, and hadolint on the Dockerfile as rendered (with a placeholder digest)."""
+    root = s.definition.root
+    placeholder = ResolvedBase(
+        name=str(s.definition.base.image), source=str(s.definition.base.image),
+        digest="sha256:" + "0" * 64, stand_in=False,
+    )
+    dockerfile = render_dockerfile(s.definition, placeholder, lock_digest(s.definition))
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        rendered = Path(tmp) / "Dockerfile"
+        rendered.write_text(dockerfile, "utf-8")
+        checks = [
+            ("ruff", [str(bin_dir / "ruff"), "check", "."]),
+            ("mypy", [str(bin_dir / "mypy")]),
+            ("hadolint", [str(bin_dir / "hadolint"), "--no-color", str(rendered)]),
+        ]
+        failed = []
+        for name, argv in checks:
+            console.step(name)
+            if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+                failed.append(name)
+    if failed:
+        raise PipelineError(f"lint failed: {', '.join(failed)} (see the output above)")
