@@ -11,8 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from invoke import Context
-from invoke import task as invoke_task
+from invoke.context import Context
+from invoke.tasks import task as invoke_task
 
 from ray_worker_image import pipeline
 from ray_worker_image.pipeline import Options
@@ -20,9 +20,10 @@ from ray_worker_image.pipeline import Options
 ROOT = Path(__file__).resolve().parent
 
 
-def task(**kwargs):  # type: ignore[no-untyped-def]
+def task(**kwargs):
     # Long flags only: invoke's generated one-letter flags collide and confuse more than help.
     return invoke_task(auto_shortflags=False, **kwargs)
+
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
@@ -64,16 +65,27 @@ def _options(
     )
 
 
-@task(help=COMMON_HELP | {"check": "only verify: exit 1 naming what changed if the locks are stale"})
+@task(
+    help=COMMON_HELP | {"check": "only verify: exit 1 naming what changed if the locks are stale"}
+)
 @pipeline.entry
-def lock(c, check=False, engine=None, definition=None, stand_in=False, stand_in_registry=None,
-         ca_cert=None):
+def lock(
+    c,
+    check=False,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
     """Lock requirements/ray-worker.in with pip-compile inside the base image (Python 3.9).
 
     Also rewrites constraints.txt from the base's own `pip list`, so the lock can never move
     a package the base ships. --check changes nothing and fails if anything is stale.
     """
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
         pipeline.do_lock(s, check=check)
 
 
@@ -81,7 +93,9 @@ def lock(c, check=False, engine=None, definition=None, stand_in=False, stand_in_
 @pipeline.entry
 def render(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
     """Render images/ray-swe-fleet/Dockerfile.j2 into build/context/ (base pinned by digest)."""
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
         print(pipeline.do_render(s) / "Dockerfile")
 
 
@@ -89,35 +103,68 @@ def render(c, engine=None, definition=None, stand_in=False, stand_in_registry=No
 @pipeline.entry
 def build(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
     """Render, then build the image with podman or Docker; prints the image id and tags."""
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
         built = pipeline.do_build(s)
         print(built.image_id)
 
 
 @task(help=COMMON_HELP | {"image": "image id or name to test (default: the last build)"})
 @pipeline.entry
-def test(c, image=None, engine=None, definition=None, stand_in=False, stand_in_registry=None,
-         ca_cert=None):
+def test(
+    c,
+    image=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
     """Run the in-image tests (tests/image/, pytest-testinfra) against a container of the image."""
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
         pipeline.do_test(s, image)
 
 
-@task(help=COMMON_HELP | {
-    "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
-    "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
-    "skip_tests": "push even without passing in-image tests (warns loudly)",
-    "allow_stand_in": "allow pushing an image built on the stand-in base to a non-loopback registry",
-    "dry_run": "print what would be pushed, push nothing",
-})
+@task(
+    help=COMMON_HELP
+    | {
+        "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
+        "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
+        "skip_tests": "push even without passing in-image tests (warns loudly)",
+        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
+        "dry_run": "print what would be pushed, push nothing",
+    }
+)
 @pipeline.entry
-def push(c, registry=None, username=None, skip_tests=False, allow_stand_in=False, dry_run=False,
-         engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
+def push(
+    c,
+    registry=None,
+    username=None,
+    skip_tests=False,
+    allow_stand_in=False,
+    dry_run=False,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
     """Push the last built, tested image under both tags; record the registry's digest."""
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
-        record = pipeline.do_push(s, registry=registry, username=username, skip_tests=skip_tests,
-                                  allow_stand_in=allow_stand_in, dry_run=dry_run)
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
+        record = pipeline.do_push(
+            s,
+            registry=registry,
+            username=username,
+            skip_tests=skip_tests,
+            allow_stand_in=allow_stand_in,
+            dry_run=dry_run,
+        )
         if record:
             print(record.by_tag_and_digest)
 
@@ -135,9 +182,15 @@ CLUSTER_HELP = {
 }
 
 
-def _cluster(c: Context, from_: str | None, name: str | None, namespace: str | None,
-             groups: str | None, restart: str, current_image: str | None
-             ) -> pipeline.ClusterOptions:
+def _cluster(
+    c: Context,
+    from_: str | None,
+    name: str | None,
+    namespace: str | None,
+    groups: str | None,
+    restart: str,
+    current_image: str | None,
+) -> pipeline.ClusterOptions:
     defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
     if groups is not None:
         chosen: tuple[str, ...] | None = tuple(g for g in groups.split(",") if g)
@@ -155,48 +208,102 @@ def _cluster(c: Context, from_: str | None, name: str | None, namespace: str | N
     )
 
 
-@task(help=COMMON_HELP | CLUSTER_HELP | {
-    "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
-    "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
-    "out": "also write patch.json, rollback.json and rollout.sh into this folder",
-})
+@task(
+    help=COMMON_HELP
+    | CLUSTER_HELP
+    | {
+        "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
+        "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
+        "out": "also write patch.json, rollback.json and rollout.sh into this folder",
+    }
+)
 @pipeline.entry
-def patch(c, from_=None, image=None, name=None, namespace=None, groups=None, restart="workers",
-          current_image=None, format="json", out=None, definition=None, engine=None,
-          stand_in=False, stand_in_registry=None, ca_cert=None):
+def patch(
+    c,
+    from_=None,
+    image=None,
+    name=None,
+    namespace=None,
+    groups=None,
+    restart="workers",
+    current_image=None,
+    format="json",
+    out=None,
+    definition=None,
+    engine=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
     """Print the RayCluster JSON patch (head + worker groups -> the pushed image by digest).
 
     Groups are found by groupName, the Ray container is containers[0], and `test` ops guard
     every change, so a patch made from a stale view fails instead of clobbering. --out adds
     rollback.json and rollout.sh (restart, race-free wait, per-pod nats-py check, rollback).
     """
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
-        pipeline.do_patch(s, _cluster(c, from_, name, namespace, groups, restart, current_image),
-                          image=image, fmt=format, out=out)
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
+        pipeline.do_patch(
+            s,
+            _cluster(c, from_, name, namespace, groups, restart, current_image),
+            image=image,
+            fmt=format,
+            out=out,
+        )
 
 
-@task(help=COMMON_HELP | CLUSTER_HELP | {
-    "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
-    "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
-    "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
-    "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
-    "dry_run": "run every step that does not publish; print the push plan instead of pushing",
-    "out": "write patch.json, rollback.json and rollout.sh into this folder",
-})
+@task(
+    help=COMMON_HELP
+    | CLUSTER_HELP
+    | {
+        "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
+        "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
+        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
+        "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
+        "dry_run": "run every step that does not publish; print the push plan instead of pushing",
+        "out": "write patch.json, rollback.json and rollout.sh into this folder",
+    }
+)
 @pipeline.entry
-def release(c, registry=None, username=None, allow_stand_in=False, json=False, dry_run=False,
-            out=None, from_=None, name=None, namespace=None, groups=None, restart="workers",
-            current_image=None, engine=None, definition=None, stand_in=False,
-            stand_in_registry=None, ca_cert=None):
-    """The whole pipeline: lock --check, render, build, test, push, patch. Stops at the first failure.
+def release(
+    c,
+    registry=None,
+    username=None,
+    allow_stand_in=False,
+    json=False,
+    dry_run=False,
+    out=None,
+    from_=None,
+    name=None,
+    namespace=None,
+    groups=None,
+    restart="workers",
+    current_image=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """The whole pipeline: lock --check, render, build, test, push, patch; stops at a failure.
 
     Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
     """
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
-        result = pipeline.do_release(s, cluster, registry=registry, username=username,
-                                     allow_stand_in=allow_stand_in, dry_run=dry_run, out=out)
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
+        result = pipeline.do_release(
+            s,
+            cluster,
+            registry=registry,
+            username=username,
+            allow_stand_in=allow_stand_in,
+            dry_run=dry_run,
+            out=out,
+        )
         if json:
             pipeline.print_json(result.document)
         elif result.plan is not None:
@@ -205,17 +312,32 @@ def release(c, registry=None, username=None, allow_stand_in=False, json=False, d
 
 @task(help=COMMON_HELP | CLUSTER_HELP)
 @pipeline.entry
-def report(c, from_=None, name=None, namespace=None, groups=None, restart="workers",
-           current_image=None, definition=None, engine=None, stand_in=False,
-           stand_in_registry=None, ca_cert=None):
+def report(
+    c,
+    from_=None,
+    name=None,
+    namespace=None,
+    groups=None,
+    restart="workers",
+    current_image=None,
+    definition=None,
+    engine=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
     """Print the release record (JSON) of the last build, test and push, from build/state/."""
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(_options(c, engine, definition, stand_in, stand_in_registry, ca_cert)) as s:
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
         pipeline.print_json(pipeline.do_report(s, cluster))
 
 
-@task(help={k: v for k, v in COMMON_HELP.items() if k != "stand_in"}
-      | {"force": "rebuild even when the registry holds a current stand-in"})
+@task(
+    help={k: v for k, v in COMMON_HELP.items() if k != "stand_in"}
+    | {"force": "rebuild even when the registry holds a current stand-in"}
+)
 @pipeline.entry
 def standin(c, force=False, engine=None, definition=None, stand_in_registry=None, ca_cert=None):
     """Build (or reuse) the offline stand-in for rayproject/ray and serve it from the registry."""
@@ -223,8 +345,12 @@ def standin(c, force=False, engine=None, definition=None, stand_in_registry=None
         print(pipeline.do_standin(s, force=force))
 
 
-@task(help={"tag": "the git tag being released, e.g. v2.49.2-nats.1",
-            "definition": COMMON_HELP["definition"]})
+@task(
+    help={
+        "tag": "the git tag being released, e.g. v2.49.2-nats.1",
+        "definition": COMMON_HELP["definition"],
+    }
+)
 @pipeline.entry
 def verify_tag(c, tag, definition=None):
     """Refuse a release tag that does not match target.tag of the image definition."""

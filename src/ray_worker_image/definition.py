@@ -87,14 +87,15 @@ def _field(error: jsonschema.ValidationError) -> str:
     if error.validator == "required":
         missing = error.message.split("'")[1]
         parts.append(missing)
-    elif error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+    elif error.validator == "additionalProperties" and isinstance(error.schema, dict):
+        given = error.instance if isinstance(error.instance, dict) else {}
+        extra = sorted(set(given) - set(error.schema.get("properties", {})))
         parts.append(extra[0] if extra else "?")
     return ".".join(parts) or "(top level)"
 
 
 def _expected(error: jsonschema.ValidationError) -> str:
-    schema = error.schema
+    schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
     match error.validator:
         case "required":
             return "this field is required; add it"
@@ -102,7 +103,9 @@ def _expected(error: jsonschema.ValidationError) -> str:
             allowed = ", ".join(sorted(schema.get("properties", {})))
             return f"unknown field; remove it (allowed here: {allowed})"
         case "type":
-            return f"expected {schema['type']}, got {type(error.instance).__name__} {error.instance!r}"
+            return (
+                f"expected {schema['type']}, got {type(error.instance).__name__} {error.instance!r}"
+            )
         case "pattern":
             hint = schema.get("description", f"a value matching {schema['pattern']}")
             return f"expected {hint}, got {error.instance!r}"
@@ -132,7 +135,9 @@ def load_definition(path: Path = DEFAULT_DEFINITION, root: Path | None = None) -
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise DefinitionError(f"{path}:{where}: not valid YAML ({exc.__class__.__name__})") from None
+        raise DefinitionError(
+            f"{path}:{where}: not valid YAML ({exc.__class__.__name__})"
+        ) from None
     validate(raw, path)
 
     base, target, reqs = raw["base"], raw["target"], raw["requirements"]

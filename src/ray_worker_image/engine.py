@@ -164,7 +164,11 @@ class Engine(ABC):
         events: list[dict[str, Any]] = []
         try:
             stream = self.client.api.push(
-                ref.name, tag=ref.tag, stream=True, decode=True, auth_config=dict(auth or {}) or None
+                ref.name,
+                tag=ref.tag,
+                stream=True,
+                decode=True,
+                auth_config=dict(auth or {}) or None,
             )
             for event in stream:
                 events.append(event)
@@ -176,7 +180,9 @@ class Engine(ABC):
                 if status and not event.get("progressDetail"):
                     on_line(f"{event.get('id', '')} {status}".strip())
         except docker.errors.APIError as exc:
-            raise EngineError(f"{self.name}: push of {ref} failed: {exc.explanation or exc}") from None
+            raise EngineError(
+                f"{self.name}: push of {ref} failed: {exc.explanation or exc}"
+            ) from None
         return self._digest_from_push(events)
 
     def image_exists(self, ref_or_id: str) -> bool:
@@ -242,11 +248,15 @@ class Engine(ABC):
                 labels=labels,
             )
         except docker.errors.APIError as exc:
-            raise EngineError(f"{self.name}: cannot start {image}: {exc.explanation or exc}") from None
+            raise EngineError(
+                f"{self.name}: cannot start {image}: {exc.explanation or exc}"
+            ) from None
         return RunningContainer(self, container)
 
     @contextlib.contextmanager
-    def container(self, image: str, command: list[str], **kwargs: Any) -> Iterator[RunningContainer]:
+    def container(
+        self, image: str, command: list[str], **kwargs: Any
+    ) -> Iterator[RunningContainer]:
         running = self.run(image, command, **kwargs)
         try:
             yield running
@@ -258,7 +268,9 @@ class Engine(ABC):
         try:
             self.client.networks.create(name, driver="bridge", labels=dict(labels or {}))
         except docker.errors.APIError as exc:
-            raise EngineError(f"{self.name}: cannot create network {name}: {exc.explanation or exc}") from None
+            raise EngineError(
+                f"{self.name}: cannot create network {name}: {exc.explanation or exc}"
+            ) from None
 
     def remove_network(self, name: str) -> None:
         """Idempotent; the network's containers must be gone first."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import xml.etree.ElementTree as ET  # noqa: S405 - parses the report our own pytest wrote
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,8 +55,15 @@ def run_suite(
         image, ["sleep", "infinity"], name_prefix="ray-image-test", shm_size="1g"
     ) as box:
         argv = [
-            sys.executable, "-m", "pytest", str(definition.root / SUITE),
-            "-o", "addopts=", "-p", "no:cacheprovider", "-q",
+            sys.executable,
+            "-m",
+            "pytest",
+            str(definition.root / SUITE),
+            "-o",
+            "addopts=",
+            "-p",
+            "no:cacheprovider",
+            "-q",
             f"--hosts={box.testinfra_url}",
             f"--definition={definition.path}",
             f"--junitxml={report}",
@@ -74,7 +81,9 @@ def test_image(
     definition: ImageDefinition, engine: Engine, image_id: str, build_dir: Path
 ) -> TestRecord:
     name = image_id.removeprefix("sha256:")[:32]
-    result = run_suite(definition, engine, image_id, report=build_dir / "test-reports" / f"{name}.xml")
+    result = run_suite(
+        definition, engine, image_id, report=build_dir / "test-reports" / f"{name}.xml"
+    )
     return TestRecord(
         image_id=image_id,
         engine=engine.name,

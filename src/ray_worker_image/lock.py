@@ -120,7 +120,10 @@ def compute_lock(
     rel_in = reqs.input.relative_to(definition.root).as_posix()
     rel_lock = reqs.lock.relative_to(definition.root).as_posix()
     rel_build_in = BUILD_LOCK.with_suffix(".in").as_posix()
-    files = {rel_in: reqs.input.read_bytes(), rel_build_in: (definition.root / rel_build_in).read_bytes()}
+    files = {
+        rel_in: reqs.input.read_bytes(),
+        rel_build_in: (definition.root / rel_build_in).read_bytes(),
+    }
     if ca_cert:
         files["ca-bundle.pem"] = ca_cert.read_bytes()
     pip = definition.base.pip_path
@@ -140,14 +143,22 @@ def compute_lock(
         _run(
             box,
             f"{cert}{python} -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install -q "
-            f"--disable-pip-version-check 'pip=={PIP_FOR_PIP_TOOLS}' 'pip-tools=={PIP_TOOLS_VERSION}'",
+            "--disable-pip-version-check "
+            f"'pip=={PIP_FOR_PIP_TOOLS}' 'pip-tools=={PIP_TOOLS_VERSION}'",
             "installing pip-tools",
         )
         flags = " ".join(COMPILE_FLAGS)
-        compile_ = f"{cert}cd {WORKDIR} && CUSTOM_COMPILE_COMMAND='invoke lock' /tmp/pip-tools/bin/pip-compile {flags}"
+        compile_ = (
+            f"{cert}cd {WORKDIR} && CUSTOM_COMPILE_COMMAND='invoke lock' "
+            f"/tmp/pip-tools/bin/pip-compile {flags}"
+        )
         console.info(f"pip-compile {rel_in} (Python {definition.base.python}, constrained)")
         _run(box, f"{compile_} -o {rel_lock} {rel_in}", f"pip-compile {rel_in}")
-        _run(box, f"{compile_} -o {BUILD_LOCK.as_posix()} {rel_build_in}", f"pip-compile {rel_build_in}")
+        _run(
+            box,
+            f"{compile_} -o {BUILD_LOCK.as_posix()} {rel_build_in}",
+            f"pip-compile {rel_build_in}",
+        )
         lock = _run(box, f"cat {WORKDIR}/{rel_lock}", "reading the lock")
         build_lock = _run(box, f"cat {WORKDIR}/{BUILD_LOCK.as_posix()}", "reading the build lock")
     return LockResult(constraints, lock, build_lock)

@@ -128,7 +128,9 @@ def do_lock(s: Session, *, check: bool) -> list[str]:
         stale = stale_entries(s.definition, fresh)
         if stale:
             raise PipelineError(
-                "lock is stale: " + "; ".join(stale[:8]) + (" ..." if len(stale) > 8 else "")
+                "lock is stale: "
+                + "; ".join(stale[:8])
+                + (" ..." if len(stale) > 8 else "")
                 + " — run `invoke lock` and commit constraints.txt and requirements/"
             )
         console.info("constraints.txt and the locks match the base and requirements/*.in")
@@ -183,8 +185,12 @@ def do_push(
     built = s.built()
     tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
     plan = plan_push(
-        s.definition, built, tests,
-        registry=registry, skip_tests=skip_tests, allow_stand_in=allow_stand_in,
+        s.definition,
+        built,
+        tests,
+        registry=registry,
+        skip_tests=skip_tests,
+        allow_stand_in=allow_stand_in,
     )
     if dry_run:
         console.step("dry run: would push")
@@ -361,8 +367,14 @@ def do_release(
     refs: list[str]
     rehearsed: str | None = None
     if dry_run:
-        plan_ = plan_push(s.definition, built, tests, registry=registry, skip_tests=False,
-                          allow_stand_in=allow_stand_in)
+        plan_ = plan_push(
+            s.definition,
+            built,
+            tests,
+            registry=registry,
+            skip_tests=False,
+            allow_stand_in=allow_stand_in,
+        )
         refs = [str(r) for r in plan_.refs]
         console.step(f"dry run: would push to {registry} (nothing is published)")
         for line in plan_.describe():
@@ -372,8 +384,9 @@ def do_release(
         image = f"{refs[0]}@{rehearsed}" if rehearsed else None
         pushed = None
     else:
-        pushed = do_push(s, registry=registry, username=username, skip_tests=False,
-                         allow_stand_in=allow_stand_in)
+        pushed = do_push(
+            s, registry=registry, username=username, skip_tests=False, allow_stand_in=allow_stand_in
+        )
         assert pushed is not None
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
         image = pushed.by_tag_and_digest
@@ -421,8 +434,10 @@ def do_lint(s: Session) -> None:
     """ruff, mypy, and hadolint on the Dockerfile as rendered (with a placeholder digest)."""
     root = s.definition.root
     placeholder = ResolvedBase(
-        name=str(s.definition.base.image), source=str(s.definition.base.image),
-        digest="sha256:" + "0" * 64, stand_in=False,
+        name=str(s.definition.base.image),
+        source=str(s.definition.base.image),
+        digest="sha256:" + "0" * 64,
+        stand_in=False,
     )
     dockerfile = render_dockerfile(s.definition, placeholder, lock_digest(s.definition))
     bin_dir = Path(sys.executable).parent

@@ -13,7 +13,7 @@ from .refs import ImageRef
 from .registry import Credentials, RegistryClient, scheme_for
 from .state import BuiltImage, PushRecord, TestRecord
 
-PASSWORD_ENV = "RAY_IMAGE_REGISTRY_PASSWORD"
+PASSWORD_ENV = "RAY_IMAGE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a password
 
 
 def credentials_from_env(username: str | None) -> Credentials | None:
@@ -67,9 +67,7 @@ def plan_push(
             f"image {built.image_id[:19]} is built on the offline STAND-IN base; refusing to push "
             f"it to {registry}. Build on the real base, or pass --allow-stand-in"
         )
-    refs = tuple(
-        ImageRef.parse(tag).with_registry(registry) for tag in built.tags
-    )
+    refs = tuple(ImageRef.parse(tag).with_registry(registry) for tag in built.tags)
     return PushPlan(built.image_id, refs, built.base.stand_in)
 
 

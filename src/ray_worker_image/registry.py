@@ -56,7 +56,9 @@ class RegistryClient:
         self.timeout = timeout
         self.session = requests.Session()
 
-    def _get(self, url: str, *, method: str = "GET", accept: str | None = None) -> requests.Response:
+    def _get(
+        self, url: str, *, method: str = "GET", accept: str | None = None
+    ) -> requests.Response:
         headers = {"Accept": accept} if accept else {}
         response = self.session.request(method, url, headers=headers, timeout=self.timeout)
         if response.status_code == 401:
@@ -103,13 +105,16 @@ class RegistryClient:
     def manifest_digest(self, ref: ImageRef) -> str | None:
         """The digest the registry serves for ref's tag, or None when the tag is absent."""
         response = self._get(
-            f"{self.base}/{ref.repository}/manifests/{ref.tag}", method="HEAD", accept=MANIFEST_TYPES
+            f"{self.base}/{ref.repository}/manifests/{ref.tag}",
+            method="HEAD",
+            accept=MANIFEST_TYPES,
         )
         if response.status_code == 404:
             return None
         if response.status_code != 200:
             raise PushError(
-                f"registry {self.registry}: HEAD manifest {ref} answered HTTP {response.status_code}"
+                f"registry {self.registry}: HEAD manifest {ref} "
+                f"answered HTTP {response.status_code}"
             )
         digest = response.headers.get("Docker-Content-Digest")
         return digest or None
@@ -123,7 +128,9 @@ class RegistryClient:
     def image_config(self, ref: ImageRef) -> dict[str, Any] | None:
         """The image config (labels, env, user...) of a single-platform manifest."""
         target = ref.digest or ref.tag
-        response = self._get(f"{self.base}/{ref.repository}/manifests/{target}", accept=MANIFEST_TYPES)
+        response = self._get(
+            f"{self.base}/{ref.repository}/manifests/{target}", accept=MANIFEST_TYPES
+        )
         if response.status_code == 404:
             return None
         response.raise_for_status()

@@ -79,7 +79,7 @@ def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha2
 def render_context(
     definition: ImageDefinition, base: ResolvedBase, build_dir: Path
 ) -> RenderedContext:
-    """Write Dockerfile + locks into <build_dir>/context/, replacing the old one only when complete."""
+    """Write Dockerfile and locks into <build_dir>/context/, swapped in only when complete."""
     lock_sha256 = lock_digest(definition)
     dockerfile = render_dockerfile(definition, base, lock_sha256)
     target = build_dir / "context"

@@ -102,7 +102,7 @@ def ensure_stand_in(
     ca_cert: Path | None,
     force: bool = False,
 ) -> StandIn:
-    """Return the stand-in in ``registry``, building and pushing it first if it is missing or stale."""
+    """The stand-in in ``registry``, built and pushed first if it is missing or stale."""
     ref = stand_in_ref(definition, registry)
     key = input_key(definition)
     client = RegistryClient(registry)

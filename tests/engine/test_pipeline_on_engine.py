@@ -40,7 +40,9 @@ def test_built_image_passes_the_in_image_suite(tested: TestRecord, built: Built)
     assert tested.failed == 0
 
 
-def test_in_image_suite_fails_on_the_plain_base(built: Built, base_image: str, tmp_path: Path) -> None:
+def test_in_image_suite_fails_on_the_plain_base(
+    built: Built, base_image: str, tmp_path: Path
+) -> None:
     """The suite can fail: the base has no nats-py, so the import and Ray-task tests must fail."""
     s = built.session
     result = run_suite(s.definition, s.engine, base_image, report=tmp_path / "base.xml")
@@ -96,18 +98,32 @@ def test_push_refuses_an_untested_image(built: Built, registry: str, tmp_path: P
     fresh.state.save("image", built.image)
     with pytest.raises(PushError, match="has no test record"):
         do_push(fresh, registry=registry, username=None, skip_tests=False, allow_stand_in=False)
-    ref = ImageRef(registry, built.session.definition.target.repository, built.session.definition.target.tag)
+    ref = ImageRef(
+        registry, built.session.definition.target.repository, built.session.definition.target.tag
+    )
     assert RegistryClient(registry).manifest_digest(ref) is None
 
 
 def _unique_ca(tmp_path: Path) -> bytes:
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", f"/CN=ray-worker-image test CA {uuid.uuid4().hex}",
-            "-keyout", str(tmp_path / "ca.key"), "-out", str(tmp_path / "ca.pem"),
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN=ray-worker-image test CA {uuid.uuid4().hex}",
+            "-keyout",
+            str(tmp_path / "ca.key"),
+            "-out",
+            str(tmp_path / "ca.pem"),
         ],
-        check=True, capture_output=True,
+        check=True,
+        capture_output=True,
     )
     return (tmp_path / "ca.pem").read_bytes()
 
@@ -122,18 +138,28 @@ def test_ca_bundle_reaches_no_layer_config_or_history(
     bundle.write_bytes(host_bundle + b"\n" + unique)  # pip still needs the real trust roots
     needles = certificate_needles(unique)
     options = Options(
-        root=ROOT, engine=engine.name, stand_in=True, stand_in_registry=registry,
-        ca_cert=str(bundle), build_dir=tmp_path / "build",
+        root=ROOT,
+        engine=engine.name,
+        stand_in=True,
+        stand_in_registry=registry,
+        ca_cert=str(bundle),
+        build_dir=tmp_path / "build",
     )
-    session = Session(options, definition=isolated_definition(definition, f"ca-{uuid.uuid4().hex[:6]}"))
+    session = Session(
+        options, definition=isolated_definition(definition, f"ca-{uuid.uuid4().hex[:6]}")
+    )
     session._engine = engine
     built = do_build(session)
     leak_probe = f"localhost/ray-image-leak-probe:{uuid.uuid4().hex[:8]}"
     try:
         assert scan_image(engine, built.image_id, needles) == []
         # Control: the scanner does find the certificate when an image does carry it.
-        probe = context_tar({"Dockerfile": f"FROM {built.image_id}\nCOPY ca.pem /tmp/ca.pem\n".encode(),
-                             "ca.pem": unique})
+        probe = context_tar(
+            {
+                "Dockerfile": f"FROM {built.image_id}\nCOPY ca.pem /tmp/ca.pem\n".encode(),
+                "ca.pem": unique,
+            }
+        )
         probe_id = engine.build(probe, leak_probe, labels={}, on_line=lambda _l: None)
         assert scan_image(engine, probe_id, needles)
     finally:

@@ -53,5 +53,5 @@ def installed(host, definition: ImageDefinition) -> dict[str, str]:  # type: ign
         "print(json.dumps({re.sub(r'[-_.]+', '-', d.metadata['Name']).lower(): d.version "
         "for d in m.distributions()}))"
     )
-    out = host.check_output(f"{definition.base.python_path} -c \"{script}\"")
+    out = host.check_output(f'{definition.base.python_path} -c "{script}"')
     return dict(json.loads(out))

@@ -43,7 +43,11 @@ def test_the_real_definition_loads_frozen() -> None:
         (lambda r: r["base"].pop("pip_path"), "base.pip_path", "required"),
         (lambda r: r["base"]["user"].update(uid="1000"), "base.user.uid", "expected integer"),
         (lambda r: r["base"].update(python=3.9), "base.python", "expected string"),
-        (lambda r: r["base"].update(image="rayproject/ray"), "base.image", "registry/repository:tag"),
+        (
+            lambda r: r["base"].update(image="rayproject/ray"),
+            "base.image",
+            "registry/repository:tag",
+        ),
         (lambda r: r["target"].update(repository="Swe Fleet"), "target.repository", "expected"),
         (lambda r: r["requirements"].update(imports={}), "requirements.imports", ""),
         (lambda r: r.pop("target"), "target", "required"),

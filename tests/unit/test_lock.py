@@ -33,8 +33,12 @@ nats-py==2.10.0 \\
 Typing_Extensions==4.12.2 ; python_version < "3.10" \\
     --hash={H2}
 """
-BASE = ResolvedBase("docker.io/rayproject/ray:2.49.2", "127.0.0.1:5000/rayproject/ray:2.49.2",
-                    "sha256:" + "c" * 64, True)
+BASE = ResolvedBase(
+    "docker.io/rayproject/ray:2.49.2",
+    "127.0.0.1:5000/rayproject/ray:2.49.2",
+    "sha256:" + "c" * 64,
+    True,
+)
 
 
 def test_parse_lock_reads_versions_hashes_markers_and_names() -> None:
@@ -63,7 +67,9 @@ def test_the_committed_lock_is_inside_the_committed_constraints() -> None:
     locked = parse_lock(d.requirements.lock.read_text())
     base = parse_constraints(d.requirements.constraints.read_text())
     assert "nats-py" in locked and "nats-py" not in base
-    moved = {n: (p.version, base[n]) for n, p in locked.items() if n in base and base[n] != p.version}
+    moved = {
+        n: (p.version, base[n]) for n, p in locked.items() if n in base and base[n] != p.version
+    }
     assert not moved
     assert all(p.hashes for p in locked.values())
 

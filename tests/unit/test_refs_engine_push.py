@@ -23,14 +23,25 @@ D = "sha256:" + "d" * 64
     [
         ("rayproject/ray:2.49.2", "docker.io", "rayproject/ray", "2.49.2", None),
         ("ubuntu", "docker.io", "library/ubuntu", None, None),
-        ("127.0.0.1:5000/swe-fleet/ray:2.49.2-nats", "127.0.0.1:5000", "swe-fleet/ray", "2.49.2-nats", None),
+        (
+            "127.0.0.1:5000/swe-fleet/ray:2.49.2-nats",
+            "127.0.0.1:5000",
+            "swe-fleet/ray",
+            "2.49.2-nats",
+            None,
+        ),
         (f"localhost/a/b@{D}", "localhost", "a/b", None, D),
         (f"reg.example.com/a:t@{D}", "reg.example.com", "a", "t", D),
     ],
 )
 def test_parse_refs(text, registry, repository, tag, digest) -> None:
     ref = ImageRef.parse(text)
-    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
+    assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
+        registry,
+        repository,
+        tag,
+        digest,
+    )
 
 
 @pytest.mark.parametrize("bad", ["UPPER/case:1", "a:b@sha256:xyz", "a:-bad", "reg:5000/a/:t"])
@@ -64,7 +75,10 @@ def test_auto_lists_everything_it_tried(monkeypatch, tmp_path) -> None:
 def test_podman_push_digest_comes_from_its_status_line() -> None:
     podman = engines.PodmanEngine.__new__(engines.PodmanEngine)
     docker = engines.DockerEngine.__new__(engines.DockerEngine)
-    events = [{"status": "The push refers to repository [x]"}, {"status": f"t: digest: {D} size: 1058"}]
+    events = [
+        {"status": "The push refers to repository [x]"},
+        {"status": f"t: digest: {D} size: 1058"},
+    ]
     assert podman._digest_from_push(events) == D
     assert docker._digest_from_push([{"aux": {"Tag": "t", "Digest": D, "Size": 1}}]) == D
     assert docker._digest_from_push(events) is None
@@ -72,9 +86,15 @@ def test_podman_push_digest_comes_from_its_status_line() -> None:
 
 def _built(stand_in: bool) -> BuiltImage:
     base = ResolvedBase("docker.io/rayproject/ray:2.49.2", "x/y:1", D, stand_in)
-    return BuiltImage("sha256:" + "e" * 64, "podman",
-                      ("localhost/swe-fleet/ray:2.49.2-nats", "localhost/swe-fleet/ray:2.49.2-nats-gabc"),
-                      "abc", "2026-01-01T00:00:00Z", "f", base)
+    return BuiltImage(
+        "sha256:" + "e" * 64,
+        "podman",
+        ("localhost/swe-fleet/ray:2.49.2-nats", "localhost/swe-fleet/ray:2.49.2-nats-gabc"),
+        "abc",
+        "2026-01-01T00:00:00Z",
+        "f",
+        base,
+    )
 
 
 def _tests(image_id: str, passed: bool = True) -> TestRecord:
@@ -84,32 +104,70 @@ def _tests(image_id: str, passed: bool = True) -> TestRecord:
 def test_plan_push_tags_and_refusals() -> None:
     d = load_definition(root=ROOT)
     built = _built(stand_in=False)
-    plan = plan_push(d, built, _tests(built.image_id), registry="reg.example.com",
-                     skip_tests=False, allow_stand_in=False)
+    plan = plan_push(
+        d,
+        built,
+        _tests(built.image_id),
+        registry="reg.example.com",
+        skip_tests=False,
+        allow_stand_in=False,
+    )
     assert [str(r) for r in plan.refs] == [
-        "reg.example.com/swe-fleet/ray:2.49.2-nats", "reg.example.com/swe-fleet/ray:2.49.2-nats-gabc"]
+        "reg.example.com/swe-fleet/ray:2.49.2-nats",
+        "reg.example.com/swe-fleet/ray:2.49.2-nats-gabc",
+    ]
     with pytest.raises(PushError, match="has no test record"):
         plan_push(d, built, None, registry="r:5000", skip_tests=False, allow_stand_in=False)
     with pytest.raises(PushError, match="failed 2 of 11"):
-        plan_push(d, built, _tests(built.image_id, passed=False), registry="r:5000",
-                  skip_tests=False, allow_stand_in=False)
+        plan_push(
+            d,
+            built,
+            _tests(built.image_id, passed=False),
+            registry="r:5000",
+            skip_tests=False,
+            allow_stand_in=False,
+        )
     with pytest.raises(PushError, match="has no test record"):
-        plan_push(d, built, _tests("sha256:other"), registry="r:5000", skip_tests=False,
-                  allow_stand_in=False)
+        plan_push(
+            d,
+            built,
+            _tests("sha256:other"),
+            registry="r:5000",
+            skip_tests=False,
+            allow_stand_in=False,
+        )
     assert plan_push(d, built, None, registry="r:5000", skip_tests=True, allow_stand_in=False)
     with pytest.raises(PushError, match="HOST"):
-        plan_push(d, built, _tests(built.image_id), registry="r:5000/x", skip_tests=False,
-                  allow_stand_in=False)
+        plan_push(
+            d,
+            built,
+            _tests(built.image_id),
+            registry="r:5000/x",
+            skip_tests=False,
+            allow_stand_in=False,
+        )
 
 
 def test_stand_in_images_only_go_to_loopback_unless_allowed() -> None:
     d = load_definition(root=ROOT)
     built = _built(stand_in=True)
-    assert plan_push(d, built, _tests(built.image_id), registry="127.0.0.1:5000",
-                     skip_tests=False, allow_stand_in=False).stand_in
+    assert plan_push(
+        d,
+        built,
+        _tests(built.image_id),
+        registry="127.0.0.1:5000",
+        skip_tests=False,
+        allow_stand_in=False,
+    ).stand_in
     with pytest.raises(PushError, match="STAND-IN"):
-        plan_push(d, built, _tests(built.image_id), registry="ghcr.io", skip_tests=False,
-                  allow_stand_in=False)
+        plan_push(
+            d,
+            built,
+            _tests(built.image_id),
+            registry="ghcr.io",
+            skip_tests=False,
+            allow_stand_in=False,
+        )
 
 
 def test_password_comes_only_from_the_environment(monkeypatch) -> None:

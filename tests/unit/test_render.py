@@ -53,7 +53,9 @@ def test_every_install_verifies_hashes(definition) -> None:
 
 def test_inputs_change_the_output(definition) -> None:
     one = render_dockerfile(definition, BASE, lock_digest(definition))
-    other = render_dockerfile(definition, BASE.__class__(**{**BASE.__dict__, "stand_in": True}), "x")
+    other = render_dockerfile(
+        definition, BASE.__class__(**{**BASE.__dict__, "stand_in": True}), "x"
+    )
     assert one != other
 
 
@@ -70,7 +72,9 @@ def test_rendered_dockerfile_passes_hadolint(definition, tmp_path: Path) -> None
     rendered = render_context(definition, BASE, tmp_path)
     result = subprocess.run(
         [hadolint, "--no-color", str(rendered.directory / "Dockerfile")],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -82,6 +86,8 @@ def test_missing_lock_is_a_clear_error(definition, tmp_path: Path) -> None:
 
     reqs = dataclasses.replace(definition.requirements, lock=ROOT / "requirements/missing.txt")
     broken = dataclasses.replace(definition, requirements=reqs)
-    with pytest.raises(PipelineError, match=r"requirements/missing.txt: lock file missing; run `invoke lock`"):
+    with pytest.raises(
+        PipelineError, match=r"requirements/missing.txt: lock file missing; run `invoke lock`"
+    ):
         render_context(broken, BASE, tmp_path)
     assert not (tmp_path / "context").exists()

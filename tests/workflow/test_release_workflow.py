@@ -378,7 +378,7 @@ def test_workflow_calls_the_agreed_tasks() -> None:
         "test",
         "push",
         "patch",
-        "release",
+        "report",
     }
 
 
