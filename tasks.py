@@ -62,6 +62,8 @@ def _options(
         stand_in_registry=stand_in_registry
         or str(_setting(c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", "127.0.0.1:5000")),
         ca_cert=ca_cert,
+        build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"]) if os.environ.get("RAY_IMAGE_BUILD_DIR")
+        else None,
     )
 
 

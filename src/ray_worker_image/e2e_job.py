@@ -1,8 +1,8 @@
 """The Ray job `ray_worker_image.e2e` submits to the head of a miniature cluster.
 
 It is copied into the head container and run there by the image's own Python
-(3.9, with Ray), never imported on the host: keep it Python 3.9 and
-standard-library-only at module level. Each task does what the fleet's
+(3.9, with Ray). The host imports it only for ``MARKER``: keep it Python 3.9
+and standard-library-only at module level. Each task does what the fleet's
 VLLMAgentJob does on a KubeRay worker: call an HTTP service with aiohttp and
 with requests, connect to NATS, publish its JSON result to JetStream and wait
 for the PubAck. The driver prints one line ``E2E_JOB_RESULT <json>`` that the

@@ -66,6 +66,7 @@ def run_suite(
             "-q",
             f"--hosts={box.testinfra_url}",
             f"--definition={definition.path}",
+            f"--repo-root={definition.root}",
             f"--junitxml={report}",
             *extra_args,
         ]

@@ -43,6 +43,10 @@ def _read_lock(path: Path, definition: ImageDefinition) -> bytes:
         raise PipelineError(f"{rel}: lock file missing; run `invoke lock` and commit it") from None
 
 
+def _display(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+
+
 def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha256: str) -> str:
     env = Environment(
         loader=FileSystemLoader(definition.directory),
@@ -56,7 +60,7 @@ def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha2
     try:
         template = env.get_template(definition.template.name)
         return template.render(
-            definition_path=definition.path.relative_to(definition.root).as_posix(),
+            definition_path=_display(definition.path, definition.root),
             base_source=base.pinned,
             base_name=base.name,
             base_digest=base.digest,

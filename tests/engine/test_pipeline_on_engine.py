@@ -21,6 +21,7 @@ from ray_worker_image.leaks import certificate_needles, scan_image
 from ray_worker_image.pipeline import Options, Session, do_build, do_push, do_test
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
+from ray_worker_image.rollout import POD_CHECK_SNIPPET
 from ray_worker_image.state import PushRecord, TestRecord
 
 from ..conftest import ROOT, Built, isolated_definition
@@ -166,3 +167,17 @@ def test_ca_bundle_reaches_no_layer_config_or_history(
         engine.remove_image(leak_probe)
         for tag in built.tags:
             engine.remove_image(tag)
+
+
+def test_rollout_pod_check_runs_inside_the_image(built: Built, base_image: str) -> None:
+    """rollout.sh's per-pod check, run as `kubectl exec` would: `python -c SNIPPET` in the image."""
+    s = built.session
+    python = "python"  # as rollout.sh calls it: resolved through the image's PATH
+    with s.engine.container(built.image.image_id, ["sleep", "infinity"], name_prefix="pod-check") as pod:
+        code, output = pod.exec([python, "-c", POD_CHECK_SNIPPET])
+    assert code == 0, output
+    assert output.startswith("nats-py 2.10.0 imports from /home/ray/anaconda3/lib/python3.9/")
+    with s.engine.container(base_image, ["sleep", "infinity"], name_prefix="pod-check") as pod:
+        code, output = pod.exec([python, "-c", POD_CHECK_SNIPPET])
+    assert code == 1
+    assert output.strip() == "nats-py check FAILED: ModuleNotFoundError: No module named 'nats'"

@@ -1,0 +1,119 @@
+"""The CLI as a user runs it: `invoke release` on each engine, and clean failures.
+
+Runs under a copy of the image definition with its own repository name and a private
+build folder, so the user's tags, registry repositories and build/ are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import RegistryClient
+from ray_worker_image.rollout import find_kubectl
+
+from ..conftest import ROOT
+
+pytestmark = pytest.mark.engine
+INVOKE = str(Path(sys.executable).parent / "invoke")
+SAMPLE = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
+
+
+@pytest.fixture
+def private_definition(tmp_path: Path) -> Path:
+    """A copy of images/ray-swe-fleet under a unique repository name."""
+    folder = tmp_path / "image"
+    shutil.copytree(ROOT / "images/ray-swe-fleet", folder)
+    raw = yaml.safe_load((folder / "image.yaml").read_text())
+    raw["target"]["repository"] = f"swe-fleet/ray-cli-{uuid.uuid4().hex[:8]}"
+    (folder / "image.yaml").write_text(yaml.safe_dump(raw))
+    return folder / "image.yaml"
+
+
+def _invoke(*args: str, build_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "RAY_IMAGE_BUILD_DIR": str(build_dir), **env}
+    return subprocess.run([INVOKE, *args], cwd=ROOT, capture_output=True, text=True,
+                          env=environment, check=False)
+
+
+@pytest.fixture
+def released(engine, private_definition: Path, registry: str, tmp_path: Path) -> Iterator[dict]:
+    result = _invoke(
+        "release", "--engine", engine.name, "--stand-in", "--registry", registry,
+        "--definition", str(private_definition), "--from", str(SAMPLE), "--json",
+        build_dir=tmp_path / "build",
+    )
+    document = json.loads(result.stdout) if result.returncode == 0 else None
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert document is not None
+        yield document
+    finally:
+        if document:
+            ref = ImageRef.parse(document["image"])
+            RegistryClient(registry).delete(ref.with_digest(document["digest"]))
+            for tag in document["tags"]:
+                engine.remove_image(tag)
+            engine.remove_image(document["image_id"])
+
+
+def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
+    released: dict, registry: str, engine, tmp_path: Path
+) -> None:
+    doc = released
+    assert doc["engine"] == engine.name and doc["dry_run"] is False
+    assert doc["registry"] == registry
+    assert doc["base"]["stand_in"] is True
+    assert doc["base"]["ref"] == "docker.io/rayproject/ray:2.49.2"
+    assert doc["tests"]["passed"] is True and doc["tests"]["count"] >= 10
+    ref = ImageRef.parse(doc["image"])
+    assert RegistryClient(registry).manifest_digest(ref) == doc["digest"]
+    pinned = f"{doc['image']}@{doc['digest']}"
+    replaced = [op for op in doc["patch"] if op["op"] == "replace"]
+    assert replaced and all(op["value"] == pinned for op in replaced)
+    # The patch applies to the cluster it was made from, with the real kubectl.
+    kubectl = find_kubectl()
+    if kubectl:
+        applied = subprocess.run(
+            [kubectl, "patch", "--local", "-f", str(SAMPLE), "--type=json",
+             "-p", json.dumps(doc["patch"]), "-o", "json"],
+            capture_output=True, text=True, check=True,
+        )
+        spec = json.loads(applied.stdout)["spec"]
+        assert spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] == pinned
+
+
+def test_bad_definition_fails_in_one_line_and_builds_nothing(
+    private_definition: Path, registry: str, tmp_path: Path, engine
+) -> None:
+    raw = yaml.safe_load(private_definition.read_text())
+    raw["base"]["user"]["uid"] = "ray"
+    private_definition.write_text(yaml.safe_dump(raw))
+    result = _invoke("release", "--engine", engine.name, "--stand-in", "--registry", registry,
+                     "--definition", str(private_definition), build_dir=tmp_path / "build")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {private_definition}: field 'base.user.uid': expected integer, "
+                     "got str 'ray'"]
+    assert not (tmp_path / "build").exists()
+    repo = raw["target"]["repository"]
+    assert RegistryClient(registry).manifest_digest(ImageRef(registry, repo, "2.49.2-nats")) is None
+
+
+def test_push_without_a_build_says_what_to_run(tmp_path: Path, registry: str, engine) -> None:
+    result = _invoke("push", "--engine", engine.name, "--registry", registry,
+                     build_dir=tmp_path / "build")
+    assert result.returncode == 1
+    assert "run `invoke build` first" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
