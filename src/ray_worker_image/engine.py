@@ -122,6 +122,7 @@ class Engine(ABC):
         *,
         labels: Mapping[str, str],
         on_line: LineSink,
+        no_cache: bool = False,
     ) -> str:
         """Build a tar context (Dockerfile at its root) and return the image id."""
         image_id: str | None = None
@@ -135,6 +136,7 @@ class Engine(ABC):
                 rm=True,
                 forcerm=True,
                 pull=False,
+                nocache=no_cache,
                 decode=True,
             )
             for event in stream:
