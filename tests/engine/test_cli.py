@@ -42,15 +42,25 @@ def private_definition(tmp_path: Path) -> Path:
 
 def _invoke(*args: str, build_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "RAY_IMAGE_BUILD_DIR": str(build_dir), **env}
-    return subprocess.run([INVOKE, *args], cwd=ROOT, capture_output=True, text=True,
-                          env=environment, check=False)
+    return subprocess.run(
+        [INVOKE, *args], cwd=ROOT, capture_output=True, text=True, env=environment, check=False
+    )
 
 
 @pytest.fixture
 def released(engine, private_definition: Path, registry: str, tmp_path: Path) -> Iterator[dict]:
     result = _invoke(
-        "release", "--engine", engine.name, "--stand-in", "--registry", registry,
-        "--definition", str(private_definition), "--from", str(SAMPLE), "--json",
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--registry",
+        registry,
+        "--definition",
+        str(private_definition),
+        "--from",
+        str(SAMPLE),
+        "--json",
         build_dir=tmp_path / "build",
     )
     document = json.loads(result.stdout) if result.returncode == 0 else None
@@ -85,9 +95,21 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
     kubectl = find_kubectl()
     if kubectl:
         applied = subprocess.run(
-            [kubectl, "patch", "--local", "-f", str(SAMPLE), "--type=json",
-             "-p", json.dumps(doc["patch"]), "-o", "json"],
-            capture_output=True, text=True, check=True,
+            [
+                kubectl,
+                "patch",
+                "--local",
+                "-f",
+                str(SAMPLE),
+                "--type=json",
+                "-p",
+                json.dumps(doc["patch"]),
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         spec = json.loads(applied.stdout)["spec"]
         assert spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] == pinned
@@ -99,21 +121,32 @@ def test_bad_definition_fails_in_one_line_and_builds_nothing(
     raw = yaml.safe_load(private_definition.read_text())
     raw["base"]["user"]["uid"] = "ray"
     private_definition.write_text(yaml.safe_dump(raw))
-    result = _invoke("release", "--engine", engine.name, "--stand-in", "--registry", registry,
-                     "--definition", str(private_definition), build_dir=tmp_path / "build")
+    result = _invoke(
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--registry",
+        registry,
+        "--definition",
+        str(private_definition),
+        build_dir=tmp_path / "build",
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
-    assert lines == [f"error: {private_definition}: field 'base.user.uid': expected integer, "
-                     "got str 'ray'"]
+    assert lines == [
+        f"error: {private_definition}: field 'base.user.uid': expected integer, got str 'ray'"
+    ]
     assert not (tmp_path / "build").exists()
     repo = raw["target"]["repository"]
     assert RegistryClient(registry).manifest_digest(ImageRef(registry, repo, "2.49.2-nats")) is None
 
 
 def test_push_without_a_build_says_what_to_run(tmp_path: Path, registry: str, engine) -> None:
-    result = _invoke("push", "--engine", engine.name, "--registry", registry,
-                     build_dir=tmp_path / "build")
+    result = _invoke(
+        "push", "--engine", engine.name, "--registry", registry, build_dir=tmp_path / "build"
+    )
     assert result.returncode == 1
     assert "run `invoke build` first" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

@@ -173,7 +173,9 @@ def test_rollout_pod_check_runs_inside_the_image(built: Built, base_image: str) 
     """rollout.sh's per-pod check, run as `kubectl exec` would: `python -c SNIPPET` in the image."""
     s = built.session
     python = "python"  # as rollout.sh calls it: resolved through the image's PATH
-    with s.engine.container(built.image.image_id, ["sleep", "infinity"], name_prefix="pod-check") as pod:
+    with s.engine.container(
+        built.image.image_id, ["sleep", "infinity"], name_prefix="pod-check"
+    ) as pod:
         code, output = pod.exec([python, "-c", POD_CHECK_SNIPPET])
     assert code == 0, output
     assert output.startswith("nats-py 2.10.0 imports from /home/ray/anaconda3/lib/python3.9/")

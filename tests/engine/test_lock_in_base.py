@@ -1,0 +1,57 @@
+"""`invoke lock` for real: pip-compile inside a container of the base image (Python 3.9)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ray_worker_image.definition import load_definition
+from ray_worker_image.lock import compute_lock, parse_lock, stale_entries, write_lock
+
+from ..conftest import ROOT, Built
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """The files `invoke lock` reads and writes, in a scratch repository."""
+    for folder in ("images", "requirements"):
+        shutil.copytree(ROOT / folder, tmp_path / folder)
+    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
+    return tmp_path
+
+
+def test_committed_locks_are_current_and_edits_are_caught(built: Built, repo_copy: Path) -> None:
+    s = built.session
+    definition = load_definition(root=repo_copy)
+    base = built.image.base
+    fresh = compute_lock(definition, s.engine, base, s.ca_cert)
+    assert stale_entries(definition, fresh) == []
+    assert parse_lock(fresh.lock)["nats-py"].version == "2.10.0"
+    assert "# Do not edit" in fresh.constraints
+
+    # Edit the .in as a developer would: the committed lock is now stale, by name.
+    in_file = definition.requirements.input
+    in_file.write_text(in_file.read_text().replace("nats-py==2.10.0", "nats-py==2.9.0"))
+    edited = compute_lock(definition, s.engine, base, s.ca_cert)
+    assert stale_entries(definition, edited) == [
+        "requirements/ray-worker.txt: nats-py 2.10.0 -> 2.9.0"
+    ]
+
+    # `invoke lock` writes it, and then the check passes again.
+    write_lock(definition, edited)
+    assert stale_entries(definition, edited) == []
+
+
+def test_a_pin_that_fights_the_base_is_refused(built: Built, repo_copy: Path) -> None:
+    """The constraints hold the base's packages: asking to move aiohttp cannot resolve."""
+    definition = load_definition(root=repo_copy)
+    in_file = definition.requirements.input
+    in_file.write_text(in_file.read_text().replace("aiohttp\n", "aiohttp==3.10.0\n"))
+    from ray_worker_image.errors import LockError
+
+    with pytest.raises(LockError, match=r"pip-compile requirements/ray-worker\.in failed"):
+        compute_lock(definition, built.session.engine, built.image.base, built.session.ca_cert)
