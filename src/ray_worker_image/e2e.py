@@ -178,7 +178,7 @@ def _tail(box: RunningContainer, lines: int = 15) -> str:
         text = box.logs()
     except Exception as exc:  # the container may already be gone
         return f"(no logs: {exc})"
-    return " | ".join(_ANSI.sub("", text).strip().splitlines()[-lines:])
+    return " | ".join(_ANSI.sub("", text).strip().splitlines()[-lines:]) or "(no output)"
 
 
 def _ensure_running(box: RunningContainer) -> None:
@@ -224,6 +224,7 @@ def _host_port(box: RunningContainer, port: str) -> int:
     box.container.reload()
     bindings = (box.container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(port)
     if not bindings:
+        _ensure_running(box)  # a container that died has no ports: say that instead
         raise E2EError(f"{box.name}: {port} is not published")
     return int(bindings[0]["HostPort"])
 
@@ -454,6 +455,7 @@ class JobResult:
     redelivered: int
     late: int  # messages that arrived in the grace window after the job was done
     first_result_s: float | None  # submit -> first result received by the consumer
+    driver_connected_s: float | None  # submit -> the driver's ray.init returned
     first_task_started_s: float | None  # submit -> the first task began on a worker
     total_s: float  # submit -> job done and the stream drained
     problems: tuple[str, ...]
@@ -652,6 +654,8 @@ def _check(
                 problems.append(f"{task}: the {client} call did not get the service's body")
     if document.get("head_node_id") not in (None, cluster.head_node_id):
         problems.append("the driver did not run on the head node")
+    if document and set(document.get("worker_node_ids", [])) != set(cluster.worker_node_ids):
+        problems.append("the driver saw other worker nodes than the cluster started")
     used = {r.get("hostname") for r in seen.received} & set(cluster.worker_hostnames)
     if seen.received and len(used) < min(tasks, len(cluster.worker_hostnames)):
         problems.append(f"tasks ran on {len(used)} of {len(cluster.worker_hostnames)} workers")
@@ -706,6 +710,10 @@ def run_agent_job(
         redelivered=seen.redelivered,
         late=seen.late,
         first_result_s=None if seen.first_at is None else seen.first_at - seen.submitted,
+        driver_connected_s=(
+            document["connected_at"] - seen.submitted_wall
+            if document and "connected_at" in document else None
+        ),
         first_task_started_s=min(
             (p["started_at"] - seen.submitted_wall for p in published if "started_at" in p),
             default=None,
@@ -733,6 +741,10 @@ class E2EReport:
     startup_s: float | None = None
     worker_hostnames: tuple[str, ...] = ()
     job: JobResult | None = None
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}s"
 
 
 def judge(job: JobResult, *, expect_nats: bool) -> str | None:
@@ -800,7 +812,6 @@ def run_e2e(
         job=job,
     )
     hosts = Counter(str(r.get("hostname")) for r in job.received)
-    latency = "-" if job.first_result_s is None else f"{job.first_result_s:.2f}s"
     if expect_nats:
         console.info(
             f"received {report.received}/{tasks} results; exactly once, intact, on workers: "
@@ -808,10 +819,10 @@ def run_e2e(
         )
     else:
         console.info(f"received {report.received}/{tasks} results; job exit code {job.exit_code}")
-    began = "-" if job.first_task_started_s is None else f"{job.first_task_started_s:.2f}s"
     console.info(
-        f"first-task latency (submit -> first result at the consumer): {latency} "
-        f"(first task began after {began}); job {job.total_s:.2f}s; "
+        f"first-task latency (submit -> first result at the consumer): {_secs(job.first_result_s)} "
+        f"(driver connected after {_secs(job.driver_connected_s)}, first task began after "
+        f"{_secs(job.first_task_started_s)}); job {job.total_s:.2f}s; "
         f"cluster start {cluster.startup_s:.1f}s; total {report.total_s:.1f}s"
     )
     if not expect_nats and job.error:

@@ -78,28 +78,36 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     submitted = time.time()
     ray.init(address="auto", runtime_env=json.loads(args.runtime_env) or None)
     connected = time.time()
     head_node_id = ray.get_runtime_context().get_node_id()
-
-    # max_retries=0: a retried task would publish twice, and the exactly-once
-    # check must see that rather than have Ray hide the first failure.
-    # SPREAD puts the tasks on every worker, so every worker's image is exercised.
-    agent = ray.remote(agent_task).options(
-        num_cpus=1,
-        resources={args.resource: 1},
-        max_retries=0,
-        scheduling_strategy="SPREAD",
+    workers = sorted(
+        node["NodeID"]
+        for node in ray.nodes()
+        if node["Alive"] and node["Resources"].get(args.resource)
     )
-    refs = [
-        agent.remote(f"{args.job_id}-{i}", args.job_id, args.nats_url, args.http_url, args.subject)
-        for i in range(args.tasks)
-    ]
+
+    # The custom resource alone keeps tasks off the head (it offers none), as a
+    # KubeRay worker group's resources do. Hard node affinity on top deals the
+    # tasks round-robin, because SPREAD is only a preference and every worker's
+    # image must be exercised. max_retries=0: a retried task would publish twice,
+    # and the exactly-once check must see that rather than have Ray hide it.
+    agent = ray.remote(num_cpus=1, resources={args.resource: 1}, max_retries=0)(agent_task)
+    refs = []
+    for i in range(args.tasks if workers else 0):
+        pinned = NodeAffinitySchedulingStrategy(workers[i % len(workers)], soft=False)
+        refs.append(
+            agent.options(scheduling_strategy=pinned).remote(
+                f"{args.job_id}-{i}", args.job_id, args.nats_url, args.http_url, args.subject
+            )
+        )
+    errors = [] if workers else [f"no alive node offers the resource {args.resource!r}"]
 
     deadline = submitted + args.timeout
-    outcomes, errors = [], []
+    outcomes = []
     for ref in refs:
         try:
             outcomes.append(ray.get(ref, timeout=max(1.0, deadline - time.time())))
@@ -112,6 +120,7 @@ def main(argv=None):
         + json.dumps(
             {
                 "head_node_id": head_node_id,
+                "worker_node_ids": workers,
                 "submitted_at": submitted,
                 "connected_at": connected,
                 "published": [o["payload"] for o in outcomes],

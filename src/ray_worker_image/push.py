@@ -77,6 +77,12 @@ def push_image(
     credentials: Credentials | None,
 ) -> PushRecord:
     client = RegistryClient(plan.refs[0].registry, credentials)
+    if not client.ping():
+        # Checked before anything is tagged, so a dead registry leaves no trace behind.
+        raise PushError(
+            f"registry {client.registry}: no registry answers at {client.base}; "
+            "check --registry and that it is running"
+        )
     auth = credentials.as_auth_config() if credentials else None
     digests: dict[str, str] = {}
     for ref in plan.refs:

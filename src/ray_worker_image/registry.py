@@ -60,10 +60,16 @@ class RegistryClient:
         self, url: str, *, method: str = "GET", accept: str | None = None
     ) -> requests.Response:
         headers = {"Accept": accept} if accept else {}
-        response = self.session.request(method, url, headers=headers, timeout=self.timeout)
-        if response.status_code == 401:
-            self._authenticate(response.headers.get("WWW-Authenticate", ""))
+        try:
             response = self.session.request(method, url, headers=headers, timeout=self.timeout)
+            if response.status_code == 401:
+                self._authenticate(response.headers.get("WWW-Authenticate", ""))
+                response = self.session.request(method, url, headers=headers, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise PushError(
+                f"registry {self.registry}: cannot reach {self.base} ({type(exc).__name__}); "
+                "check the address and that the registry is running"
+            ) from None
         return response
 
     def _authenticate(self, challenge: str) -> None:
