@@ -62,7 +62,8 @@ def _options(
         stand_in_registry=stand_in_registry
         or str(_setting(c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", "127.0.0.1:5000")),
         ca_cert=ca_cert,
-        build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"]) if os.environ.get("RAY_IMAGE_BUILD_DIR")
+        build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"])
+        if os.environ.get("RAY_IMAGE_BUILD_DIR")
         else None,
     )
 
@@ -345,6 +346,37 @@ def standin(c, force=False, engine=None, definition=None, stand_in_registry=None
     """Build (or reuse) the offline stand-in for rayproject/ray and serve it from the registry."""
     with pipeline.session(_options(c, engine, definition, True, stand_in_registry, ca_cert)) as s:
         print(pipeline.do_standin(s, force=force))
+
+
+@task(
+    help={k: v for k, v in COMMON_HELP.items() if k != "stand_in"}
+    | {
+        "image": "image to run the cluster from (default: the last build; then its base must fail)",
+        "workers": "Ray worker containers (default: 2)",
+        "tasks": "agent tasks in the job, spread over the workers (default: 4)",
+    }
+)
+@pipeline.entry
+def e2e(
+    c,
+    image=None,
+    workers=2,
+    tasks=4,
+    engine=None,
+    definition=None,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """A miniature Ray cluster of the image delivers results over NATS JetStream.
+
+    Starts NATS (JetStream), an HTTP service, a Ray head and workers on a private network;
+    the job's tasks run on the workers, call the service with aiohttp and requests, and publish
+    to agent.response.completed; a durable pull consumer must get each result exactly once.
+    Then the same job on the plain base must fail with ModuleNotFoundError. Everything started
+    is removed. `pytest tests/e2e` runs the same harness on a fresh build for every engine.
+    """
+    with pipeline.session(_options(c, engine, definition, False, stand_in_registry, ca_cert)) as s:
+        pipeline.do_e2e(s, image=image, workers=int(workers), tasks=int(tasks))
 
 
 @task(

@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -71,6 +71,7 @@ OBJECT_STORE_BYTES = 100_000_000
 SHM_SIZE = "1g"
 JOB_PATH = "/tmp/e2e_job.py"
 _HOST_BINARIES = "/opt/e2e-host-bin"
+CA_IN_CONTAINER = "/etc/ray-e2e/ca-bundle.pem"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -93,8 +94,9 @@ def find_nats_server() -> Path:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return Path(candidate).resolve()
     raise E2EError(
-        f"no nats-server executable at {configured}" if configured else
-        "no nats-server on this host; install the Debian/Ubuntu package `nats-server` "
+        f"no nats-server executable at {configured}"
+        if configured
+        else "no nats-server on this host; install the Debian/Ubuntu package `nats-server` "
         f"(scripts/setup-host.sh does) or point ${NATS_SERVER_ENV} at the binary"
     )
 
@@ -144,6 +146,22 @@ def host_binary_in_container(binary: Path) -> tuple[dict[str, dict[str, str]], l
         f"{_HOST_BINARIES}/{binary.name}",
     ]
     return mounts, argv
+
+
+def pip_access(ca_cert: Path | None) -> dict[str, Any]:
+    """``miniature_cluster`` arguments that let pip on the Ray nodes reach PyPI.
+
+    For ``runtime_env={"pip": [...]}`` (the alternative the benchmark measures):
+    Ray's agent runs pip on each node, and behind an intercepting proxy pip
+    trusts only the bundle it is given. The bundle is bind-mounted read-only
+    for the run, never written into an image.
+    """
+    if ca_cert is None:
+        return {}
+    return {
+        "node_volumes": {str(ca_cert.resolve()): {"bind": CA_IN_CONTAINER, "mode": "ro"}},
+        "node_environment": {"PIP_CERT": CA_IN_CONTAINER},
+    }
 
 
 # -- the cluster ----------------------------------------------------------------------------
@@ -231,8 +249,9 @@ def _host_port(box: RunningContainer, port: str) -> int:
 
 async def _nats_probe(url: str) -> str | None:
     try:
-        client = await nats.connect(url, connect_timeout=2, max_reconnect_attempts=0,
-                                    allow_reconnect=False)
+        client = await nats.connect(
+            url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+        )
     except Exception as exc:
         return f"cannot connect to {url}: {exc!r}"
     try:
@@ -253,7 +272,8 @@ _RAY_NODES = (
 
 
 def _ray_nodes(head: RunningContainer) -> list[dict[str, Any]] | str:
-    rc, out = head.exec([RAY_PYTHON, "-c", _RAY_NODES])
+    # ray.init retries a GCS that is not up yet for a long time; a probe must be short.
+    rc, out = head.exec(["timeout", "20", RAY_PYTHON, "-c", _RAY_NODES])
     if rc != 0:
         return f"ray.nodes() failed ({rc}): {' | '.join(out.strip().splitlines()[-2:])}"
     try:
@@ -293,6 +313,8 @@ def miniature_cluster(
     ready_timeout: float = 120.0,
     nats_server: Path | None = None,
     run_id: str | None = None,
+    node_environment: Mapping[str, str] | None = None,
+    node_volumes: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Iterator[Cluster]:
     """NATS, an HTTP service, a Ray head and ``workers`` Ray workers of ``image``.
 
@@ -300,6 +322,8 @@ def miniature_cluster(
     the host and the HTTP service answers from the head. Everything it started
     is removed on exit, also when the body raises or is interrupted.
     ``run_id`` (default: random) names the network and containers ``ray-e2e-<run_id>-*``.
+    ``node_environment`` and ``node_volumes`` go to the Ray head and workers only
+    (see ``pip_access``).
     """
     if workers < 1:
         raise ValueError("a miniature cluster needs at least one worker")
@@ -315,8 +339,13 @@ def miniature_cluster(
         # The hostname is what Ray reports as the node's hostname and what the
         # tasks put in their results; other containers reach this one by its name.
         box = engine.run(
-            image, command, name_prefix=f"{network}-{role}", network=network,
-            hostname=f"{network}-{role}", extra_labels=labels, **kwargs,
+            image,
+            command,
+            name_prefix=f"{network}-{role}",
+            network=network,
+            hostname=f"{network}-{role}",
+            extra_labels=labels,
+            **kwargs,
         )
         boxes.append(box)
         return box
@@ -340,26 +369,48 @@ def miniature_cluster(
             }
             http_box = start(
                 "http",
-                ["/bin/sh", "-c",
-                 'mkdir -p /tmp/www/v1 && printf "%s" "$E2E_BODY" > /tmp/www/v1/models.json'
-                 f' && exec {RAY_PYTHON} -m http.server {HTTP_PORT} --bind 0.0.0.0'
-                 " --directory /tmp/www"],
+                [
+                    "/bin/sh",
+                    "-c",
+                    'mkdir -p /tmp/www/v1 && printf "%s" "$E2E_BODY" > /tmp/www/v1/models.json'
+                    f" && exec {RAY_PYTHON} -m http.server {HTTP_PORT} --bind 0.0.0.0"
+                    " --directory /tmp/www",
+                ],
                 environment={"E2E_BODY": json.dumps(body)},
             )
             head = start(
                 "head",
-                [RAY_CLI, "start", "--head", "--block", f"--port={RAY_PORT}", "--num-cpus=0",
-                 "--include-dashboard=false", f"--object-store-memory={OBJECT_STORE_BYTES}",
-                 "--disable-usage-stats"],
+                [
+                    RAY_CLI,
+                    "start",
+                    "--head",
+                    "--block",
+                    f"--port={RAY_PORT}",
+                    "--num-cpus=0",
+                    "--include-dashboard=false",
+                    f"--object-store-memory={OBJECT_STORE_BYTES}",
+                    "--disable-usage-stats",
+                ],
                 shm_size=SHM_SIZE,
+                environment=node_environment,
+                volumes=node_volumes,
             )
             worker_boxes = tuple(
                 start(
                     f"worker-{i}",
-                    [RAY_CLI, "start", f"--address={head.name}:{RAY_PORT}", "--block",
-                     "--num-cpus=1", f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
-                     f"--object-store-memory={OBJECT_STORE_BYTES}", "--disable-usage-stats"],
+                    [
+                        RAY_CLI,
+                        "start",
+                        f"--address={head.name}:{RAY_PORT}",
+                        "--block",
+                        "--num-cpus=1",
+                        f"--resources={json.dumps({WORKER_RESOURCE: 1})}",
+                        f"--object-store-memory={OBJECT_STORE_BYTES}",
+                        "--disable-usage-stats",
+                    ],
                     shm_size=SHM_SIZE,
+                    environment=node_environment,
+                    volumes=node_volumes,
                 )
                 for i in range(workers)
             )
@@ -370,8 +421,10 @@ def miniature_cluster(
 
             nats_host_url = f"nats://127.0.0.1:{_host_port(nats_box, f'{NATS_PORT}/tcp')}"
             _wait_until(
-                "NATS JetStream", lambda: asyncio.run(_nats_probe(nats_host_url)),
-                timeout=ready_timeout, watch=[nats_box],
+                "NATS JetStream",
+                lambda: asyncio.run(_nats_probe(nats_host_url)),
+                timeout=ready_timeout,
+                watch=[nats_box],
             )
 
             http_url = f"http://{http_box.name}:{HTTP_PORT}{HTTP_PATH}"
@@ -397,7 +450,8 @@ def miniature_cluster(
                     return found
                 nodes[:] = found
                 ready = sum(
-                    1 for n in found
+                    1
+                    for n in found
                     if n["host"] in worker_hosts and n["resources"].get(WORKER_RESOURCE) == 1
                 )
                 if len(found) == workers + 1 and ready == workers:
@@ -603,7 +657,7 @@ def _parse_job_output(output: str) -> dict[str, Any] | None:
     for line in reversed(output.splitlines()):
         if line.startswith(MARKER):
             with contextlib.suppress(ValueError):
-                document: dict[str, Any] = json.loads(line[len(MARKER):])
+                document: dict[str, Any] = json.loads(line[len(MARKER) :])
                 return document
     return None
 
@@ -680,16 +734,28 @@ def run_agent_job(
     argv = [
         # The driver bounds its own waits; `timeout` also bounds ray.init and a
         # driver that hangs anyway, so the exec always returns.
-        "timeout", "-k", "5", str(int(timeout) + 10),
-        RAY_PYTHON, JOB_PATH,
-        "--job-id", job_id,
-        "--tasks", str(tasks),
-        "--nats-url", cluster.nats_url,
-        "--http-url", cluster.http_url,
-        "--subject", RESULT_SUBJECT,
-        "--resource", WORKER_RESOURCE,
-        "--timeout", str(timeout),
-        "--runtime-env", json.dumps(runtime_env or {}),
+        "timeout",
+        "-k",
+        "5",
+        str(int(timeout) + 10),
+        RAY_PYTHON,
+        JOB_PATH,
+        "--job-id",
+        job_id,
+        "--tasks",
+        str(tasks),
+        "--nats-url",
+        cluster.nats_url,
+        "--http-url",
+        cluster.http_url,
+        "--subject",
+        RESULT_SUBJECT,
+        "--resource",
+        WORKER_RESOURCE,
+        "--timeout",
+        str(timeout),
+        "--runtime-env",
+        json.dumps(runtime_env or {}),
     ]
     seen, finished, outcome = asyncio.run(
         _consume(cluster, job_id, argv, timeout=timeout, grace=grace)
@@ -712,7 +778,8 @@ def run_agent_job(
         first_result_s=None if seen.first_at is None else seen.first_at - seen.submitted,
         driver_connected_s=(
             document["connected_at"] - seen.submitted_wall
-            if document and "connected_at" in document else None
+            if document and "connected_at" in document
+            else None
         ),
         first_task_started_s=min(
             (p["started_at"] - seen.submitted_wall for p in published if "started_at" in p),
@@ -791,9 +858,16 @@ def run_e2e(
     except PipelineError as exc:
         console.err.print(f"[bold red]e2e failed:[/] {exc}", markup=True, highlight=False)
         return E2EReport(
-            passed=False, tasks=tasks, received=0, first_task_latency_s=None,
-            total_s=time.monotonic() - started, failure=str(exc), engine=engine.name,
-            image=image, expect_nats=expect_nats, run_id=run_id,
+            passed=False,
+            tasks=tasks,
+            received=0,
+            first_task_latency_s=None,
+            total_s=time.monotonic() - started,
+            failure=str(exc),
+            engine=engine.name,
+            image=image,
+            expect_nats=expect_nats,
+            run_id=run_id,
         )
     failure = judge(job, expect_nats=expect_nats)
     report = E2EReport(

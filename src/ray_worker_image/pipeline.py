@@ -421,6 +421,31 @@ def do_standin(s: Session, *, force: bool) -> str:
     return str(built.ref)
 
 
+def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[Any]:
+    """The miniature cluster on the image (it must deliver), then on its base (it must fail)."""
+    from . import e2e  # starts containers and networks: imported only when asked for
+
+    built = s.built() if image is None else None
+    target = image or (built.image_id if built else "")
+    runs = [(target, True)]
+    if built is not None:
+        runs.append((built.base.pinned, False))
+    reports = []
+    for candidate, expect_nats in runs:
+        report = e2e.run_e2e(
+            s.engine, candidate, expect_nats=expect_nats, workers=workers, tasks=tasks
+        )
+        if not report.passed:
+            raise PipelineError(f"e2e on {candidate[:71]}: {report.failure}")
+        if expect_nats:
+            console.step(
+                f"e2e passed: {report.received}/{report.tasks} results over JetStream, "
+                f"first-task latency {report.first_task_latency_s:.2f} s"
+            )
+        reports.append(report)
+    return reports
+
+
 # -- checks -------------------------------------------------------------------------------
 
 

@@ -17,11 +17,12 @@ from ray_worker_image.lock import parse_constraints, parse_lock
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--definition", required=True, help="path of the image definition YAML")
+    parser.addoption("--repo-root", required=True, help="repository root (lock files are there)")
 
 
 def _definition(config: pytest.Config) -> ImageDefinition:
     path = Path(config.getoption("definition"))
-    return load_definition(path, root=path.parent.parent.parent)
+    return load_definition(path, root=Path(config.getoption("repo_root")))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
