@@ -150,3 +150,47 @@ def test_push_without_a_build_says_what_to_run(tmp_path: Path, registry: str, en
     assert result.returncode == 1
     assert "run `invoke build` first" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_release_dry_run_publishes_nothing_and_plans_the_push(
+    engine, private_definition: Path, registry: str, tmp_path: Path
+) -> None:
+    target = "registry.invalid"  # never resolvable: a real push there could not succeed
+    result = _invoke(
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--allow-stand-in",
+        "--dry-run",
+        "--registry",
+        target,
+        "--definition",
+        str(private_definition),
+        "--from",
+        str(SAMPLE),
+        "--json",
+        build_dir=tmp_path / "build",
+    )
+    document = json.loads(result.stdout) if result.returncode == 0 else {}
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert document["dry_run"] is True and document["digest"] is None
+        assert document["tests"]["passed"] is True
+        repository = yaml.safe_load(private_definition.read_text())["target"]["repository"]
+        assert document["tags"][0] == f"{target}/{repository}:2.49.2-nats"
+        assert "would push" in result.stderr and target in result.stderr
+        rehearsed = document["rehearsed_digest"]
+        assert rehearsed and rehearsed.startswith("sha256:")
+        replaced = [op["value"] for op in document["patch"] if op["op"] == "replace"]
+        assert replaced and set(replaced) == {f"{document['tags'][0]}@{rehearsed}"}
+        # The rehearsal left nothing behind on the loopback registry, and no push record exists.
+        scratch = ImageRef(registry, f"rehearsal/{repository}", "2.49.2-nats")
+        assert RegistryClient(registry).manifest_digest(scratch) is None
+        assert not (tmp_path / "build/state/push.json").exists()
+        assert not (tmp_path / "build/rollout").exists()
+    finally:
+        for tag in document.get("tags", []):
+            engine.remove_image(tag.replace(target, "localhost", 1))
+        if document.get("image_id"):
+            engine.remove_image(document["image_id"])
