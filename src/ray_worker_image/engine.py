@@ -187,17 +187,19 @@ class Engine(ABC):
             ) from None
         return self._digest_from_push(events)
 
+    # Podman answers a missing image with a plain 404 (NotFound), Docker with
+    # ImageNotFound (a subclass); catching NotFound covers both.
     def image_exists(self, ref_or_id: str) -> bool:
         try:
             self.client.images.get(ref_or_id)
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             return False
         return True
 
     def image_attrs(self, ref_or_id: str) -> dict[str, Any]:
         try:
             attrs: dict[str, Any] = self.client.images.get(ref_or_id).attrs
-        except docker.errors.ImageNotFound:
+        except docker.errors.NotFound:
             raise EngineError(
                 f"{self.name}: no image {ref_or_id!r}; run `invoke build` first"
             ) from None
@@ -213,7 +215,7 @@ class Engine(ABC):
         return chunks
 
     def remove_image(self, ref_or_id: str) -> None:
-        with contextlib.suppress(docker.errors.ImageNotFound):
+        with contextlib.suppress(docker.errors.NotFound):
             self.client.images.remove(ref_or_id, force=True, noprune=False)
 
     def run(
