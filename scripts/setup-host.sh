@@ -62,9 +62,15 @@ EOF
 fi
 # The loopback registry speaks plain HTTP; podman must be told, Docker already
 # treats 127.0.0.0/8 as insecure.
+# 127.0.0.1:5001 is where tests/engine/test_registry_auth.py starts a registry
+# that requires a password.
 cat >/etc/containers/registries.conf.d/50-ray-worker-image.conf <<EOF
 [[registry]]
 location = "$registry_addr"
+insecure = true
+
+[[registry]]
+location = "127.0.0.1:5001"
 insecure = true
 EOF
 

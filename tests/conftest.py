@@ -16,9 +16,9 @@ import pytest
 
 from ray_worker_image import engine as engines
 from ray_worker_image.definition import ImageDefinition, load_definition
-from ray_worker_image.pipeline import Options, Session, do_build
+from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
-from ray_worker_image.state import BuiltImage
+from ray_worker_image.state import BuiltImage, TestRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = os.environ.get("RAY_IMAGE_TEST_REGISTRY", "127.0.0.1:5000")
@@ -92,6 +92,12 @@ def built(
     yield Built(session, image)
     for tag in image.tags:
         engine.remove_image(tag)
+
+
+@pytest.fixture(scope="session")
+def tested(built: Built) -> TestRecord:
+    """The in-image suite run once on the built image (push needs its record)."""
+    return do_test(built.session)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from ray_worker_image.context import context_tar
 from ray_worker_image.errors import PushError
 from ray_worker_image.imagetest import run_suite
 from ray_worker_image.leaks import certificate_needles, scan_image
-from ray_worker_image.pipeline import Options, Session, do_build, do_push, do_test
+from ray_worker_image.pipeline import Options, Session, do_build, do_push
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.rollout import POD_CHECK_SNIPPET
@@ -27,11 +27,6 @@ from ray_worker_image.state import PushRecord, TestRecord
 from ..conftest import ROOT, Built, isolated_definition
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="session")
-def tested(built: Built) -> TestRecord:
-    return do_test(built.session)
 
 
 def test_built_image_passes_the_in_image_suite(tested: TestRecord, built: Built) -> None:
