@@ -6,11 +6,11 @@ that address as plain HTTP for podman; Docker treats all of 127.0.0.0/8 so).
 
 from __future__ import annotations
 
-import crypt
 import secrets
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -24,8 +24,12 @@ from ray_worker_image.state import TestRecord
 
 from ..conftest import Built
 
-# crypt makes the bcrypt htpasswd docker-registry wants; it is deprecated, not gone, in 3.11.
-pytestmark = [pytest.mark.engine, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+# crypt makes the bcrypt htpasswd docker-registry wants; deprecated, not gone, in 3.11.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt
+
+pytestmark = pytest.mark.engine
 ADDRESS = "127.0.0.1:5001"
 USER = "fleet-ci"
 
