@@ -34,7 +34,14 @@ def resolve_base(
         source = wanted
     # The registry's digest is what a Kubernetes node will pull; an engine's local
     # RepoDigests can differ (podman converts manifests on push).
-    digest = RegistryClient(source.registry).manifest_digest(source)
+    try:
+        digest = RegistryClient(source.registry).manifest_digest(source)
+    except PipelineError as exc:
+        if stand_in:
+            raise
+        raise PipelineError(
+            f"base {source}: {exc}; without access to it, use the offline stand-in (--stand-in)"
+        ) from None
     if digest is None:
         raise PipelineError(f"base {source}: the registry has no such tag; check base.image")
     if stand_in and built.ref.digest != digest:
