@@ -214,6 +214,11 @@ class Engine(ABC):
         chunks: Iterator[bytes] = self.client.images.get(ref_or_id).save(named=False)
         return chunks
 
+    def untag(self, ref: str) -> None:
+        """Drop one name; the image stays while it has other names (unlike remove_image)."""
+        with contextlib.suppress(docker.errors.NotFound):
+            self.client.images.remove(ref, force=False, noprune=True)
+
     def remove_image(self, ref_or_id: str) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self.client.images.remove(ref_or_id, force=True, noprune=False)

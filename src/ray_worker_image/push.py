@@ -85,19 +85,27 @@ def push_image(
         )
     auth = credentials.as_auth_config() if credentials else None
     digests: dict[str, str] = {}
-    for ref in plan.refs:
-        engine.tag(plan.image_id, ref)
-        console.step(f"pushing {ref} with {engine.name}")
-        reported = engine.push(ref, auth=auth, on_line=console.info)
-        stored = client.manifest_digest(ref)
-        if stored is None:
-            raise PushError(f"registry {ref.registry} has no {ref.tag} after the push of {ref}")
-        if reported and reported != stored:
-            raise PushError(
-                f"{engine.name} reported {reported} for {ref} but the registry serves {stored}"
-            )
-        digests[str(ref)] = stored
-        console.info(f"{ref} -> {stored}")
+    created = [ref for ref in plan.refs if not engine.image_exists(str(ref))]
+    # The immutable tag goes first: if anything fails after it, the floating tag
+    # (the one clusters follow) has not moved.
+    try:
+        for ref in reversed(plan.refs):
+            engine.tag(plan.image_id, ref)
+            console.step(f"pushing {ref} with {engine.name}")
+            reported = engine.push(ref, auth=auth, on_line=console.info)
+            stored = client.manifest_digest(ref)
+            if stored is None:
+                raise PushError(f"registry {ref.registry} has no {ref.tag} after the push of {ref}")
+            if reported and reported != stored:
+                raise PushError(
+                    f"{engine.name} reported {reported} for {ref} but the registry serves {stored}"
+                )
+            digests[str(ref)] = stored
+            console.info(f"{ref} -> {stored}")
+    except BaseException:
+        for ref in created:  # local names this call added; the built image keeps its own
+            engine.untag(str(ref))
+        raise
     if len(set(digests.values())) != 1:
         raise PushError(f"tags of one image got different digests: {digests}")
     first = plan.refs[0]

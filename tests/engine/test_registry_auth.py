@@ -122,6 +122,11 @@ def test_wrong_password_fails_in_one_line_without_the_secret(
         )
     message = str(info.value)
     assert "\n" not in message
+    # Nothing half-done: the refused push left no registry-qualified name on the engine.
+    target = f"{auth_registry}/{built.session.definition.target.repository}"
+    for tag in built.image.tags:
+        assert not built.session.engine.image_exists(f"{target}:{tag.rsplit(':', 1)[1]}")
+    assert built.session.engine.image_exists(built.image.image_id)
     out, err = capfd.readouterr()
     for text in (message, out, err):
         assert wrong not in text and password not in text
