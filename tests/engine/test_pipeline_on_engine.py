@@ -178,3 +178,22 @@ def test_rollout_pod_check_runs_inside_the_image(built: Built, base_image: str) 
         code, output = pod.exec([python, "-c", POD_CHECK_SNIPPET])
     assert code == 1
     assert output.strip() == "nats-py check FAILED: ModuleNotFoundError: No module named 'nats'"
+
+
+def test_auto_takes_a_running_engine() -> None:
+    """With Docker up, auto takes it; with only podman, podman; the engine answers."""
+    from ray_worker_image import engine as engines
+
+    running = engines.available_engines()
+    connected = [e for e in running.values() if isinstance(e, engines.Engine)]
+    if not connected:
+        pytest.skip(f"no engine available: {running}")
+    expected = "docker" if isinstance(running["docker"], engines.Engine) else "podman"
+    chosen = engines.connect("auto")
+    try:
+        assert chosen.name == expected
+        assert chosen.client.ping()
+    finally:
+        chosen.close()
+        for e in connected:
+            e.close()

@@ -185,3 +185,11 @@ def test_loopback_registries_are_plain_http() -> None:
     assert scheme_for("127.0.0.1:5000") == "http"
     assert scheme_for("localhost:5000") == "http"
     assert scheme_for("registry.example.com") == "https"
+
+
+def test_skip_tests_warns_loudly(capsys) -> None:
+    d = load_definition(root=ROOT)
+    built = _built(stand_in=False)
+    plan_push(d, built, None, registry="r:5000", skip_tests=True, allow_stand_in=False)
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "WITHOUT passing in-image tests" in err
