@@ -1,0 +1,108 @@
+"""`invoke patch` as a user runs it: the patch alone on stdout, stdin input, --out files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ray_worker_image.rollout import find_kubectl
+
+ROOT = Path(__file__).resolve().parents[2]
+INVOKE = str(Path(sys.executable).parent / "invoke")
+CLUSTER = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
+IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "b" * 64
+
+
+def _patch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [INVOKE, "patch", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, check=False
+    )
+
+
+def _cluster_object() -> dict:
+    docs = [
+        d for d in yaml.safe_load_all(CLUSTER.read_text()) if d and d.get("kind") == "RayCluster"
+    ]
+    obj = docs[0]
+    obj["spec"]["rayVersion"] = "2.49.2"
+    return obj
+
+
+def test_json_format_prints_the_patch_alone(tmp_path: Path) -> None:
+    live = tmp_path / "rc.json"
+    live.write_text(json.dumps(_cluster_object()))
+    result = _patch("--from", str(live), "--image", IMAGE, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    patch = json.loads(result.stdout)  # nothing else on stdout
+    assert {op["op"] for op in patch} == {"test", "replace"}
+    assert [op["value"] for op in patch if op["op"] == "replace"] == [IMAGE] * (
+        1 + len(_cluster_object()["spec"]["workerGroupSpecs"])
+    )
+    kubectl = find_kubectl()
+    if kubectl is None:
+        pytest.skip("no kubectl")
+    applied = subprocess.run(
+        [
+            kubectl,
+            "patch",
+            "--local",
+            "-f",
+            str(live),
+            "--type=json",
+            "-p",
+            result.stdout,
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_stdin_yaml_and_out_dir(tmp_path: Path) -> None:
+    result = _patch(
+        "--from",
+        "-",
+        "--image",
+        IMAGE,
+        "--groups",
+        "gpu-a100",
+        "--format",
+        "yaml",
+        "--out",
+        str(tmp_path / "out"),
+        stdin=yaml.safe_dump(_cluster_object()),
+    )
+    assert result.returncode == 0, result.stderr
+    patch = yaml.safe_load(result.stdout)
+    assert json.loads((tmp_path / "out/patch.json").read_text()) == patch
+    assert json.loads((tmp_path / "out/rollback.json").read_text())
+    script = tmp_path / "out/rollout.sh"
+    assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
+    assert "ray.io/group=gpu-a100" in script.read_text()
+
+
+def test_unknown_group_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    live = tmp_path / "rc.json"
+    live.write_text(json.dumps(_cluster_object()))
+    result = _patch(
+        "--from",
+        str(live),
+        "--image",
+        IMAGE,
+        "--groups",
+        "gpu-workers",
+        "--out",
+        str(tmp_path / "out"),
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "'gpu-workers' not found" in line and "cpu-small, gpu-a100, batch-cpu" in line
+    assert not (tmp_path / "out").exists()
