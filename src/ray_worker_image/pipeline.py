@@ -80,6 +80,7 @@ class Session:
         self.state = StateStore(self.build_dir)
         self.ca_cert = resolve_ca_cert(options.ca_cert)
         self._engine: engines.Engine | None = None
+        self._base: ResolvedBase | None = None
 
     @property
     def engine(self) -> engines.Engine:
@@ -90,6 +91,9 @@ class Session:
         return self._engine
 
     def resolve_base(self) -> ResolvedBase:
+        """Resolved once per session: `release` needs it for the lock check and the build."""
+        if self._base is not None:
+            return self._base
         base = resolve_base(
             self.definition,
             self.engine,
@@ -98,6 +102,7 @@ class Session:
             ca_cert=self.ca_cert,
         )
         self.state.save("base", base)
+        self._base = base
         return base
 
     def built(self) -> BuiltImage:

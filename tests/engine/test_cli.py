@@ -40,6 +40,26 @@ def private_definition(tmp_path: Path) -> Path:
     return folder / "image.yaml"
 
 
+def _release(engine, definition: Path, registry: str, build_dir: Path, *extra: str):
+    """`invoke release --json` in offline mode for a cluster file, as a user would run it."""
+    result = _invoke(
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--registry",
+        registry,
+        "--definition",
+        str(definition),
+        "--from",
+        str(SAMPLE),
+        "--json",
+        *extra,
+        build_dir=build_dir,
+    )
+    return result, (json.loads(result.stdout) if result.returncode == 0 else {})
+
+
 def _invoke(*args: str, build_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "RAY_IMAGE_BUILD_DIR": str(build_dir), **env}
     return subprocess.run(
@@ -49,21 +69,7 @@ def _invoke(*args: str, build_dir: Path, **env: str) -> subprocess.CompletedProc
 
 @pytest.fixture
 def released(engine, private_definition: Path, registry: str, tmp_path: Path) -> Iterator[dict]:
-    result = _invoke(
-        "release",
-        "--engine",
-        engine.name,
-        "--stand-in",
-        "--registry",
-        registry,
-        "--definition",
-        str(private_definition),
-        "--from",
-        str(SAMPLE),
-        "--json",
-        build_dir=tmp_path / "build",
-    )
-    document = json.loads(result.stdout) if result.returncode == 0 else None
+    result, document = _release(engine, private_definition, registry, tmp_path / "build")
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert document is not None
@@ -156,23 +162,9 @@ def test_release_dry_run_publishes_nothing_and_plans_the_push(
     engine, private_definition: Path, registry: str, tmp_path: Path
 ) -> None:
     target = "registry.invalid"  # never resolvable: a real push there could not succeed
-    result = _invoke(
-        "release",
-        "--engine",
-        engine.name,
-        "--stand-in",
-        "--allow-stand-in",
-        "--dry-run",
-        "--registry",
-        target,
-        "--definition",
-        str(private_definition),
-        "--from",
-        str(SAMPLE),
-        "--json",
-        build_dir=tmp_path / "build",
+    result, document = _release(
+        engine, private_definition, target, tmp_path / "build", "--dry-run", "--allow-stand-in"
     )
-    document = json.loads(result.stdout) if result.returncode == 0 else {}
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert document["dry_run"] is True and document["digest"] is None
