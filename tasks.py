@@ -16,6 +16,7 @@ from invoke.tasks import task as invoke_task
 
 from ray_worker_image import pipeline
 from ray_worker_image.pipeline import Options
+from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
 
 ROOT = Path(__file__).resolve().parent
 
@@ -60,7 +61,11 @@ def _options(
         configured_engine=str((c.config.get("ray_image", {}) or {}).get("engine") or "") or None,
         stand_in=stand_in or _flag(_setting(c, "stand_in", "RAY_IMAGE_STAND_IN", False)),
         stand_in_registry=stand_in_registry
-        or str(_setting(c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", "127.0.0.1:5000")),
+        or str(
+            _setting(
+                c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", DEFAULT_STAND_IN_REGISTRY
+            )
+        ),
         ca_cert=ca_cert,
         build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"])
         if os.environ.get("RAY_IMAGE_BUILD_DIR")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from ray_worker_image import engine as engines  # noqa: E402
 from ray_worker_image.build import build_image  # noqa: E402
-from ray_worker_image.context import context_tar, resolve_ca_cert  # noqa: E402
+from ray_worker_image.context import context_tar  # noqa: E402
 from ray_worker_image.definition import load_definition  # noqa: E402
 from ray_worker_image.lock import parse_lock  # noqa: E402
 from ray_worker_image.pipeline import Options, Session  # noqa: E402
@@ -141,9 +141,8 @@ def main() -> int:
         session = Session(
             Options(root=ROOT, engine=name, stand_in=True, build_dir=build_dir),
             definition=definition,
+            engine=engine,
         )
-        session._engine = engine
-        session.ca_cert = resolve_ca_cert(None)
         base = session.resolve_base()
         context = render_context(definition, base, build_dir)
         figures: dict[str, Any] = {}

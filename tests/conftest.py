@@ -86,8 +86,7 @@ def built(
         stand_in_registry=registry,
         build_dir=tmp_path_factory.mktemp(f"build-{engine.name}"),
     )
-    session = Session(options, definition=isolated_definition(definition, label))
-    session._engine = engine  # share the connection the engine fixture owns
+    session = Session(options, definition=isolated_definition(definition, label), engine=engine)
     image = do_build(session)
     yield Built(session, image)
     for tag in image.tags:

@@ -12,6 +12,7 @@ from .context import context_tar
 from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
+from .refs import ImageRef
 from .render import RenderedContext
 from .state import BuiltImage, ResolvedBase
 
@@ -85,8 +86,7 @@ def build_image(
         on_line=console.info,
     )
     for tag in tags[1:]:
-        name, _, t = tag.rpartition(":")
-        engine.client.images.get(image_id).tag(name, tag=t)
+        engine.tag(image_id, ImageRef.parse(tag))
     console.step(f"built {image_id}")
     for tag in tags:
         console.info(f"tagged {tag}")

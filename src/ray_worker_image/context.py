@@ -13,17 +13,24 @@ from .errors import PipelineError
 CA_ENV_VARS = ("PIP_CERT", "REQUESTS_CA_BUNDLE")
 
 
-def context_tar(members: Mapping[str, bytes | Path]) -> bytes:
-    """A tar with fixed owner and mtime, so equal inputs give equal build cache keys."""
+def context_tar(members: Mapping[str, bytes | Path], *, uid: int = 0, gid: int = 0) -> bytes:
+    """A tar with fixed owner and mtime, so equal inputs give equal build cache keys.
+
+    Parent folders of nested members are added, owned by ``uid:gid`` like the files, so
+    an unprivileged process can write next to them once the tar is unpacked in a container.
+    """
     buffer = io.BytesIO()
+    folders = sorted({str(p) for name in members for p in Path(name).parents} - {"."})
     with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, gid
+            tar.addfile(info)
         for name in sorted(members):
             value = members[name]
             data = value.read_bytes() if isinstance(value, Path) else value
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mode = 0o644
-            info.mtime = 0
+            info.size, info.mode, info.mtime, info.uid, info.gid = len(data), 0o644, 0, uid, gid
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 

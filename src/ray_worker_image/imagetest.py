@@ -78,7 +78,7 @@ def run_suite(
     return SuiteResult(passed, count, failed, report)
 
 
-def test_image(
+def run_image_tests(
     definition: ImageDefinition, engine: Engine, image_id: str, build_dir: Path
 ) -> TestRecord:
     name = image_id.removeprefix("sha256:")[:32]

@@ -8,18 +8,17 @@ from the base itself, so the lock can never move a package Ray depends on.
 
 from __future__ import annotations
 
-import io
 import re
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import console
+from .context import context_tar
 from .definition import ImageDefinition
 from .engine import Engine, RunningContainer
 from .errors import LockError
 from .render import BUILD_LOCK
-from .state import ResolvedBase, write_atomic
+from .state import ResolvedBase, write_atomic_group
 
 # pip-tools is tied to pip's internals; pin the pair that works together on Python 3.9.
 PIP_TOOLS_VERSION = "7.4.1"
@@ -83,18 +82,8 @@ def constraints_text(freeze: str, base: ResolvedBase) -> str:
 
 
 def _tar_of(files: dict[str, bytes], uid: int, gid: int) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        dirs = sorted({str(Path(name).parent) for name in files} - {"."})
-        for directory in ["lock", *[f"lock/{d}" for d in dirs]]:
-            info = tarfile.TarInfo(directory)
-            info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o755, uid, gid
-            tar.addfile(info)
-        for name, data in files.items():
-            info = tarfile.TarInfo(f"lock/{name}")
-            info.size, info.mode, info.uid, info.gid = len(data), 0o644, uid, gid
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    """The files under lock/ (unpacked into /tmp), writable by the base's user."""
+    return context_tar({f"lock/{name}": data for name, data in files.items()}, uid=uid, gid=gid)
 
 
 @dataclass(frozen=True)
@@ -200,6 +189,11 @@ def stale_entries(definition: ImageDefinition, fresh: LockResult) -> list[str]:
 
 
 def write_lock(definition: ImageDefinition, result: LockResult) -> None:
-    write_atomic(definition.requirements.constraints, result.constraints)
-    write_atomic(definition.requirements.lock, result.lock)
-    write_atomic(definition.root / BUILD_LOCK, result.build_lock)
+    """Replace the three files together: a failure leaves the old set, never a mix."""
+    write_atomic_group(
+        {
+            definition.requirements.constraints: result.constraints,
+            definition.requirements.lock: result.lock,
+            definition.root / BUILD_LOCK: result.build_lock,
+        }
+    )

@@ -23,7 +23,7 @@ from .build import build_image
 from .context import resolve_ca_cert
 from .definition import DEFAULT_DEFINITION, ImageDefinition, load_definition
 from .errors import PipelineError
-from .imagetest import test_image
+from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
 from .refs import ImageRef
@@ -71,7 +71,13 @@ class Options:
 class Session:
     """Loads the definition once and connects to the engine on first use."""
 
-    def __init__(self, options: Options, definition: ImageDefinition | None = None) -> None:
+    def __init__(
+        self,
+        options: Options,
+        definition: ImageDefinition | None = None,
+        engine: engines.Engine | None = None,
+    ) -> None:
+        """``definition`` and ``engine`` override loading and connecting (tests, benchmarks)."""
         self.options = options
         self.definition: ImageDefinition = definition or load_definition(
             options.definition_path, options.root
@@ -79,7 +85,8 @@ class Session:
         self.build_dir = options.build_dir or self.definition.root / BUILD_DIR
         self.state = StateStore(self.build_dir)
         self.ca_cert = resolve_ca_cert(options.ca_cert)
-        self._engine: engines.Engine | None = None
+        self._engine: engines.Engine | None = engine
+        self._owns_engine = engine is None
         self._base: ResolvedBase | None = None
 
     @property
@@ -101,7 +108,6 @@ class Session:
             stand_in_registry=self.options.stand_in_registry,
             ca_cert=self.ca_cert,
         )
-        self.state.save("base", base)
         self._base = base
         return base
 
@@ -109,7 +115,7 @@ class Session:
         return self.state.load("image", BuiltImage, hint="run `invoke build` first")
 
     def close(self) -> None:
-        if self._engine is not None:
+        if self._engine is not None and self._owns_engine:
             self._engine.close()
 
 
@@ -125,7 +131,7 @@ def session(options: Options) -> Iterator[Session]:
 # -- steps (each usable alone, and composed by release) -----------------------------------
 
 
-def do_lock(s: Session, *, check: bool) -> list[str]:
+def do_lock(s: Session, *, check: bool) -> None:
     base = s.resolve_base()
     console.step("locking requirements inside the base image" + (" (check only)" if check else ""))
     fresh = compute_lock(s.definition, s.engine, base, s.ca_cert)
@@ -139,10 +145,9 @@ def do_lock(s: Session, *, check: bool) -> list[str]:
                 + " — run `invoke lock` and commit constraints.txt and requirements/"
             )
         console.info("constraints.txt and the locks match the base and requirements/*.in")
-        return []
+        return
     write_lock(s.definition, fresh)
     console.info("wrote constraints.txt and requirements/ray-worker{,-build}.txt")
-    return []
 
 
 def do_render(s: Session) -> Path:
@@ -168,7 +173,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
             f"image {target[:19]} is not in {s.engine.name}'s storage; run `invoke build "
             f"--engine {s.engine.name}` first"
         )
-    record = test_image(s.definition, s.engine, target, s.build_dir)
+    record = run_image_tests(s.definition, s.engine, target, s.build_dir)
     s.state.save(s.state.test_kind(target), record)
     if not record.passed:
         raise PipelineError(
@@ -344,7 +349,7 @@ def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str 
     finally:
         if (stored := client.manifest_digest(scratch)) is not None:
             client.delete(scratch.with_digest(stored))
-        s.engine.remove_image(str(scratch))
+        s.engine.untag(str(scratch))
     return digest
 
 

@@ -47,13 +47,18 @@ def _display(path: Path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
-def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha256: str) -> str:
-    env = Environment(
-        loader=FileSystemLoader(definition.directory),
+def template_env(folder: Path) -> Environment:
+    """StrictUndefined: a missing value is an error, never an empty string in a Dockerfile."""
+    return Environment(
+        loader=FileSystemLoader(folder),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 - renders a Dockerfile, not HTML
     )
+
+
+def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha256: str) -> str:
+    env = template_env(definition.directory)
     b = definition.base
     site = PurePosixPath(b.site_packages)
     prefix = PurePosixPath(b.python_path).parent.parent

@@ -17,8 +17,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from . import console
 from .context import context_tar
 from .definition import ImageDefinition
@@ -26,6 +24,7 @@ from .engine import Engine
 from .errors import PipelineError
 from .refs import ImageRef
 from .registry import RegistryClient
+from .render import template_env
 
 STAND_IN_DIR = Path("images/stand-in")
 DEFAULT_STAND_IN_REGISTRY = "127.0.0.1:5000"
@@ -49,12 +48,7 @@ def stand_in_ref(definition: ImageDefinition, registry: str) -> ImageRef:
 
 
 def render_stand_in(definition: ImageDefinition) -> str:
-    env = Environment(
-        loader=FileSystemLoader(definition.root / STAND_IN_DIR),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - renders a Dockerfile, not HTML
-    )
+    env = template_env(definition.root / STAND_IN_DIR)
     base = definition.base
     return env.get_template("Dockerfile.j2").render(
         base=base,

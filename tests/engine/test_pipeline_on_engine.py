@@ -89,8 +89,8 @@ def test_push_refuses_an_untested_image(built: Built, registry: str, tmp_path: P
     fresh = Session(
         dataclasses.replace(built.session.options, build_dir=tmp_path),
         definition=built.session.definition,
+        engine=built.session.engine,
     )
-    fresh._engine = built.session.engine
     fresh.state.save("image", built.image)
     with pytest.raises(PushError, match="has no test record"):
         do_push(fresh, registry=registry, username=None, skip_tests=False, allow_stand_in=False)
@@ -142,9 +142,10 @@ def test_ca_bundle_reaches_no_layer_config_or_history(
         build_dir=tmp_path / "build",
     )
     session = Session(
-        options, definition=isolated_definition(definition, f"ca-{uuid.uuid4().hex[:6]}")
+        options,
+        definition=isolated_definition(definition, f"ca-{uuid.uuid4().hex[:6]}"),
+        engine=engine,
     )
-    session._engine = engine
     built = do_build(session)
     leak_probe = f"localhost/ray-image-leak-probe:{uuid.uuid4().hex[:8]}"
     try:
