@@ -318,10 +318,15 @@ def release(
             pipeline.print_rollout(result.plan, result.out_dir)
 
 
-@task(help=COMMON_HELP | CLUSTER_HELP)
+@task(
+    help=COMMON_HELP
+    | CLUSTER_HELP
+    | {"json": "print the JSON document (as `invoke release --json`) instead of a summary"}
+)
 @pipeline.entry
 def report(
     c,
+    json=False,
     from_=None,
     name=None,
     namespace=None,
@@ -334,12 +339,19 @@ def report(
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Print the release record (JSON) of the last build, test and push, from build/state/."""
+    """The release record of the last build, test and push, read from build/state/.
+
+    Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
+    """
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
     with pipeline.session(
         _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
     ) as s:
-        pipeline.print_json(pipeline.do_report(s, cluster))
+        document = pipeline.do_report(s, cluster)
+        if json:
+            pipeline.print_json(document)
+        else:
+            pipeline.print_summary(document)
 
 
 @task(

@@ -214,6 +214,22 @@ def do_push(
     return record
 
 
+def print_summary(document: dict[str, Any]) -> None:
+    """The release record for a human: what was pushed, from what, and how it was tested."""
+    base = document["base"]
+    tests = document["tests"]
+    lines = [
+        f"image    {document['image']}@{document['digest']}",
+        f"tags     {', '.join(document['tags'])}",
+        f"built    {document['image_id'][:19]} by {document['engine']} from {document['revision']}",
+        f"base     {base['ref']} = {base['source']}@{base['digest']}"
+        + ("  (STAND-IN)" if base["stand_in"] else ""),
+        f"tests    {tests['count']} in-image tests, {tests['failed']} failed",
+        f"patch    {len(document['patch'] or [])} operations (invoke patch prints them)",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()

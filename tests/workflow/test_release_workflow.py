@@ -14,7 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -588,3 +588,69 @@ def test_the_lint_task_the_workflow_runs_passes_on_this_tree() -> None:
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     for tool in ("ruff", "mypy", "hadolint"):
         assert f"==> {tool}" in result.stderr
+
+
+# --- the options the workflow passes exist too ------------------------------------------------
+
+
+def options_in_command(words: list[str]) -> list[tuple[str, str]]:
+    """(task, --option) pairs of one command, each option belonging to the task before it."""
+    tasks = tasks_in_command(words)
+    if not tasks:
+        return []
+    start = next(i for i, w in enumerate(words) if PurePosixPath(w).name in _INVOKE_NAMES)
+    pairs: list[tuple[str, str]] = []
+    current: str | None = None
+    remaining = list(tasks)
+    for word in words[start + 1 :]:
+        if remaining and word == remaining[0]:
+            current = remaining.pop(0)
+        elif word.startswith("--") and current is not None:
+            pairs.append((current, word.split("=", 1)[0]))
+    return pairs
+
+
+def task_options(root: Path, task: str) -> set[str]:
+    """The long options `invoke --help TASK` lists."""
+    proc = subprocess.run(
+        [str(venv_tool("invoke")), "--search-root", str(root), "--help", task],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(re.findall(r"(--[a-z][a-z0-9-]*)", proc.stdout.split("Options:", 1)[-1]))
+
+
+def unknown_options(
+    workflow: Mapping[str, Any], options_of: Callable[[str], set[str]]
+) -> list[str]:
+    problems = []
+    for step in run_steps(workflow):
+        for command in shell_commands(step.script):
+            for task, option in options_in_command(command):
+                if option not in options_of(task):
+                    problems.append(
+                        f"{step.where} passes {option} to `invoke {task}`, which does not take it"
+                    )
+    return problems
+
+
+def test_every_option_the_workflow_passes_exists() -> None:
+    cache: dict[str, set[str]] = {}
+
+    def options_of(task: str) -> set[str]:
+        return cache.setdefault(task, task_options(REPO, task))
+
+    assert unknown_options(load_workflow(), options_of) == []
+
+
+def test_an_unknown_option_is_reported() -> None:
+    workflow = {
+        "jobs": {
+            "j": {"steps": [{"name": "s", "run": '.venv/bin/invoke report --jsn --name "$N"'}]}
+        }
+    }
+    problems = unknown_options(workflow, lambda task: {"--json", "--name"})
+    assert len(problems) == 1 and "--jsn" in problems[0] and "invoke report" in problems[0]
