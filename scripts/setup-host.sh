@@ -34,7 +34,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- Debian packages -------------------------------------------------------
-packages=(podman runc docker-registry nats-server mmdebstrap python3-venv curl ca-certificates)
+# netavark + aardvark-dns: podman's network backend with container-name DNS
+# (Debian's default CNI backend has no DNS plugin: containers on a user network
+# could not resolve each other by name).
+packages=(podman runc netavark aardvark-dns docker-registry nats-server mmdebstrap python3-venv curl ca-certificates)
 [ "$with_docker" = 1 ] && packages+=(docker.io)
 missing=()
 for p in "${packages[@]}"; do
@@ -51,14 +54,23 @@ fi
 # crun refuses the hybrid cgroup layout of these machines, and the default
 # ulimits exceed the host's hard limits (see docs/engines.md).
 mkdir -p /etc/containers/registries.conf.d
-if ! grep -q 'runtime = "runc"' /etc/containers/containers.conf 2>/dev/null; then
-  say "configuring podman (runc, ulimits)"
+if ! grep -q 'network_backend = "netavark"' /etc/containers/containers.conf 2>/dev/null; then
+  say "configuring podman (runc, ulimits, netavark with aardvark-dns)"
   cat >/etc/containers/containers.conf <<'EOF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
 [engine]
 runtime = "runc"
+[network]
+network_backend = "netavark"
 EOF
+fi
+# podman keeps the network backend it first ran with: a switch only takes
+# effect on fresh storage. Reset once while it still reports CNI.
+if [ "$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null)" != netavark ]; then
+  say "switching podman to the netavark network backend (podman system reset)"
+  pkill -f 'podman system service' 2>/dev/null || true
+  podman system reset --force >>"$logdir/podman-reset.log" 2>&1
 fi
 # The loopback registry speaks plain HTTP; podman must be told, Docker already
 # treats 127.0.0.0/8 as insecure.
