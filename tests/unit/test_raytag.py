@@ -27,7 +27,9 @@ def test_short_drops_defaults_and_gpu_is_cu121() -> None:
     assert RayTag.parse("2.49.2-gpu") == RayTag.parse("2.49.2-py39-cu121")
 
 
-@pytest.mark.parametrize("tag", ["latest", "2.49", "2.49.2-nats", "2.49.2-py3", "nightly-py311", ""])
+@pytest.mark.parametrize(
+    "tag", ["latest", "2.49", "2.49.2-nats", "2.49.2-py3", "nightly-py311", ""]
+)
 def test_outside_grammar(tag: str) -> None:
     with pytest.raises(RayTagError):
         RayTag.parse(tag)
@@ -36,5 +38,9 @@ def test_outside_grammar(tag: str) -> None:
 
 def test_differences_name_each_part() -> None:
     a, b = RayTag.parse("2.49.2"), RayTag.parse("2.52.1-py311-gpu")
-    assert a.differences(b) == ["Ray 2.49.2 vs 2.52.1", "Python 3.9 vs 3.11", "platform cpu vs cu121"]
+    assert a.differences(b) == [
+        "Ray 2.49.2 vs 2.52.1",
+        "Python 3.9 vs 3.11",
+        "platform cpu vs cu121",
+    ]
     assert a.differences(a) == []
