@@ -7,6 +7,7 @@ Settings resolve as: command-line flag, then environment (RAY_IMAGE_*), then the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -144,6 +145,9 @@ def test(
         "skip_tests": "push even without passing in-image tests (warns loudly)",
         "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
         "dry_run": "print what would be pushed, push nothing",
+        "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
+        "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
+        "force": "let the immutable tag point at a different image (overwrite a release tag)",
     }
 )
 @pipeline.entry
@@ -154,6 +158,9 @@ def push(
     skip_tests=False,
     allow_stand_in=False,
     dry_run=False,
+    registry_ca=None,
+    insecure_registry=False,
+    force=False,
     engine=None,
     definition=None,
     stand_in=False,
@@ -162,9 +169,11 @@ def push(
 ):
     """Push the last built, tested image under both tags; record the registry's digest."""
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
+    with pipeline.session(options) as s:
         record = pipeline.do_push(
             s,
             registry=registry,
@@ -172,6 +181,7 @@ def push(
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
+            force=force,
         )
         if record:
             print(record.by_tag_and_digest)
@@ -271,6 +281,9 @@ def patch(
         "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
         "dry_run": "run every step that does not publish; print the push plan instead of pushing",
         "out": "write patch.json, rollback.json and rollout.sh into this folder",
+        "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
+        "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
+        "force": "let the immutable tag point at a different image (overwrite a release tag)",
     }
 )
 @pipeline.entry
@@ -279,6 +292,9 @@ def release(
     registry=None,
     username=None,
     allow_stand_in=False,
+    registry_ca=None,
+    insecure_registry=False,
+    force=False,
     json=False,
     dry_run=False,
     out=None,
@@ -300,9 +316,11 @@ def release(
     """
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
+    with pipeline.session(options) as s:
         result = pipeline.do_release(
             s,
             cluster,
@@ -311,6 +329,7 @@ def release(
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
             out=out,
+            force=force,
         )
         if json:
             pipeline.print_json(result.document)

@@ -12,6 +12,7 @@ class PipelineError(Exception):
     """
 
     exit_code = 1
+    transient = False  # True when retrying the same call may succeed (resets, 429, 5xx)
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))

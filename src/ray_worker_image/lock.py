@@ -118,12 +118,12 @@ def compute_lock(
     pip = definition.base.pip_path
     user = definition.base.user
     with engine.container(base.pinned, ["sleep", "infinity"], name_prefix="ray-image-lock") as box:
-        box.container.put_archive("/tmp", _tar_of(files, user.uid, user.gid))
+        box.put_archive("/tmp", _tar_of(files, user.uid, user.gid))
         console.info("reading the base's package set (pip list --format=freeze)")
         freeze = _run(box, f"{pip} list --format=freeze --disable-pip-version-check", "pip list")
         constraints = constraints_text(freeze, base)
         rel_constraints = reqs.constraints.relative_to(definition.root).as_posix()
-        box.container.put_archive(
+        box.put_archive(
             "/tmp", _tar_of({rel_constraints: constraints.encode()}, user.uid, user.gid)
         )
         cert = f"export PIP_CERT={WORKDIR}/ca-bundle.pem; " if ca_cert else ""

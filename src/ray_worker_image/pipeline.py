@@ -27,7 +27,7 @@ from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
 from .refs import ImageRef
-from .registry import RegistryClient
+from .registry import RegistryAccess, RegistryClient
 from .release_tag import parse_release_tag
 from .render import lock_digest, render_context, render_dockerfile
 from .standin import DEFAULT_STAND_IN_REGISTRY, ensure_stand_in
@@ -45,7 +45,7 @@ def entry(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except PipelineError as exc:
-            console.err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            console.error(str(exc))
             raise SystemExit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.err.print("[bold red]interrupted[/]")
@@ -66,6 +66,8 @@ class Options:
     stand_in_registry: str = DEFAULT_STAND_IN_REGISTRY
     ca_cert: str | None = None
     build_dir: Path | None = None  # default: <root>/build
+    registry_ca: str | None = None  # --registry-ca: PEM file of a private registry CA
+    insecure_registry: bool = False  # --insecure-registry: plain HTTP to a non-loopback registry
 
 
 class Session:
@@ -110,6 +112,15 @@ class Session:
         )
         self._base = base
         return base
+
+    def registry_access(self, registry: str) -> RegistryAccess:
+        """How to reach ``registry``: --registry-ca and --insecure-registry applied."""
+        ca = self.options.registry_ca
+        if ca and not Path(ca).is_file():
+            raise PipelineError(f"--registry-ca {ca}: no such file; give the registry CA's PEM")
+        return RegistryAccess(
+            registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
+        )
 
     def built(self) -> BuiltImage:
         return self.state.load("image", BuiltImage, hint="run `invoke build` first")
@@ -191,6 +202,7 @@ def do_push(
     skip_tests: bool,
     allow_stand_in: bool,
     dry_run: bool = False,
+    force: bool = False,
 ) -> PushRecord | None:
     built = s.built()
     tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
@@ -208,7 +220,9 @@ def do_push(
             console.info(line)
         return None
     credentials = credentials_from_env(username)
-    record = push_image(s.engine, plan, credentials)
+    record = push_image(
+        s.engine, plan, credentials, access=s.registry_access(registry), force=force
+    )
     s.state.save("push", record)
     console.step(f"pushed {record.by_tag_and_digest}")
     return record
@@ -385,6 +399,7 @@ def do_release(
     allow_stand_in: bool,
     dry_run: bool,
     out: str | None,
+    force: bool = False,
 ) -> ReleaseResult:
     """lock --check, render, build, test, push (or its plan), patch; stop at the first failure."""
     do_lock(s, check=True)
@@ -411,7 +426,12 @@ def do_release(
         pushed = None
     else:
         pushed = do_push(
-            s, registry=registry, username=username, skip_tests=False, allow_stand_in=allow_stand_in
+            s,
+            registry=registry,
+            username=username,
+            skip_tests=False,
+            allow_stand_in=allow_stand_in,
+            force=force,
         )
         assert pushed is not None
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]

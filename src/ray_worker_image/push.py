@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
+
+from tenacity import (
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from . import console
 from .definition import ImageDefinition
 from .engine import Engine
-from .errors import PushError
+from .errors import PipelineError, PushError
 from .refs import ImageRef
-from .registry import Credentials, RegistryClient, scheme_for
+from .registry import Credentials, RegistryAccess, RegistryClient
 from .state import BuiltImage, PushRecord, TestRecord
 
 PASSWORD_ENV = "RAY_IMAGE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a password
+PUSH_ATTEMPTS = 3  # engine pushes, the first included (each engine also retries layers)
+PUSH_RETRY_SECONDS = 60.0
 
 
 def credentials_from_env(username: str | None) -> Credentials | None:
@@ -28,9 +39,20 @@ def credentials_from_env(username: str | None) -> Credentials | None:
 
 @dataclass(frozen=True)
 class PushPlan:
+    """``refs[0]`` is the floating tag (moved last), the rest are immutable tags."""
+
     image_id: str
     refs: tuple[ImageRef, ...]
     stand_in: bool
+    engine: str = ""  # the engine that built the image
+
+    @property
+    def floating(self) -> ImageRef:
+        return self.refs[0]
+
+    @property
+    def immutable(self) -> tuple[ImageRef, ...]:
+        return self.refs[1:]
 
     def describe(self) -> list[str]:
         return [f"{self.image_id[:19]} -> {ref}" for ref in self.refs]
@@ -62,49 +84,106 @@ def plan_push(
         console.loud_warning(
             f"--skip-tests: pushing {built.image_id[:19]} WITHOUT passing in-image tests"
         )
-    if built.base.stand_in and scheme_for(registry) != "http" and not allow_stand_in:
+    if built.base.stand_in and not RegistryAccess(registry).loopback and not allow_stand_in:
         raise PushError(
             f"image {built.image_id[:19]} is built on the offline STAND-IN base; refusing to push "
             f"it to {registry}. Build on the real base, or pass --allow-stand-in"
         )
     refs = tuple(ImageRef.parse(tag).with_registry(registry) for tag in built.tags)
-    return PushPlan(built.image_id, refs, built.base.stand_in)
+    return PushPlan(built.image_id, refs, built.base.stand_in, built.engine)
+
+
+def _retrying(attempts: int, max_seconds: float) -> Retrying:
+    return Retrying(
+        stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
+        wait=wait_exponential(multiplier=1, max=10),
+        retry=retry_if_exception(lambda exc: getattr(exc, "transient", False)),
+        reraise=True,
+    )
+
+
+def check_immutable(
+    client: RegistryClient, plan: PushPlan, *, force: bool
+) -> dict[str, str | None]:
+    """Refuse (before anything moves) an immutable tag that holds a different image.
+
+    Compares the config digest of what the tag serves with the local image id (both
+    are sha256 of the image config). Returns each ref's digest before the push.
+    """
+    before: dict[str, str | None] = {}
+    for ref in plan.refs:
+        before[str(ref)] = client.manifest_digest(ref)
+    for ref in plan.immutable:
+        if before[str(ref)] is None:
+            continue
+        holds = client.config_digest(ref)
+        if holds != plan.image_id and not force:
+            raise PushError(
+                f"{ref} already holds another image ({holds or 'unknown config'} is not "
+                f"{plan.image_id[:19]}); a release tag never moves: commit and rebuild for a "
+                "new tag, or pass --force to overwrite it"
+            )
+    return before
 
 
 def push_image(
     engine: Engine,
     plan: PushPlan,
     credentials: Credentials | None,
+    *,
+    access: RegistryAccess | None = None,
+    force: bool = False,
+    attempts: int = PUSH_ATTEMPTS,
+    max_retry_seconds: float = PUSH_RETRY_SECONDS,
 ) -> PushRecord:
-    client = RegistryClient(plan.refs[0].registry, credentials)
-    if not client.ping():
-        # Checked before anything is tagged, so a dead registry leaves no trace behind.
-        raise PushError(
-            f"registry {client.registry}: no registry answers at {client.base}; "
-            "check --registry and that it is running"
+    """Push the plan's image: immutable tag(s) first, the floating tag last.
+
+    A tag counts only when this push made it: the engine must report a digest without
+    an error event, and the registry must serve exactly that digest afterwards.
+    Transient failures (resets, 429, 5xx) are retried ``attempts`` times within
+    ``max_retry_seconds``. Raises PushError/EngineError (one line); on failure the
+    local registry-qualified names this call added are removed again.
+    """
+    access = access or RegistryAccess(plan.refs[0].registry)
+    client = RegistryClient(access, credentials)
+    # Checked before anything is tagged, so a dead registry leaves no trace behind.
+    client.check()
+    engine.check_registry_access(access)
+    if not engine.image_exists(plan.image_id):
+        built_with = (
+            f"; it was built with {plan.engine}: pass --engine {plan.engine}"
+            if (plan.engine and plan.engine != engine.name)
+            else "; run `invoke build` again"
         )
+        raise PushError(f"image {plan.image_id[:19]} is not in {engine.name}'s storage{built_with}")
+    check_immutable(client, plan, force=force)
     auth = credentials.as_auth_config() if credentials else None
     digests: dict[str, str] = {}
     created = [ref for ref in plan.refs if not engine.image_exists(str(ref))]
-    # The immutable tag goes first: if anything fails after it, the floating tag
-    # (the one clusters follow) has not moved.
     try:
-        for ref in reversed(plan.refs):
+        for ref in (*plan.immutable, plan.floating):
             engine.tag(plan.image_id, ref)
             console.step(f"pushing {ref} with {engine.name}")
-            reported = engine.push(ref, auth=auth, on_line=console.info)
-            stored = client.manifest_digest(ref)
-            if stored is None:
-                raise PushError(f"registry {ref.registry} has no {ref.tag} after the push of {ref}")
-            if reported and reported != stored:
+            reported = _retrying(attempts, max_retry_seconds)(
+                engine.push, ref, auth=auth, on_line=console.info, access=access
+            )
+            if not reported:
                 raise PushError(
-                    f"{engine.name} reported {reported} for {ref} but the registry serves {stored}"
+                    f"{engine.name} reported no digest for the push of {ref}; "
+                    "the push is not trusted, rerun `invoke push`"
+                )
+            stored = client.manifest_digest(ref)
+            if stored != reported:
+                raise PushError(
+                    f"{engine.name} reported {reported} for {ref} but the registry serves "
+                    f"{stored or 'nothing'}; rerun `invoke push`"
                 )
             digests[str(ref)] = stored
             console.info(f"{ref} -> {stored}")
     except BaseException:
         for ref in created:  # local names this call added; the built image keeps its own
-            engine.untag(str(ref))
+            with contextlib.suppress(PipelineError):
+                engine.untag(str(ref))
         raise
     if len(set(digests.values())) != 1:
         raise PushError(f"tags of one image got different digests: {digests}")

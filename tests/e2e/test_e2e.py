@@ -35,10 +35,7 @@ def leftovers(engine: Engine, run_id: str) -> list[str]:
     """Containers and networks of a run, found by label and by name, straight from the engine."""
     label = f"{E2E_LABEL}={run_id}"
     prefix = f"ray-e2e-{run_id}"
-    boxes = {c.name for c in engine.client.containers.list(all=True, filters={"label": label})}
-    boxes |= {c.name for c in engine.client.containers.list(all=True) if c.name.startswith(prefix)}
-    nets = {n.name for n in engine.client.networks.list(filters={"label": label})}
-    nets |= {n.name for n in engine.client.networks.list() if n.name.startswith(prefix)}
+    boxes, nets = engine.labelled(label, prefix)
     return sorted(boxes | nets)
 
 

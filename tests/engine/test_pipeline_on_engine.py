@@ -193,7 +193,7 @@ def test_auto_takes_a_running_engine() -> None:
     chosen = engines.connect("auto")
     try:
         assert chosen.name == expected
-        assert chosen.client.ping()
+        assert chosen.ping()
     finally:
         chosen.close()
         for e in connected:
