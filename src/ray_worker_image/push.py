@@ -93,11 +93,13 @@ def plan_push(
     return PushPlan(built.image_id, refs, built.base.stand_in, built.engine)
 
 
-def _retrying(attempts: int, max_seconds: float) -> Retrying:
+def _retrying(attempts: int, max_seconds: float, client: RegistryClient) -> Retrying:
+    """Retry a transient push failure, but only while the registry answers at all:
+    a registry that is gone stays gone, and the engine already retried its layers."""
     return Retrying(
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
         wait=wait_exponential(multiplier=1, max=10),
-        retry=retry_if_exception(lambda exc: getattr(exc, "transient", False)),
+        retry=retry_if_exception(lambda exc: getattr(exc, "transient", False) and client.ping()),
         reraise=True,
     )
 
@@ -164,7 +166,7 @@ def push_image(
         for ref in (*plan.immutable, plan.floating):
             engine.tag(plan.image_id, ref)
             console.step(f"pushing {ref} with {engine.name}")
-            reported = _retrying(attempts, max_retry_seconds)(
+            reported = _retrying(attempts, max_retry_seconds, client)(
                 engine.push, ref, auth=auth, on_line=console.info, access=access
             )
             if not reported:

@@ -1,0 +1,201 @@
+"""Helpers for the faults suite: own registries on free loopback ports, tiny images, the CLI.
+
+Every test here runs `invoke push` as a user would (a real process, the real entry),
+against real registry processes (Debian's docker-registry), on each engine present.
+Images are tiny (`FROM scratch` plus one file), so the suite stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from ray_worker_image import engine as engines
+from ray_worker_image.context import context_tar
+from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.state import BuiltImage, ResolvedBase, StateStore, TestRecord
+
+from ..conftest import ROOT
+
+INVOKE = str(Path(sys.executable).parent / "invoke")
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Registry:
+    """A docker-registry process of this test: stop, kill and restart it at will."""
+
+    address: str
+    folder: Path
+    tls: tuple[Path, Path] | None = None
+    htpasswd: Path | None = None
+    extra: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def storage(self) -> Path:
+        return self.folder / "data"
+
+    def config(self) -> str:
+        host, port = self.address.rsplit(":", 1)
+        http = f"addr: {self.address}"
+        if self.tls:
+            http += f", tls: {{certificate: {self.tls[0]}, key: {self.tls[1]}}}"
+        auth = ""
+        if self.htpasswd:
+            auth = f"auth: {{htpasswd: {{realm: faults, path: {self.htpasswd}}}}}\n"
+        return (
+            "version: 0.1\nlog: {level: warn}\n"
+            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}}}}\n"
+            f"http: {{{http}}}\n{auth}{self.extra}"
+        )
+
+    def start(self) -> None:
+        binary = shutil.which("docker-registry")
+        if binary is None:
+            pytest.skip("docker-registry is not installed (scripts/setup-host.sh installs it)")
+        (self.folder / "config.yml").write_text(self.config())
+        log = open(self.folder / "registry.log", "ab")  # noqa: SIM115 - closed with the process
+        self.process = subprocess.Popen(
+            [binary, "serve", str(self.folder / "config.yml")], stdout=log, stderr=log
+        )
+        scheme = "https" if self.tls else "http"
+        for _ in range(100):
+            try:
+                requests.get(f"{scheme}://{self.address}/v2/", timeout=1, verify=False)
+                return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                pytest.fail(f"registry exited: {(self.folder / 'registry.log').read_text()[-400:]}")
+            time.sleep(0.1)
+        pytest.fail(f"registry did not answer on {self.address}")
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def own_registry(tmp_path: Path) -> Iterator[Registry]:
+    """A plain-HTTP docker-registry on a free loopback port, with its own storage."""
+    registry = Registry(f"{LOOPBACK}:{free_port()}", tmp_path / "registry")
+    registry.folder.mkdir()
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+@dataclasses.dataclass
+class TinyImage:
+    """An image built for one test, with the build state `invoke push` reads."""
+
+    engine: engines.Engine
+    image_id: str
+    repository: str
+    tags: tuple[str, ...]
+    build_dir: Path
+
+    def push_args(self, registry: str, *extra: str) -> list[str]:
+        return ["push", "--engine", self.engine.name, "--registry", registry, *extra]
+
+    def tag_list(self, access: RegistryAccess, credentials=None) -> list[str]:  # noqa: ANN001
+        return RegistryClient(access, credentials).tags(self.repository)
+
+
+def build_tiny(
+    engine: engines.Engine,
+    build_dir: Path,
+    *,
+    size: int = 1024,
+    repository: str | None = None,
+    immutable: str = "2.49.2-nats-gfaults",
+) -> TinyImage:
+    """`FROM scratch` + one random file of ``size`` bytes, tagged like the pipeline tags."""
+    repository = repository or f"faults/img-{uuid.uuid4().hex[:8]}"
+    local = f"localhost/{repository}"
+    tags = (f"{local}:2.49.2-nats", f"{local}:{immutable}")
+    context = context_tar(
+        {"Dockerfile": b"FROM scratch\nCOPY blob /blob\n", "blob": secrets.token_bytes(size)}
+    )
+    image_id = engine.build(
+        context, tags[0], labels={"io.github.ray-worker-image.faults": "1"}, on_line=lambda _: None
+    )
+    engine.tag(image_id, ImageRef.parse(tags[1]))
+    base = ResolvedBase("docker.io/rayproject/ray:2.49.2", "x/y:1", "sha256:" + "0" * 64, False)
+    store = StateStore(build_dir)
+    store.save(
+        "image", BuiltImage(image_id, engine.name, tags, "faults", "2026-01-01T00:00:00Z", "", base)
+    )
+    store.save(store.test_kind(image_id), TestRecord(image_id, engine.name, True, 1, 0, "x.xml"))
+    return TinyImage(engine, image_id, repository, tags, build_dir)
+
+
+def remove_tiny(image: TinyImage) -> None:
+    """The image with every name it got (local and registry-qualified)."""
+    image.engine.remove_image(image.image_id)
+
+
+@pytest.fixture
+def tiny(engine: engines.Engine, tmp_path: Path) -> Iterator[TinyImage]:
+    image = build_tiny(engine, tmp_path / "build")
+    yield image
+    remove_tiny(image)
+
+
+def invoke(
+    args: list[str], build_dir: Path, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` as a user runs it, with a private build folder."""
+    environment = {
+        **os.environ,
+        "RAY_IMAGE_BUILD_DIR": str(build_dir),
+        "NO_COLOR": "1",
+        "COLUMNS": "300",
+    }
+    environment.pop("RAY_IMAGE_REGISTRY_PASSWORD", None)
+    environment.update(env)
+    return subprocess.run(
+        [INVOKE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """Assert the run failed with exit 1 and exactly one `error:` line, no traceback."""
+    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr[-2000:]
+    return errors[0]
