@@ -57,7 +57,6 @@ class Registry:
         return self.folder / "data"
 
     def config(self) -> str:
-        host, port = self.address.rsplit(":", 1)
         http = f"addr: {self.address}"
         if self.tls:
             http += f", tls: {{certificate: {self.tls[0]}, key: {self.tls[1]}}}"
@@ -66,7 +65,8 @@ class Registry:
             auth = f"auth: {{htpasswd: {{realm: faults, path: {self.htpasswd}}}}}\n"
         return (
             "version: 0.1\nlog: {level: warn}\n"
-            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, delete: {{enabled: true}}}}\n"
+            f"storage: {{filesystem: {{rootdirectory: {self.storage}}}, "
+            "delete: {enabled: true}}\n"
             f"http: {{{http}}}\n{auth}{self.extra}"
         )
 
@@ -125,7 +125,7 @@ class TinyImage:
     def push_args(self, registry: str, *extra: str) -> list[str]:
         return ["push", "--engine", self.engine.name, "--registry", registry, *extra]
 
-    def tag_list(self, access: RegistryAccess, credentials=None) -> list[str]:  # noqa: ANN001
+    def tag_list(self, access: RegistryAccess, credentials=None) -> list[str]:
         return RegistryClient(access, credentials).tags(self.repository)
 
 
