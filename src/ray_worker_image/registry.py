@@ -149,7 +149,6 @@ class RegistryClient:
         self.attempts = attempts
         self.max_retry_seconds = max_retry_seconds
         self.session = requests.Session()
-        self.session.verify = self.access.verify
 
     # -- transport ------------------------------------------------------------------
     def _send(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
@@ -174,7 +173,10 @@ class RegistryClient:
 
     def _send_once(self, method: str, url: str, headers: dict[str, str]) -> requests.Response:
         try:
-            response = self.session.request(method, url, headers=headers, timeout=self.timeout)
+            # verify per request: a session-level verify loses to $REQUESTS_CA_BUNDLE.
+            response = self.session.request(
+                method, url, headers=headers, timeout=self.timeout, verify=self.access.verify
+            )
         except requests.exceptions.SSLError as exc:
             raise PushError(self._tls_advice(exc)) from None
         except (requests.ConnectionError, requests.Timeout) as exc:
@@ -219,8 +221,9 @@ class RegistryClient:
                 )
         if response.status_code == 400 and self.access.scheme == "http":
             raise PushError(
-                f"registry {self.registry} answered HTTP 400 to plain HTTP; it speaks HTTPS: "
-                "drop --insecure-registry (and pass --registry-ca FILE for a private CA)"
+                f"registry {self.registry} answered HTTP 400 to plain HTTP: it speaks HTTPS; "
+                + ("drop --insecure-registry, and " if self.access.insecure else "")
+                + "pass --registry-ca FILE when its CA is private"
             )
         if response.status_code == 403:
             raise PushError(
@@ -257,6 +260,7 @@ class RegistryClient:
                 params={k: v for k, v in fields.items() if k in ("service", "scope")},
                 auth=auth,
                 timeout=self.timeout,
+                verify=self.access.verify,
             )
             body = token_response.json() if token_response.status_code == 200 else {}
         except (requests.RequestException, ValueError) as exc:

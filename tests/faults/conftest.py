@@ -7,6 +7,7 @@ Images are tiny (`FROM scratch` plus one file), so the suite stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -199,3 +200,138 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-2000:]
     return errors[0]
+
+
+# -- TLS, nginx -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Certs:
+    ca: Path  # the private CA's certificate (what --registry-ca gets)
+    cert: Path  # the server's certificate, for 127.0.0.1 and the LAN address
+    key: Path
+
+
+def make_certs(folder: Path, ips: tuple[str, ...] = (LOOPBACK,)) -> Certs:
+    """A CA made for the test and a server certificate it signed (openssl CLI)."""
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+
+    openssl(
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        "-subj", "/CN=faults test CA", "-keyout", "ca.key", "-out", "ca.pem",
+    )  # fmt: skip
+    san = ",".join(f"IP:{ip}" for ip in ips)
+    (folder / "ext.cnf").write_text(f"subjectAltName={san}\nbasicConstraints=CA:FALSE\n")
+    openssl(
+        "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=registry", "-keyout", "server.key",
+        "-out", "server.csr",
+    )  # fmt: skip
+    openssl(
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem",
+    )  # fmt: skip
+    return Certs(folder / "ca.pem", folder / "server.pem", folder / "server.key")
+
+
+@contextlib.contextmanager
+def trusted_by_engines(certs: Certs, address: str) -> Iterator[None]:
+    """Put the CA where podman's and dockerd's registry clients read it (certs.d), then
+    remove it again. Needs root; this is what the tool's one-line error asks a user for."""
+    folders = [Path("/etc/containers/certs.d") / address, Path("/etc/docker/certs.d") / address]
+    try:
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(certs.ca, folder / "ca.crt")
+        yield
+    finally:
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+NGINX_CONF = """\
+user root;
+worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix}/body;
+    proxy_temp_path {prefix}/proxy;
+    fastcgi_temp_path {prefix}/fastcgi;
+    uwsgi_temp_path {prefix}/uwsgi;
+    scgi_temp_path {prefix}/scgi;
+    server {{
+        listen {address} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        {body_limit}
+        chunked_transfer_encoding on;
+        location /v2/ {{
+            proxy_pass http://{upstream};
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Real-IP $remote_addr;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_read_timeout 900;
+            proxy_request_buffering off;
+        }}
+    }}
+}}
+"""
+
+
+@dataclasses.dataclass
+class Nginx:
+    """nginx (Debian's package) terminating TLS in front of a registry, as the fleet runs it.
+
+    ``body_limit`` None keeps nginx's default `client_max_body_size 1m`.
+    """
+
+    address: str
+    upstream: str
+    certs: Certs
+    folder: Path
+    body_limit: str | None = "0"
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not Path(binary).exists():
+            pytest.skip("nginx is not installed (scripts/setup-host.sh installs it)")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        limit = f"client_max_body_size {self.body_limit};" if self.body_limit is not None else ""
+        conf = self.folder / "nginx.conf"
+        conf.write_text(
+            NGINX_CONF.format(
+                prefix=self.folder,
+                address=self.address,
+                cert=self.certs.cert,
+                key=self.certs.key,
+                upstream=self.upstream,
+                body_limit=limit,
+            )
+        )
+        self.process = subprocess.Popen(
+            [binary, "-c", str(conf), "-p", str(self.folder), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(100):
+            try:
+                requests.get(f"https://{self.address}/v2/", timeout=1, verify=str(self.certs.ca))
+                return
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                pytest.fail(f"nginx exited: {(self.folder / 'error.log').read_text()[-400:]}")
+            time.sleep(0.1)
+        pytest.fail(f"nginx did not answer on {self.address}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
