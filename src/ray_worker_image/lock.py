@@ -20,9 +20,11 @@ from .errors import LockError
 from .render import BUILD_LOCK
 from .state import ResolvedBase, write_atomic_group
 
-# pip-tools is tied to pip's internals; pin the pair that works together on Python 3.9.
+# pip-tools is tied to pip's internals; the pair that works together on Python 3.9 is
+# hash-locked (with its dependencies) in requirements/pip-tools.txt.
 PIP_TOOLS_VERSION = "7.4.1"
 PIP_FOR_PIP_TOOLS = "24.3.1"
+PIP_TOOLS_LOCK = Path("requirements/pip-tools.txt")
 COMPILE_FLAGS = (
     "--generate-hashes",
     "--allow-unsafe",
@@ -109,9 +111,16 @@ def compute_lock(
     rel_in = reqs.input.relative_to(definition.root).as_posix()
     rel_lock = reqs.lock.relative_to(definition.root).as_posix()
     rel_build_in = BUILD_LOCK.with_suffix(".in").as_posix()
+    tools_lock = definition.root / PIP_TOOLS_LOCK
+    if not tools_lock.is_file():
+        raise LockError(
+            f"{tools_lock}: missing; it hash-locks the pip-tools `invoke lock` runs in the base "
+            "(restore it from git)"
+        )
     files = {
         rel_in: reqs.input.read_bytes(),
         rel_build_in: (definition.root / rel_build_in).read_bytes(),
+        PIP_TOOLS_LOCK.name: tools_lock.read_bytes(),
     }
     if ca_cert:
         files["ca-bundle.pem"] = ca_cert.read_bytes()
@@ -127,13 +136,15 @@ def compute_lock(
             "/tmp", _tar_of({rel_constraints: constraints.encode()}, user.uid, user.gid)
         )
         cert = f"export PIP_CERT={WORKDIR}/ca-bundle.pem; " if ca_cert else ""
-        console.info(f"installing pip-tools {PIP_TOOLS_VERSION} in a throwaway venv")
+        console.info(
+            f"installing pip-tools {PIP_TOOLS_VERSION} from {PIP_TOOLS_LOCK} (hashes required)"
+        )
         python = definition.base.python_path
         _run(
             box,
             f"{cert}{python} -m venv /tmp/pip-tools && /tmp/pip-tools/bin/pip install -q "
-            "--disable-pip-version-check "
-            f"'pip=={PIP_FOR_PIP_TOOLS}' 'pip-tools=={PIP_TOOLS_VERSION}'",
+            "--disable-pip-version-check --require-hashes --no-deps "
+            f"-r {WORKDIR}/{PIP_TOOLS_LOCK.name}",
             "installing pip-tools",
         )
         flags = " ".join(COMPILE_FLAGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def write_atomic_group(texts: dict[Path, str]) -> None:
-    """Write every file to a temp file first; rename only once all of them are written."""
+    """Replace every file, or none: the old set comes back if any step fails.
+
+    All new contents are written to temp files first; each existing file is kept as
+    a hard link (a copy where links fail) before the renames; when a rename fails
+    the files already replaced are put back from those links and new ones removed.
+    """
     staged: list[tuple[str, Path]] = []
+    backups: dict[Path, str | None] = {}
+    replaced: list[Path] = []
     try:
         for path, text in texts.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -34,11 +42,38 @@ def write_atomic_group(texts: dict[Path, str]) -> None:
             staged.append((tmp, path))
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+        for _, path in staged:
+            backups[path] = _keep(path) if path.exists() else None
         for tmp, path in staged:
             os.replace(tmp, path)
+            replaced.append(path)
+    except BaseException:
+        for path in reversed(replaced):
+            backup = backups.get(path)
+            if backup is not None:
+                os.replace(backup, path)
+                backups[path] = None
+            else:
+                path.unlink(missing_ok=True)
+        raise
     finally:
         for tmp, _ in staged:
             Path(tmp).unlink(missing_ok=True)
+        for backup in backups.values():
+            if backup is not None:
+                Path(backup).unlink(missing_ok=True)
+
+
+def _keep(path: Path) -> str:
+    """A second name for ``path``'s current content, next to it (rollback of a group)."""
+    fd, keep = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.old.")
+    os.close(fd)
+    os.unlink(keep)
+    try:
+        os.link(path, keep)
+    except OSError:
+        shutil.copy2(path, keep)
+    return keep
 
 
 @dataclass(frozen=True)

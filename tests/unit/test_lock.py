@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,28 @@ def test_write_lock_replaces_all_three_files_or_none(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["constraints.txt", "file-not-folder"]
     write_atomic_group({first: "new\n", tmp_path / "sub/ray-worker.txt": "new\n"})
     assert first.read_text() == (tmp_path / "sub/ray-worker.txt").read_text() == "new\n"
+
+
+def test_write_lock_failing_between_renames_keeps_the_old_set(tmp_path, monkeypatch) -> None:
+    """The second rename fails: the first file must come back, nothing else may remain."""
+    from ray_worker_image import state
+
+    files = {tmp_path / name: f"old {name}\n" for name in ("a.txt", "b.txt", "c.txt")}
+    for path, text in files.items():
+        path.write_text(text)
+    real_replace = os.replace
+    calls: list[str] = []
+
+    def failing_replace(src, dst) -> None:
+        calls.append(str(dst))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(state.os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space"):
+        state.write_atomic_group({path: "new\n" for path in files})
+    monkeypatch.setattr(state.os, "replace", real_replace)
+    assert {path: path.read_text() for path in files} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt", "c.txt"]
+    assert len(calls) >= 3  # two renames forward, then the first put back
