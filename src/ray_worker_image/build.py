@@ -52,12 +52,17 @@ def local_tags(definition: ImageDefinition, revision: str) -> tuple[str, ...]:
     return (f"{repo}:{target.tag}", f"{repo}:{immutable}")
 
 
-def build_labels(definition: ImageDefinition, revision: str, created: str) -> dict[str, str]:
+def build_labels(
+    definition: ImageDefinition, revision: str, created: str, base_source: str = ""
+) -> dict[str, str]:
     """The labels that change per build; the static ones are in the rendered Dockerfile."""
-    return {
+    labels = {
         "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.created": created,
     }
+    if base_source:  # where the base was pulled from (the stand-in registry offline)
+        labels["io.github.ray-worker-image.base.source"] = base_source
+    return labels
 
 
 def build_image(
@@ -82,7 +87,7 @@ def build_image(
     image_id = engine.build(
         context_tar(members),
         tags[0],
-        labels=build_labels(definition, revision, created),
+        labels=build_labels(definition, revision, created, base.source),
         on_line=console.info,
     )
     for tag in tags[1:]:

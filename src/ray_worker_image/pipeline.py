@@ -26,6 +26,7 @@ from .errors import PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
+from .records import confirm_build, verify_push
 from .refs import ImageRef
 from .registry import RegistryAccess, RegistryClient
 from .release_tag import parse_release_tag
@@ -123,7 +124,8 @@ class Session:
         )
 
     def built(self) -> BuiltImage:
-        return self.state.load("image", BuiltImage, hint="run `invoke build` first")
+        record = self.state.load("image", BuiltImage, hint="run `invoke build` first")
+        return confirm_build(self.engine, self.definition, record)
 
     def close(self) -> None:
         if self._engine is not None and self._owns_engine:
@@ -286,7 +288,7 @@ def plan_patch(s: Session, image: str, cluster: ClusterOptions) -> rollout.Rollo
 
 def pushed_image_ref(s: Session) -> str:
     record = s.state.load("push", PushRecord, hint="run `invoke push` first, or pass --image")
-    return record.by_tag_and_digest
+    return verify_push(record, s.registry_access(record.registry)).by_tag_and_digest
 
 
 def do_patch(
@@ -310,12 +312,14 @@ def do_patch(
 
 
 def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:
-    """The release record of the last build, test and push, from build/state (no engine)."""
+    """The release record of the last build, test and push (no rebuild): the records in
+    build/state, confirmed by the engine (image labels) and the registry (HEAD)."""
     built = s.built()
     tests = s.state.load(
         s.state.test_kind(built.image_id), TestRecord, hint="run `invoke test` first"
     )
     pushed = s.state.load("push", PushRecord, hint="run `invoke push` first")
+    pushed = verify_push(pushed, s.registry_access(pushed.registry))
     if pushed.image_id != built.image_id:
         raise PipelineError(
             f"the last push ({pushed.image_id[:19]}) is not the last build "

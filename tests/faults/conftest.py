@@ -145,9 +145,13 @@ def build_tiny(
     context = context_tar(
         {"Dockerfile": b"FROM scratch\nCOPY blob /blob\n", "blob": secrets.token_bytes(size)}
     )
-    image_id = engine.build(
-        context, tags[0], labels={"io.github.ray-worker-image.faults": "1"}, on_line=lambda _: None
-    )
+    labels = {
+        "io.github.ray-worker-image.faults": "1",
+        "org.opencontainers.image.revision": "faults",
+        "org.opencontainers.image.base.name": "docker.io/rayproject/ray:2.49.2",
+        "org.opencontainers.image.base.digest": "sha256:" + "0" * 64,
+    }
+    image_id = engine.build(context, tags[0], labels=labels, on_line=lambda _: None)
     engine.tag(image_id, ImageRef.parse(tags[1]))
     base = ResolvedBase("docker.io/rayproject/ray:2.49.2", "x/y:1", "sha256:" + "0" * 64, False)
     store = StateStore(build_dir)
