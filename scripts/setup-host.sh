@@ -37,7 +37,10 @@ fi
 # netavark + aardvark-dns: podman's network backend with container-name DNS
 # (Debian's default CNI backend has no DNS plugin: containers on a user network
 # could not resolve each other by name).
-packages=(podman runc netavark aardvark-dns docker-registry nats-server mmdebstrap python3-venv curl ca-certificates)
+# nginx + openssl: tests/faults starts its own nginx (TLS reverse proxy in front of a
+# registry, as the fleet runs it) with a certificate openssl makes for the test; the
+# Debian nginx service itself is not used.
+packages=(podman runc netavark aardvark-dns docker-registry nats-server mmdebstrap python3-venv curl ca-certificates nginx openssl)
 [ "$with_docker" = 1 ] && packages+=(docker.io)
 missing=()
 for p in "${packages[@]}"; do
