@@ -439,7 +439,7 @@ def contract(
 ):
     """Check the base contract (what KubeRay and Ray jobs rely on) on an image, row by row.
 
-    Rows: login shell finds python/pip/ray first on PATH; Shell bash, no Entrypoint, Cmd bash;
+    Rows: bash -c and bash -lc find python/pip/ray first on PATH; Shell bash, no Entrypoint, Cmd bash;
     USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
     Python prefix owned by the user; pip-freeze.txt and requirements_compiled.txt; Ray version;
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
