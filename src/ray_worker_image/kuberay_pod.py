@@ -60,6 +60,7 @@ RAY_ADDRESS = "RAY_ADDRESS"
 RAY_USAGE_STATS_KUBERAY_IN_USE = "RAY_USAGE_STATS_KUBERAY_IN_USE"
 RAY_USAGE_STATS_EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"
 RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE = "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"
+OVERWRITE_CMD_ANNOTATION = "ray.io/overwrite-container-cmd"  # utils/constant.go
 # pod.go BuildPod: `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}` (PR #4860).
 ULIMIT_COMMAND = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
 
@@ -164,19 +165,8 @@ def head_command(
     kp.set_missing(params, head=True)
     if cluster_spec.get("enableInTreeAutoscaling") is True:
         params["no-monitor"] = "true"
-    port = kp.head_port(params)
-    return _build(
-        group,
-        path,
-        params,
-        head=True,
-        port=port,
-        fqdn="",
-        group_name=HEAD_GROUP,
-        cluster=(cluster_name, namespace, pod_name),
-        overwrite=overwrite_container_cmd,
-        settings=settings,
-    )
+    node = _Node(True, kp.head_port(params), "", HEAD_GROUP, cluster_name, namespace, pod_name)
+    return _build(group, path, params, node, overwrite_container_cmd, settings)
 
 
 def worker_command(
@@ -204,33 +194,30 @@ def worker_command(
     kp.apply_group_resources(params, str_map(group, "resources", path))
     kp.apply_group_labels(params, str_map(group, "labels", path))
     kp.set_missing(params, head=False, worker_address=f"{head_address}:{port}")
-    return _build(
-        group,
-        path,
-        params,
-        head=False,
-        port=port,
-        fqdn=head_address,
-        group_name=group_name,
-        cluster=(cluster_name, namespace, pod_name),
-        overwrite=overwrite_container_cmd,
-        settings=settings,
-    )
+    node = _Node(False, port, head_address, group_name, cluster_name, namespace, pod_name)
+    return _build(group, path, params, node, overwrite_container_cmd, settings)
+
+
+@dataclass(frozen=True)
+class _Node:
+    head: bool
+    port: str  # the head's GCS port
+    fqdn: str  # fqdnRayIP: the head's address, empty for the head itself
+    group_name: str
+    cluster_name: str
+    namespace: str
+    pod_name: str
 
 
 def _build(
     group: Mapping[str, Any],
     path: str,
     params: dict[str, str],
-    *,
-    head: bool,
-    port: str,
-    fqdn: str,
-    group_name: str,
-    cluster: tuple[str, str, str],
+    node: _Node,
     overwrite: bool,
     settings: OperatorSettings,
 ) -> NodeCommand:
+    """pod.go ``BuildPod`` for the Ray container, plus the worker's injected init container."""
     container, cpath = ray_container(group, path)
     own_env = user_env(container, cpath)
     resources = mapping(container, "resources", cpath)
@@ -238,37 +225,35 @@ def _build(
     requests = quantities(resources, "requests", f"{cpath}.resources")
     kp.apply_container_resources(params, limits, requests)
     flags = kp.render_flags(params)
-    ray_start = f"ray start --head {flags}" if head else f"ray start {flags}"
+    ray_start = f"ray start --head {flags}" if node.head else f"ray start {flags}"
     user_cmd = "".join(
         f" {part} "
         for part in (*strings(container, "command", cpath), *strings(container, "args", cpath))
     )
     command = tuple(strings(container, "command", cpath))
     args = tuple(strings(container, "args", cpath))
-    if not overwrite and "ray start" not in user_cmd:
+    if not (overwrite or _template_overwrites(group, path)) and "ray start" not in user_cmd:
         generated = f"{ULIMIT_COMMAND}; {ray_start}"
         command = container_command(settings)
         args = (f"{user_cmd} && {generated}" if user_cmd else generated,)
     image = str(container.get("image", ""))
     init = None
-    if not head and settings.init_container_injection:
-        init = InitStep(
-            WAIT_GCS_READY,
-            image,
-            container_command(settings),
-            (wait_gcs_script(fqdn, port),),
-            (*own_env, (FQ_RAY_IP, fqdn), (RAY_IP, _ray_ip(fqdn))),
-        )
-    env = _injected_env(
-        own_env,
-        head=head,
-        fqdn=fqdn,
-        port=port,
-        ray_start=ray_start,
-        group_name=group_name,
-        cluster=cluster,
-    )
+    if not node.head and settings.init_container_injection:
+        init_env = (*own_env, (FQ_RAY_IP, node.fqdn), (RAY_IP, _ray_ip(node.fqdn)))
+        script = wait_gcs_script(node.fqdn, node.port)
+        init = InitStep(WAIT_GCS_READY, image, container_command(settings), (script,), init_env)
+    env = _injected_env(own_env, node, ray_start)
     return NodeCommand(image, command, args, env, ray_start, tuple(sorted(params.items())), init)
+
+
+def _template_overwrites(group: Mapping[str, Any], path: str) -> bool:
+    """pod.go ``BuildPod`` reads the annotation on the pod template (``initTemplateAnnotations``
+    copies the RayCluster's there), so a group's own template annotation counts too."""
+    metadata = mapping(mapping(group, "template", path), "metadata", f"{path}.template")
+    value = mapping(metadata, "annotations", f"{path}.template.metadata").get(
+        OVERWRITE_CMD_ANNOTATION
+    )
+    return isinstance(value, str) and value.lower() == "true"
 
 
 def _ray_ip(fqdn: str) -> str:
@@ -276,38 +261,28 @@ def _ray_ip(fqdn: str) -> str:
     return fqdn.split(".")[0]
 
 
-def _injected_env(
-    user_env: Env,
-    *,
-    head: bool,
-    fqdn: str,
-    port: str,
-    ray_start: str,
-    group_name: str,
-    cluster: tuple[str, str, str],
-) -> Env:
+def _injected_env(user_env: Env, node: _Node, ray_start: str) -> Env:
     """pod.go ``setContainerEnvVars`` for a RayCluster (creator CRD ``RayCluster``).
 
     The fieldRef values (cluster label, namespace, pod name, group label) are resolved here.
     """
-    name, namespace, pod_name = cluster
     env = list(user_env)
-    ip = LOCAL_HOST if head else fqdn
-    if not head:
-        env += [(FQ_RAY_IP, fqdn), (RAY_IP, _ray_ip(fqdn))]
-    env += [(RAY_CLUSTER_NAME, name), (RAY_CLUSTER_NAMESPACE, namespace)]
-    if pod_name:
-        env.append((RAY_CLOUD_INSTANCE_ID, pod_name))
-    env += [(RAY_NODE_TYPE_NAME, group_name), (KUBERAY_GEN_RAY_START_CMD, ray_start)]
+    ip = LOCAL_HOST if node.head else node.fqdn
+    if not node.head:
+        env += [(FQ_RAY_IP, node.fqdn), (RAY_IP, _ray_ip(node.fqdn))]
+    env += [(RAY_CLUSTER_NAME, node.cluster_name), (RAY_CLUSTER_NAMESPACE, node.namespace)]
+    if node.pod_name:
+        env.append((RAY_CLOUD_INSTANCE_ID, node.pod_name))
+    env += [(RAY_NODE_TYPE_NAME, node.group_name), (KUBERAY_GEN_RAY_START_CMD, ray_start)]
 
     def add_missing(key: str, value: str) -> None:
         if all(existing != key for existing, _ in env):
             env.append((key, value))
 
-    add_missing(RAY_PORT, port)
-    add_missing(RAY_ADDRESS, f"{ip}:{port}")
+    add_missing(RAY_PORT, node.port)
+    add_missing(RAY_ADDRESS, f"{ip}:{node.port}")
     add_missing(RAY_USAGE_STATS_KUBERAY_IN_USE, "1")
-    if head:
+    if node.head:
         tags = f"kuberay_version={KUBERAY_VERSION};kuberay_crd=RayCluster"
         env.append((RAY_USAGE_STATS_EXTRA_TAGS, tags))
     add_missing(RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE, "1")

@@ -15,7 +15,6 @@ from .errors import PipelineError
 from .kube_quantity import parse_quantity
 
 Env = tuple[tuple[str, str], ...]
-_REFUSED = ("gcsFaultToleranceOptions", "tlsOptions")
 
 
 class KubeRayPodError(PipelineError):
@@ -23,15 +22,22 @@ class KubeRayPodError(PipelineError):
 
 
 def refuse_unmodelled(spec: Mapping[str, Any]) -> None:
-    for key in _REFUSED:
-        if spec.get(key):
-            raise KubeRayPodError(f"spec.{key}: not modelled outside Kubernetes; remove it")
+    """Refuse what changes the pod in ways not modelled here (pod.go ``configureGCSFaultTolerance``,
+    ``configureTokenAuth``, ``configureTLS``): any ``gcsFaultToleranceOptions``, TLS enabled,
+    token auth. The ``ray.io/ft-enabled`` annotation is in metadata: the caller checks it.
+    """
+    if spec.get("gcsFaultToleranceOptions"):
+        raise KubeRayPodError("spec.gcsFaultToleranceOptions: not modelled outside Kubernetes")
+    tls = spec.get("tlsOptions")
+    if isinstance(tls, Mapping) and tls.get("enabled") is True:
+        raise KubeRayPodError("spec.tlsOptions.enabled: TLS is not modelled outside Kubernetes")
     auth = spec.get("authOptions")
     if isinstance(auth, Mapping) and auth.get("mode", "disabled") != "disabled":
         raise KubeRayPodError("spec.authOptions.mode: token auth is not modelled; remove it")
 
 
 def worker_group(spec: Mapping[str, Any], name: str) -> tuple[Mapping[str, Any], str]:
+    """The worker group named ``name`` and its path, found by ``groupName``, never by index."""
     groups = spec.get("workerGroupSpecs") or []
     if not isinstance(groups, Sequence) or isinstance(groups, str):
         raise KubeRayPodError("spec.workerGroupSpecs: must be a list of worker groups")
@@ -58,10 +64,12 @@ def ray_container(group: Mapping[str, Any], path: str) -> tuple[Mapping[str, Any
 
 
 def start_params(group: Mapping[str, Any], path: str) -> dict[str, str]:
+    """A fresh copy of the group's ``rayStartParams`` (absent: empty, allowed since v1.4)."""
     return dict(str_map(group, "rayStartParams", path))
 
 
 def mapping(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
+    """``parent[key]`` as a mapping; absent or null is empty."""
     value = parent.get(key)
     if value is None:
         return {}
@@ -80,6 +88,7 @@ def str_map(parent: Mapping[str, Any], key: str, path: str) -> Mapping[str, str]
 
 
 def strings(container: Mapping[str, Any], key: str, path: str) -> list[str]:
+    """A container's ``command`` or ``args`` (absent: empty)."""
     value = container.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise KubeRayPodError(f"{path}.{key}: must be a list of strings")
@@ -87,6 +96,7 @@ def strings(container: Mapping[str, Any], key: str, path: str) -> list[str]:
 
 
 def quantities(resources: Mapping[str, Any], key: str, path: str) -> dict[str, str]:
+    """``resources.limits`` or ``.requests``, each checked to be a Kubernetes quantity."""
     out = {}
     for name, raw in mapping(resources, key, path).items():
         try:
@@ -98,6 +108,7 @@ def quantities(resources: Mapping[str, Any], key: str, path: str) -> dict[str, s
 
 
 def user_env(container: Mapping[str, Any], path: str) -> Env:
+    """The container's literal ``env`` as ordered (name, value) pairs."""
     if container.get("envFrom"):
         raise KubeRayPodError(f"{path}.envFrom: resolved only by Kubernetes; use literal env")
     entries = container.get("env") or []
@@ -112,5 +123,6 @@ def user_env(container: Mapping[str, Any], path: str) -> Env:
                 f"{path}.env[{index}] ({entry['name']}): valueFrom is resolved only by "
                 "Kubernetes; give it a literal value"
             )
-        env.append((entry["name"], str(entry.get("value", ""))))
+        value = entry.get("value")
+        env.append((entry["name"], "" if value is None else str(value)))
     return tuple(env)

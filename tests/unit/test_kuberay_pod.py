@@ -278,6 +278,14 @@ def test_user_ray_start_or_overwrite_annotation_keeps_user_command(overwrite: bo
     assert node.env_dict()["KUBERAY_GEN_RAY_START_CMD"].startswith("ray start  --address=h:6379")
 
 
+def test_overwrite_annotation_on_the_group_template() -> None:
+    spec = one_group({"name": "w", "command": ["sleep"], "args": ["infinity"]})
+    template = spec["workerGroupSpecs"][0]["template"]
+    template["metadata"] = {"annotations": {"ray.io/overwrite-container-cmd": "True"}}
+    node = worker_command(spec, "g", "c", "h")
+    assert (node.command, node.args) == (("sleep",), ("infinity",))
+
+
 def test_operator_settings() -> None:
     settings = OperatorSettings(login_shell=True, init_container_injection=False)
     node = worker_command(one_group({"name": "w"}), "g", "c", "h", settings=settings)
@@ -286,13 +294,23 @@ def test_operator_settings() -> None:
 
 
 def test_user_env_first_and_respected() -> None:
-    env = [{"name": "RAY_PORT", "value": "1"}, {"name": "RAY_CLUSTER_NAME", "value": "mine"}]
+    env = [
+        {"name": "RAY_PORT", "value": "1"},
+        {"name": "RAY_CLUSTER_NAME", "value": "mine"},
+        {"name": "EMPTY"},
+        {"name": "NULL", "value": None},
+    ]
     node = worker_command(one_group({"name": "w", "env": env}), "g", "c", "h.x")
-    assert node.env[:2] == (("RAY_PORT", "1"), ("RAY_CLUSTER_NAME", "mine"))
+    assert node.env[:4] == (
+        ("RAY_PORT", "1"),
+        ("RAY_CLUSTER_NAME", "mine"),
+        ("EMPTY", ""),
+        ("NULL", ""),
+    )
     assert [k for k, _ in node.env].count("RAY_PORT") == 1
     assert node.env_dict()["RAY_CLUSTER_NAME"] == "c"  # KubeRay appends its own: it wins
     assert node.init is not None
-    assert node.init.env == (*node.env[:2], ("FQ_RAY_IP", "h.x"), ("RAY_IP", "h"))
+    assert node.init.env == (*node.env[:4], ("FQ_RAY_IP", "h.x"), ("RAY_IP", "h"))
 
 
 # --- bad input: one line naming the field -------------------------------------------------
@@ -325,8 +343,14 @@ def test_bad_input_names_the_field() -> None:
         with pytest.raises(KubeRayPodError, match=message) as caught:
             worker_command(broken, "gpu-workers", "ray-gpu", FQDN)
         assert "\n" not in str(caught.value)
-    with pytest.raises(KubeRayPodError, match=r"spec\.tlsOptions: not modelled"):
+    with pytest.raises(KubeRayPodError, match=r"spec\.tlsOptions\.enabled: TLS is not"):
         head_command({**spec, "tlsOptions": {"enabled": True}}, "ray-gpu")
+    with pytest.raises(KubeRayPodError, match=r"spec\.authOptions\.mode: token auth"):
+        head_command({**spec, "authOptions": {"mode": "token"}}, "ray-gpu")
+    with pytest.raises(KubeRayPodError, match=r"spec\.gcsFaultToleranceOptions: not"):
+        head_command({**spec, "gcsFaultToleranceOptions": {"redisAddress": "r:6379"}}, "ray-gpu")
+    disabled = {**spec, "tlsOptions": {"enabled": False}, "authOptions": {"mode": "disabled"}}
+    assert head_command(disabled, "ray-gpu").args == (ULIMIT + FLEET_HEAD_START,)
 
 
 # --- Kubernetes quantities ------------------------------------------------------------------
