@@ -439,8 +439,8 @@ def contract(
 ):
     """Check the base contract (what KubeRay and Ray jobs rely on) on an image, row by row.
 
-    Rows: bash -c and bash -lc find python/pip/ray first on PATH; Shell bash, no Entrypoint, Cmd bash;
-    USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
+    Rows: bash -c and bash -lc find python/pip/ray first on PATH; Shell bash, no Entrypoint,
+    Cmd bash; USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
     Python prefix owned by the user; pip-freeze.txt and requirements_compiled.txt; Ray version;
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
     the real rayproject/ray where a registry serves it.
