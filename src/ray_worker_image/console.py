@@ -24,13 +24,17 @@ def warn(message: str) -> None:
     err.print(f"[bold yellow]WARNING:[/] {escape(message)}")
 
 
-def error(message: str) -> None:
-    """The one line a failed task prints (`error: ...`)."""
-    err.print(f"[bold red]error:[/] {escape(message)}")
-
-
 def loud_warning(message: str) -> None:
     """For choices that weaken a guarantee (skipping tests, using the stand-in)."""
     err.rule("[bold red]WARNING[/]")
     err.print(f"[bold red]{escape(message)}[/]")
     err.rule(style="red")
+
+
+def error_line(message: str) -> None:
+    """One red line; the message is printed as text (no Rich markup: `[...]` stays as is)."""
+    err.print("[bold red]error:[/] ", end="")
+    err.print(message, markup=False)
+
+
+error = error_line  # the one line a failed task prints (`error: ...`)

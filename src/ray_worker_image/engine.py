@@ -19,7 +19,7 @@ import shutil
 import subprocess
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -166,6 +166,17 @@ class RunningContainer:
     def logs(self) -> str:
         with seam(self.engine.name, f"logs of {self.name}", "it may have been removed"):
             return bytes(self._container.logs()).decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the container stops, or None if it still runs after ``timeout`` s."""
+        try:
+            with seam(self.engine.name, f"wait for {self.name}", "it may have been removed"):
+                result = self._container.wait(timeout=timeout)
+        except EngineError as exc:
+            if "Timeout" in str(exc) or "ConnectionError" in str(exc):
+                return None
+            raise
+        return int(result.get("StatusCode", -1))
 
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -361,10 +372,23 @@ class Engine(ABC):
         hostname: str | None = None,
         user: str | None = None,
         extra_labels: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        mem_limit: int | None = None,
     ) -> RunningContainer:
-        """Start a detached container with a unique name; the caller must ``remove()`` it."""
+        """Start a detached container with a unique name; the caller must ``remove()`` it.
+
+        ``aliases``: extra DNS names on ``network`` (a Kubernetes Service name, say);
+        ``mem_limit``: bytes, the cgroup memory limit (a pod's ``resources.limits.memory``).
+        """
         name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
         labels = {"io.github.ray-worker-image.owner": name_prefix, **(extra_labels or {})}
+        extra: dict[str, Any] = {}
+        if aliases and network:
+            extra["networking_config"] = {
+                network: self._client.api.create_endpoint_config(aliases=list(aliases))
+            }
+        if mem_limit:
+            extra["mem_limit"] = mem_limit
         with self._seam(f"cannot start {image}", "check the image and the engine"):
             container = self._client.containers.run(
                 image,
@@ -379,6 +403,7 @@ class Engine(ABC):
                 hostname=hostname,
                 user=user,
                 labels=labels,
+                **extra,
             )
         return RunningContainer(self, container)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from . import console, rollout
+from . import console, contract, rollout
 from . import engine as engines
 from .base import resolve_base
 from .build import build_image
@@ -471,19 +471,49 @@ def do_standin(s: Session, *, force: bool) -> str:
     return str(built.ref)
 
 
-def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[Any]:
-    """The miniature cluster on the image (it must deliver), then on its base (it must fail)."""
+def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
+    """Check the base contract on ``image`` (default: the base, stand-in or real, pulled).
+
+    Prints one line per row; raises :class:`~.contract.ContractError` naming every broken row.
+    """
+    if image is None:
+        base = s.resolve_base()
+        image = f"{base.source}@{base.digest}"
+    console.step(f"base contract on {image[:80]} ({s.engine.name})")
+    outcomes = contract.check_image(s.engine, image, contract.expected_for(s.definition.base))
+    for o in outcomes:
+        console.info(f"{'ok  ' if o.ok else 'FAIL'} {o.row:<13} {o.detail}")
+    if contract.failures(outcomes):
+        raise contract.summary_error(image, outcomes)
+    return outcomes
+
+
+def do_e2e(
+    s: Session,
+    *,
+    image: str | None,
+    manifest: str | None,
+    name: str | None,
+    tasks: int,
+    login_shell: bool = False,
+) -> list[Any]:
+    """The cluster of ``manifest`` on the image (it must deliver), then on its base (it must
+    fail with ModuleNotFoundError). The plan is made, and the manifest checked, first."""
     from . import e2e  # starts containers and networks: imported only when asked for
 
+    plan = e2e.load_plan(
+        manifest or s.options.root / e2e.DEFAULT_MANIFEST, name=name, login_shell=login_shell
+    )
     built = s.built() if image is None else None
     target = image or (built.image_id if built else "")
     runs = [(target, True)]
     if built is not None:
         runs.append((built.base.pinned, False))
     reports = []
+    runtime = e2e.NodeRuntime.of(s.definition.base)
     for candidate, expect_nats in runs:
         report = e2e.run_e2e(
-            s.engine, candidate, expect_nats=expect_nats, workers=workers, tasks=tasks
+            s.engine, candidate, plan, runtime, expect_nats=expect_nats, tasks=tasks
         )
         if not report.passed:
             raise PipelineError(f"e2e on {candidate[:71]}: {report.failure}")
