@@ -32,6 +32,7 @@ from .conftest import (
     remove_tiny,
     trusted_by_engines,
 )
+from .token_server import TokenServer
 
 with warnings.catch_warnings():  # bcrypt htpasswd for docker-registry; deprecated, not gone
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -208,3 +209,44 @@ def test_htpasswd_basic_auth(
     assert right.returncode == 0, right.stderr[-2000:]
     assert password not in right.stderr + right.stdout
     assert tiny.tag_list(access, creds) == _tags(tiny)
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path, password: str) -> Iterator[tuple[Registry, TokenServer]]:
+    with TokenServer(tmp_path / "token", "ci", password) as tokens:
+        folder = tmp_path / "token-registry"
+        folder.mkdir()
+        registry = Registry(f"{LOOPBACK}:{free_port()}", folder, extra=tokens.registry_config())
+        registry.start()
+        yield registry, tokens
+        registry.stop()
+
+
+def test_token_bearer_auth(
+    engine: engines.Engine,
+    tiny: TinyImage,
+    token_registry: tuple[Registry, TokenServer],
+    password: str,
+) -> None:
+    registry, tokens = token_registry
+    address = registry.address
+    access = RegistryAccess(address)
+    creds = Credentials("ci", password)
+    line = one_line_error(invoke(tiny.push_args(address), tiny.build_dir))
+    assert "token request refused (HTTP 401)" in line, line
+    wrong = invoke(
+        tiny.push_args(address, "--username", "ci"),
+        tiny.build_dir,
+        RAY_IMAGE_REGISTRY_PASSWORD=password[::-1],
+    )
+    assert "token request refused (HTTP 401)" in one_line_error(wrong)
+    assert tiny.tag_list(access, creds) == []
+    right = invoke(
+        tiny.push_args(address, "--username", "ci"),
+        tiny.build_dir,
+        RAY_IMAGE_REGISTRY_PASSWORD=password,
+    )
+    assert right.returncode == 0, right.stderr[-2000:]
+    assert password not in right.stderr + right.stdout
+    assert tiny.tag_list(access, creds) == _tags(tiny)
+    assert tokens.requests >= 3  # the tool's and the engine's token requests
