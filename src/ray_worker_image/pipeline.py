@@ -378,7 +378,7 @@ def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str 
     scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
     try:
         s.engine.tag(image_id, scratch)
-        digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None)
+        digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None, access=client.access)
         digest = client.manifest_digest(scratch) or digest
     finally:
         if (stored := client.manifest_digest(scratch)) is not None:

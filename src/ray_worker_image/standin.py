@@ -24,7 +24,7 @@ from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
 from .refs import ImageRef
-from .registry import RegistryClient
+from .registry import RegistryAccess, RegistryClient
 from .render import template_env
 
 STAND_IN_DIR = Path("images/stand-in")
@@ -140,7 +140,9 @@ def ensure_stand_in(
         engine.untag(str(ref))
         raise summary_error(f"stand-in {ref}", outcomes)
     console.info(f"all {len(outcomes)} contract rows hold; pushing {ref}")
-    reported = engine.push(ref, auth=None, on_line=lambda _line: None)
+    reported = engine.push(
+        ref, auth=None, on_line=lambda _line: None, access=RegistryAccess(ref.registry)
+    )
     digest = client.manifest_digest(ref)
     if not digest or (reported and reported != digest):
         raise PipelineError(
