@@ -250,3 +250,35 @@ def test_token_bearer_auth(
     assert password not in right.stderr + right.stdout
     assert tiny.tag_list(access, creds) == _tags(tiny)
     assert tokens.requests >= 3  # the tool's and the engine's token requests
+
+
+@pytest.fixture
+def lan_tls_registry(tmp_path: Path, certs: Certs) -> Iterator[Registry]:
+    address = lan_address()
+    if address is None:
+        pytest.skip("this host has no non-loopback IPv4 address")
+    registry = Registry(
+        f"{address}:{free_port(address)}", tmp_path / "lan-tls", tls=(certs.cert, certs.key)
+    )
+    registry.folder.mkdir()
+    registry.start()
+    yield registry
+    registry.stop()
+
+
+def test_private_ca_on_a_lan_address_verified_by_both_engines(
+    engine: engines.Engine, tiny: TinyImage, lan_tls_registry: Registry, certs: Certs
+) -> None:
+    """Off loopback dockerd verifies too: the CA must be in its certs.d as well."""
+    address = lan_tls_registry.address
+    access = RegistryAccess(address, ca_file=certs.ca)
+    line = one_line_error(invoke(tiny.push_args(address), tiny.build_dir))
+    assert "TLS certificate not trusted" in line and "--registry-ca" in line, line
+    with_ca = tiny.push_args(address, "--registry-ca", str(certs.ca))
+    line = one_line_error(invoke(with_ca, tiny.build_dir))
+    assert f"/etc/{'docker' if engine.name == 'docker' else 'containers'}/certs.d/{address}" in line
+    assert tiny.tag_list(access) == []
+    with trusted_by_engines(certs, address):
+        result = invoke(with_ca, tiny.build_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert tiny.tag_list(access) == _tags(tiny)
