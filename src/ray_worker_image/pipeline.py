@@ -123,8 +123,12 @@ class Session:
             registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
         )
 
-    def built(self) -> BuiltImage:
+    def built(self, *, recorded_engine: bool = False) -> BuiltImage:
+        """The last build, confirmed by the engine's labels. ``recorded_engine``: without
+        an explicit --engine, ask the engine that built it (report, which rebuilds nothing)."""
         record = self.state.load("image", BuiltImage, hint="run `invoke build` first")
+        if recorded_engine and self._engine is None and not self.options.engine and record.engine:
+            self._engine = engines.connect(record.engine)
         return confirm_build(self.engine, self.definition, record)
 
     def close(self) -> None:
@@ -314,7 +318,7 @@ def do_patch(
 def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:
     """The release record of the last build, test and push (no rebuild): the records in
     build/state, confirmed by the engine (image labels) and the registry (HEAD)."""
-    built = s.built()
+    built = s.built(recorded_engine=True)
     tests = s.state.load(
         s.state.test_kind(built.image_id), TestRecord, hint="run `invoke test` first"
     )
