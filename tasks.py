@@ -8,15 +8,15 @@ Settings resolve as: command-line flag, then environment (RAY_IMAGE_*), then the
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.tasks import task as invoke_task
 
-from ray_worker_image import pipeline
+import devtasks
+from ray_worker_image import pipeline, settings
+from ray_worker_image.definition import load_definition
 from ray_worker_image.pipeline import Options
-from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
 
 ROOT = Path(__file__).resolve().parent
 
@@ -29,100 +29,133 @@ def task(**kwargs):
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
     "definition": "image definition YAML (default: images/ray-swe-fleet/image.yaml)",
+    "variant": "variant of the definition, by base tag, e.g. 2.52.1-py311 "
+    "(default: $RAY_IMAGE_VARIANT, invoke.yaml, else the definition's default_variant)",
     "stand_in": "offline mode: use the stand-in base from the loopback registry, not Docker Hub",
     "stand_in_registry": "registry serving the stand-in base (default: 127.0.0.1:5000)",
     "ca_cert": "PEM bundle pip needs inside the build (default: $PIP_CERT, $REQUESTS_CA_BUNDLE)",
 }
+ALL_VARIANTS_HELP = {"all_variants": "every variant of the definition, in file order"}
 
 
-def _setting(c: Context, key: str, env: str, default: object = None) -> object:
-    if env in os.environ:
-        return os.environ[env]
-    section = c.config.get("ray_image", {}) or {}
-    return section.get(key, default)
+def _config(c: Context) -> dict[str, object]:
+    return dict(c.config.get("ray_image", {}) or {})
 
 
-def _flag(value: object) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+def _setting(c: Context, name: str, flag: object = None) -> object:
+    """flag, then environment, then invoke.yaml, then default (ray_image.settings)."""
+    return settings.resolve(name, flag, os.environ, _config(c))
 
 
 def _options(
     c: Context,
-    engine: str | None,
-    definition: str | None,
-    stand_in: bool,
-    stand_in_registry: str | None,
-    ca_cert: str | None,
+    engine: str | None = None,
+    definition: str | None = None,
+    stand_in: bool = False,
+    stand_in_registry: str | None = None,
+    ca_cert: str | None = None,
+    variant: str | None = None,
+    all_variants: bool = False,
 ) -> Options:
+    given = {
+        "engine": engine,
+        "definition": definition,
+        "stand_in": stand_in,
+        "stand_in_registry": stand_in_registry,
+        "variant": variant,
+    }
+    resolved = settings.resolve_all(given, os.environ, _config(c))
     return Options(
         root=ROOT,
-        definition_path=Path(definition) if definition else Options.definition_path,
-        engine=engine,
-        configured_engine=str((c.config.get("ray_image", {}) or {}).get("engine") or "") or None,
-        stand_in=stand_in or _flag(_setting(c, "stand_in", "RAY_IMAGE_STAND_IN", False)),
-        stand_in_registry=stand_in_registry
-        or str(
-            _setting(
-                c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", DEFAULT_STAND_IN_REGISTRY
-            )
-        ),
+        definition_path=Path(resolved["definition"] or Options.definition_path),
+        engine=str(resolved["engine"]),
+        stand_in=bool(resolved["stand_in"]),
+        stand_in_registry=str(resolved["stand_in_registry"]),
         ca_cert=ca_cert,
-        build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"])
-        if os.environ.get("RAY_IMAGE_BUILD_DIR")
-        else None,
+        build_dir=Path(resolved["build_dir"]) if resolved["build_dir"] else None,
+        variant=None if all_variants else resolved["variant"],
+        all_variants=all_variants,
     )
 
 
 @task(
-    help=COMMON_HELP | {"check": "only verify: exit 1 naming what changed if the locks are stale"}
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {"check": "only verify: exit 1 naming the variant of every stale entry"}
 )
 @pipeline.entry
 def lock(
     c,
     check=False,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Lock requirements/ray-worker.in with pip-compile inside the base image (Python 3.9).
+    """Lock each variant's requirements with pip-compile inside that variant's base image.
 
-    Also rewrites constraints.txt from the base's own `pip list`, so the lock can never move
-    a package the base ships. --check changes nothing and fails if anything is stale.
+    Without --variant every variant is locked (or checked). Also rewrites each
+    requirements/<variant>/constraints.txt from the base's own `pip list`, so the lock can
+    never move a package the base ships. --check changes nothing and fails if anything is stale.
     """
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        pipeline.do_lock(s, check=check)
+    every = all_variants or not (variant or _setting(c, "variant"))
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, every)
+    with pipeline.sessions(options) as opened:
+        if check:
+            pipeline.do_lock_check(opened)
+            return
+        for s in opened:
+            pipeline.do_lock(s)
 
 
 @task(help=COMMON_HELP)
 @pipeline.entry
-def render(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
-    """Render images/ray-swe-fleet/Dockerfile.j2 into build/context/ (base pinned by digest)."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+def render(
+    c,
+    variant=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Render images/ray-swe-fleet/Dockerfile.j2 into build/<variant>/context/ (base by digest)."""
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         print(pipeline.do_render(s) / "Dockerfile")
 
 
 @task(help=COMMON_HELP)
 @pipeline.entry
-def build(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
-    """Render, then build the image with podman or Docker; prints the image id and tags."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        built = pipeline.do_build(s)
-        print(built.image_id)
+def build(
+    c,
+    variant=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Render, then build the variant's image with podman or Docker; prints the image id."""
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
+        print(pipeline.do_build(s).image_id)
 
 
-@task(help=COMMON_HELP | {"image": "image id or name to test (default: the last build)"})
+@task(
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {"image": "image id or name to test (default: the variant's last build)"}
+)
 @pipeline.entry
 def test(
     c,
     image=None,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
@@ -130,10 +163,12 @@ def test(
     ca_cert=None,
 ):
     """Run the in-image tests (tests/image/, pytest-testinfra) against a container of the image."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        pipeline.do_test(s, image)
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            pipeline.do_test(s, image)
 
 
 @task(
@@ -154,20 +189,19 @@ def push(
     skip_tests=False,
     allow_stand_in=False,
     dry_run=False,
+    variant=None,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Push the last built, tested image under both tags; record the registry's digest."""
-    registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    """Push the variant's last built, tested image under both tags; record the digest."""
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         record = pipeline.do_push(
             s,
-            registry=registry,
+            registry=str(_setting(c, "registry", registry)),
             username=username,
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
@@ -237,6 +271,7 @@ def patch(
     current_image=None,
     format="json",
     out=None,
+    variant=None,
     definition=None,
     engine=None,
     stand_in=False,
@@ -249,9 +284,8 @@ def patch(
     every change, so a patch made from a stale view fails instead of clobbering. --out adds
     rollback.json and rollout.sh (restart, race-free wait, per-pod nats-py check, rollback).
     """
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         pipeline.do_patch(
             s,
             _cluster(c, from_, name, namespace, groups, restart, current_image),
@@ -264,13 +298,15 @@ def patch(
 @task(
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
         "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
-        "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
+        "json": "print JSON on stdout: one document (one variant) or a list of them",
         "dry_run": "run every step that does not publish; print the push plan instead of pushing",
-        "out": "write patch.json, rollback.json and rollout.sh into this folder",
+        "out": "write patch.json, rollback.json and rollout.sh into this folder "
+        "(with --all-variants: one subfolder per variant)",
     }
 )
 @pipeline.entry
@@ -288,34 +324,42 @@ def release(
     groups=None,
     restart="workers",
     current_image=None,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """The whole pipeline: lock --check, render, build, test, push, patch; stops at a failure.
+    """The whole pipeline: plan (every input checked), then lock --check, build, test, push, patch.
 
-    Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
+    Nothing slow starts before the plan holds; with --all-variants every variant is built and
+    tested before any is pushed. Progress goes to stderr; stdout gets the rollout script, or
+    with --json one JSON document (a JSON list of them with --all-variants).
     """
-    registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        result = pipeline.do_release(
-            s,
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        plan = pipeline.plan_release(
+            opened,
             cluster,
-            registry=registry,
+            registry=str(_setting(c, "registry", registry)),
             username=username,
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
             out=out,
         )
+        results = pipeline.execute(plan)
+        documents = [r.document for r in results]
         if json:
-            pipeline.print_json(result.document)
-        elif result.plan is not None:
-            pipeline.print_rollout(result.plan, result.out_dir)
+            pipeline.print_json(documents if all_variants else documents[0])
+            return
+        for result in results:
+            if result.plan is not None:
+                pipeline.print_rollout(result.plan, result.out_dir)
 
 
 @task(
@@ -333,20 +377,20 @@ def report(
     groups=None,
     restart="workers",
     current_image=None,
+    variant=None,
     definition=None,
     engine=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """The release record of the last build, test and push, read from build/state/.
+    """The release record of the variant's last build, test and push, read from build/<variant>/.
 
     Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
     """
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         document = pipeline.do_report(s, cluster)
         if json:
             pipeline.print_json(document)
@@ -359,9 +403,12 @@ def report(
     | {"force": "rebuild even when the registry holds a current stand-in"}
 )
 @pipeline.entry
-def standin(c, force=False, engine=None, definition=None, stand_in_registry=None, ca_cert=None):
-    """Build (or reuse) the offline stand-in for rayproject/ray and serve it from the registry."""
-    with pipeline.session(_options(c, engine, definition, True, stand_in_registry, ca_cert)) as s:
+def standin(
+    c, force=False, variant=None, engine=None, definition=None, stand_in_registry=None, ca_cert=None
+):
+    """Build (or reuse) the variant's offline stand-in for rayproject/ray in the registry."""
+    options = _options(c, engine, definition, True, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         print(pipeline.do_standin(s, force=force))
 
 
@@ -379,6 +426,7 @@ def e2e(
     image=None,
     workers=2,
     tasks=4,
+    variant=None,
     engine=None,
     definition=None,
     stand_in_registry=None,
@@ -392,7 +440,8 @@ def e2e(
     Then the same job on the plain base must fail with ModuleNotFoundError. Everything started
     is removed. `pytest tests/e2e` runs the same harness on a fresh build for every engine.
     """
-    with pipeline.session(_options(c, engine, definition, False, stand_in_registry, ca_cert)) as s:
+    options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         pipeline.do_e2e(s, image=image, workers=int(workers), tasks=int(tasks))
 
 
@@ -400,24 +449,26 @@ def e2e(
     help={
         "tag": "the git tag being released, e.g. v2.49.2-nats.1",
         "definition": COMMON_HELP["definition"],
+        "variant": COMMON_HELP["variant"],
     }
 )
 @pipeline.entry
-def verify_tag(c, tag, definition=None):
-    """Refuse a release tag that does not match target.tag of the image definition."""
-    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
+def verify_tag(c, tag, variant=None, definition=None):
+    """Refuse a release tag that does not match the variant's target tag (v<tag>.N)."""
+    with pipeline.session(_options(c, definition=definition, variant=variant)) as s:
         pipeline.do_verify_tag(s, tag)
 
 
 @task(help={"definition": COMMON_HELP["definition"]})
 @pipeline.entry
 def lint(c, definition=None):
-    """ruff, mypy --strict, and hadolint on the rendered Dockerfile."""
-    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
-        pipeline.do_lint(s)
+    """ruff, mypy --strict, and hadolint on every variant's rendered Dockerfile."""
+    options = _options(c, definition=definition)
+    devtasks.lint(load_definition(options.definition_path, ROOT))
 
 
 @task()
+@pipeline.entry
 def unit(c):
     """The fast tests: no engine, no registry (tests/unit, tests/rollout, tests/workflow)."""
-    c.run(f"{sys.executable} -m pytest -q tests/unit tests/rollout tests/workflow", pty=False)
+    devtasks.unit(ROOT)

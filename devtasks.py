@@ -1,0 +1,60 @@
+"""Developer tasks (`invoke lint`, `invoke unit`): checks of this repository, not the pipeline.
+
+Kept out of the ray_worker_image package: they run ruff, mypy, hadolint and pytest on the
+work tree, which an installed pipeline has no business doing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ray_worker_image import console
+from ray_worker_image.definition import Definition
+from ray_worker_image.errors import PipelineError
+from ray_worker_image.render import lock_digest, render_dockerfile
+from ray_worker_image.state import ResolvedBase
+
+UNIT_SUITES = ("tests/unit", "tests/rollout", "tests/workflow")
+
+
+def lint(definition: Definition) -> None:
+    """ruff, mypy, and hadolint on every variant's Dockerfile as rendered (placeholder digest)."""
+    root = definition.root
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = [
+            ("ruff", [str(bin_dir / "ruff"), "check", "."]),
+            ("mypy", [str(bin_dir / "mypy")]),
+        ]
+        for variant in definition.variants:
+            placeholder = ResolvedBase(
+                name=str(variant.base.image),
+                source=str(variant.base.image),
+                digest="sha256:" + "0" * 64,
+                stand_in=False,
+            )
+            rendered = Path(tmp) / f"Dockerfile.{variant.variant}"
+            rendered.write_text(render_dockerfile(variant, placeholder, lock_digest(variant)))
+            checks.append(
+                (
+                    f"hadolint {variant.variant}",
+                    [str(bin_dir / "hadolint"), "--no-color", str(rendered)],
+                )
+            )
+        failed = []
+        for name, argv in checks:
+            console.step(name)
+            if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+                failed.append(name)
+    if failed:
+        raise PipelineError(f"lint failed: {', '.join(failed)} (see the output above)")
+
+
+def unit(root: Path) -> None:
+    """The fast tests: no engine, no registry."""
+    argv = [sys.executable, "-m", "pytest", "-q", *UNIT_SUITES]
+    if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+        raise PipelineError("unit tests failed (see the output above)")

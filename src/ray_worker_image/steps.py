@@ -1,0 +1,160 @@
+"""The steps, each usable alone (one task) and composed by :mod:`release`.
+
+Every step works on one :class:`~.session.Session` (one variant) and returns what the next
+step needs, so `release` hands results along in memory; the records under
+``build/<variant>/state/`` serve the tasks run one at a time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import console
+from .build import build_image
+from .errors import PipelineError
+from .imagetest import run_image_tests
+from .lock import compute_lock, stale_entries, write_lock
+from .push import credentials_from_env, plan_push, push_image
+from .release_tag import parse_release_tag
+from .render import render_context
+from .session import Session
+from .standin import ensure_stand_in
+from .state import BuiltImage, PushRecord, TestRecord
+
+
+def lock_stale(s: Session) -> list[str]:
+    """Lock the variant afresh inside its base; what differs from the committed files."""
+    base = s.resolve_base()
+    console.step(f"{s.variant}: locking inside the base image (check only)")
+    fresh = compute_lock(s.definition, s.engine, base, s.ca_cert)
+    return [f"{s.variant}: {entry}" for entry in stale_entries(s.definition, fresh)]
+
+
+def do_lock_check(sessions: list[Session]) -> None:
+    """Check every variant; one error naming the variant of each stale entry."""
+    stale: list[str] = []
+    for s in sessions:
+        found = lock_stale(s)
+        if not found:
+            console.info(f"{s.variant}: constraints and locks match the base and the .in files")
+        stale += found
+    if stale:
+        raise PipelineError(
+            "lock is stale: "
+            + "; ".join(stale[:8])
+            + (" ..." if len(stale) > 8 else "")
+            + " — run `invoke lock --variant V` (or `--all-variants`) and commit requirements/"
+        )
+
+
+def do_lock(s: Session, *, check: bool = False) -> None:
+    """Write the variant's constraints and locks (``check``: only verify)."""
+    if check:
+        do_lock_check([s])
+        return
+    base = s.resolve_base()
+    console.step(f"{s.variant}: locking requirements inside the base image")
+    write_lock(s.definition, compute_lock(s.definition, s.engine, base, s.ca_cert))
+    folder = s.definition.requirements.lock_dir.relative_to(s.definition.root)
+    console.info(f"wrote {folder}/constraints.txt, ray-worker.txt and ray-worker-build.txt")
+
+
+def do_render(s: Session) -> Path:
+    context = render_context(s.definition, s.resolve_base(), s.build_dir)
+    console.step(f"rendered {context.directory}/Dockerfile")
+    return context.directory
+
+
+def do_build(s: Session) -> BuiltImage:
+    context = render_context(s.definition, s.resolve_base(), s.build_dir)
+    built = build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
+    s.state.save("image", built)
+    return built
+
+
+def do_test(s: Session, image_id: str | None = None) -> TestRecord:
+    built = s.built() if image_id is None else None
+    target = image_id or (built.image_id if built else "")
+    if not s.engine.image_exists(target):
+        raise PipelineError(
+            f"image {target[:19]} is not in {s.engine.name}'s storage; run `invoke build "
+            f"--engine {s.engine.name} --variant {s.variant}` first"
+        )
+    record = run_image_tests(s.definition, s.engine, target, s.build_dir)
+    s.state.save(s.state.test_kind(target), record)
+    if not record.passed:
+        raise PipelineError(
+            f"{s.variant}: in-image tests failed: {record.failed} of {record.count} "
+            f"(report: {record.report})"
+        )
+    console.step(f"{s.variant}: in-image tests passed: {record.count} tests on {target[:19]}")
+    return record
+
+
+def do_push(
+    s: Session,
+    *,
+    registry: str,
+    username: str | None,
+    skip_tests: bool,
+    allow_stand_in: bool,
+    dry_run: bool = False,
+) -> PushRecord | None:
+    built = s.built()
+    tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
+    plan = plan_push(
+        s.definition,
+        built,
+        tests,
+        registry=registry,
+        skip_tests=skip_tests,
+        allow_stand_in=allow_stand_in,
+    )
+    if dry_run:
+        console.step("dry run: would push")
+        for line in plan.describe():
+            console.info(line)
+        return None
+    record = push_image(s.engine, plan, credentials_from_env(username))
+    s.state.save("push", record)
+    console.step(f"pushed {record.by_tag_and_digest}")
+    return record
+
+
+def do_standin(s: Session, *, force: bool) -> str:
+    built = ensure_stand_in(
+        s.definition, s.engine, registry=s.options.stand_in_registry, ca_cert=s.ca_cert, force=force
+    )
+    return str(built.ref)
+
+
+def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[Any]:
+    """The miniature cluster on the image (it must deliver), then on its base (it must fail)."""
+    from . import e2e  # starts containers and networks: imported only when asked for
+
+    built = s.built() if image is None else None
+    target = image or (built.image_id if built else "")
+    runs = [(target, True)]
+    if built is not None:
+        runs.append((built.base.pinned, False))
+    reports = []
+    for candidate, expect_nats in runs:
+        report = e2e.run_e2e(
+            s.engine, candidate, expect_nats=expect_nats, workers=workers, tasks=tasks
+        )
+        if not report.passed:
+            raise PipelineError(f"e2e on {candidate[:71]}: {report.failure}")
+        if expect_nats:
+            console.step(
+                f"e2e passed: {report.received}/{report.tasks} results over JetStream, "
+                f"first-task latency {report.first_task_latency_s:.2f} s"
+            )
+        reports.append(report)
+    return reports
+
+
+def do_verify_tag(s: Session, tag: str) -> int:
+    number = parse_release_tag(tag, s.definition.target.tag)
+    console.info(f"{tag}: release {number} of {s.definition.target.tag}")
+    return number
