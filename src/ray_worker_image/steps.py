@@ -7,6 +7,7 @@ step needs, so `release` hands results along in memory; the records under
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,29 +24,38 @@ from .standin import ensure_stand_in
 from .state import BuiltImage, PushRecord, TestRecord
 
 
+def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
+    """One line naming the variant of every stale entry (at most 8 shown); None if current."""
+    entries = [f"{variant}: {entry}" for variant, found in stale.items() for entry in found]
+    if not entries:
+        return None
+    variants = " ".join(f"--variant {v}" for v, found in stale.items() if found)
+    return PipelineError(
+        "lock is stale: "
+        + "; ".join(entries[:8])
+        + (f" (+{len(entries) - 8} more)" if len(entries) > 8 else "")
+        + f" — run `invoke lock` ({variants}) and commit requirements/"
+    )
+
+
 def lock_stale(s: Session) -> list[str]:
     """Lock the variant afresh inside its base; what differs from the committed files."""
     base = s.resolve_base()
     console.step(f"{s.variant}: locking inside the base image (check only)")
     fresh = compute_lock(s.definition, s.engine, base, s.ca_cert)
-    return [f"{s.variant}: {entry}" for entry in stale_entries(s.definition, fresh)]
+    return stale_entries(s.definition, fresh)
 
 
 def do_lock_check(sessions: list[Session]) -> None:
     """Check every variant; one error naming the variant of each stale entry."""
-    stale: list[str] = []
+    stale: dict[str, list[str]] = {}
     for s in sessions:
-        found = lock_stale(s)
-        if not found:
+        stale[s.variant] = lock_stale(s)
+        if not stale[s.variant]:
             console.info(f"{s.variant}: constraints and locks match the base and the .in files")
-        stale += found
-    if stale:
-        raise PipelineError(
-            "lock is stale: "
-            + "; ".join(stale[:8])
-            + (" ..." if len(stale) > 8 else "")
-            + " — run `invoke lock --variant V` (or `--all-variants`) and commit requirements/"
-        )
+    error = stale_error(stale)
+    if error:
+        raise error
 
 
 def do_lock(s: Session, *, check: bool = False) -> None:
