@@ -12,6 +12,7 @@ from .release import ReleasePlan, VariantResult, do_report, execute, plan_releas
 from .session import Connection, Options, Session, entry, session, sessions
 from .steps import (
     do_build,
+    do_contract,
     do_e2e,
     do_lock,
     do_lock_check,
@@ -30,6 +31,7 @@ __all__ = [
     "Session",
     "VariantResult",
     "do_build",
+    "do_contract",
     "do_e2e",
     "do_lock",
     "do_lock_check",

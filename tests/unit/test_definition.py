@@ -106,7 +106,7 @@ def test_a_variant_overrides_what_the_name_does_not_fix(tmp_path: Path) -> None:
         (lambda r: r["target"].update(tag_suffix="nats-ñ"), "target.tag_suffix", "ASCII"),
         (lambda r: r["requirements"].update(imports={}), "requirements.imports", ""),
         (lambda r: r.pop("target"), "target", "required"),
-        (lambda r: r["variants"][1].update(name="2.52.1-python3.11"), "variants[1].name", "grammar"),
+        (lambda r: r["variants"][1].update(name="2.52.1-py3.11"), "variants[1].name", "grammar"),
         (lambda r: r["variants"][1].update(name=2.52), "variants[1].name", "expected string"),
         (lambda r: r["variants"][0].update(pyhton="3.9"), "variants[0].pyhton", "unknown field"),
         (lambda r: r["variants"][1].update(tag="2.52-ñ"), "variants[1].tag", "ASCII"),
@@ -160,7 +160,7 @@ def test_unknown_variant_names_the_known_ones() -> None:
 def test_requirement_paths_must_stay_in_the_repo() -> None:
     raw = _raw()
     raw["requirements"]["locks"] = "../../etc"
-    with pytest.raises(DefinitionError, match="'requirements.locks'.*inside the repository"):
+    with pytest.raises(DefinitionError, match=r"'requirements\.locks'.*inside the repository"):
         parse_definition(raw, ROOT / "x.yaml", ROOT)
 
 

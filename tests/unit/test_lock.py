@@ -137,9 +137,7 @@ def test_each_variant_locks_its_own_input() -> None:
         text = variant_input(v)
         assert "-c constraints.txt" in text.splitlines()
         assert "-r ../../requirements/ray-worker.in" in text.splitlines()
-    extra = dataclasses.replace(
-        d.variant("2.52.1-py311").requirements, extra=("uvloop==0.21.0",)
-    )
+    extra = dataclasses.replace(d.variant("2.52.1-py311").requirements, extra=("uvloop==0.21.0",))
     text = variant_input(dataclasses.replace(d.variant("2.52.1-py311"), requirements=extra))
     assert text.splitlines()[-1] == "uvloop==0.21.0"
 

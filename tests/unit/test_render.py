@@ -87,7 +87,8 @@ def test_missing_lock_is_a_clear_error(definition, tmp_path: Path) -> None:
     reqs = dataclasses.replace(definition.requirements, lock=ROOT / "requirements/missing.txt")
     broken = dataclasses.replace(definition, requirements=reqs)
     with pytest.raises(
-        PipelineError, match=r"requirements/missing.txt: lock file missing; run `invoke lock --variant 2.49.2`"
+        PipelineError,
+        match=r"requirements/missing.txt: lock file missing; run `invoke lock --variant 2\.49\.2`",
     ):
         render_context(broken, BASE, tmp_path)
     assert not (tmp_path / "context").exists()

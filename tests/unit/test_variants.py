@@ -128,9 +128,7 @@ class NoEngine(Connection):
 def _sessions(tmp_path: Path, *names: str, stand_in: bool = True) -> list[Session]:
     options = Options(root=ROOT, stand_in=stand_in, build_dir=tmp_path)
     connection = NoEngine(options)
-    return [
-        Session(options, DEFINITION.variant(n), connection=connection) for n in names
-    ]
+    return [Session(options, DEFINITION.variant(n), connection=connection) for n in names]
 
 
 def test_sessions_keep_their_state_apart(tmp_path: Path) -> None:
@@ -200,7 +198,7 @@ def test_a_missing_lock_stops_the_plan(tmp_path: Path) -> None:
 
 def test_offline_mode_refuses_a_gpu_variant_before_anything_starts(tmp_path: Path) -> None:
     options = Options(root=ROOT, stand_in=True, build_dir=tmp_path)
-    with pytest.raises(PipelineError, match=r"offline mode: variant 2\.52\.1-py311-gpu runs on GPU"):
+    with pytest.raises(PipelineError, match=r"offline mode: variant 2\.52\.1-py311-gpu runs on"):
         Session(options, _variant("2.52.1-py311-gpu"), connection=NoEngine(options))
     Session(
         dataclasses.replace(options, stand_in=False),
