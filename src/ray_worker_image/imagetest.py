@@ -67,6 +67,7 @@ def run_suite(
             f"--hosts={box.testinfra_url}",
             f"--definition={definition.path}",
             f"--repo-root={definition.root}",
+            f"--variant={definition.variant}",
             f"--junitxml={report}",
             *extra_args,
         ]
