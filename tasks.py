@@ -128,11 +128,12 @@ def render(
         print(pipeline.do_render(s) / "Dockerfile")
 
 
-@task(help=COMMON_HELP)
+@task(help=COMMON_HELP | ALL_VARIANTS_HELP)
 @pipeline.entry
 def build(
     c,
     variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
@@ -140,9 +141,12 @@ def build(
     ca_cert=None,
 ):
     """Render, then build the variant's image with podman or Docker; prints the image id."""
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
-    with pipeline.session(options) as s:
-        print(pipeline.do_build(s).image_id)
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            print(pipeline.do_build(s).image_id)
 
 
 @task(
@@ -173,6 +177,7 @@ def test(
 
 @task(
     help=COMMON_HELP
+    | ALL_VARIANTS_HELP
     | {
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
@@ -190,24 +195,30 @@ def push(
     allow_stand_in=False,
     dry_run=False,
     variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Push the variant's last built, tested image under both tags; record the digest."""
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
-    with pipeline.session(options) as s:
-        record = pipeline.do_push(
-            s,
+    """Push the variant's last built, tested image under both tags; record the digest.
+
+    With --all-variants every variant's image must be built and tested before any is pushed.
+    """
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        records = pipeline.do_push_all(
+            opened,
             registry=str(_setting(c, "registry", registry)),
             username=username,
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
         )
-        if record:
+        for record in records:
             print(record.by_tag_and_digest)
 
 
@@ -253,10 +264,12 @@ def _cluster(
 @task(
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {
         "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
         "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
-        "out": "also write patch.json, rollback.json and rollout.sh into this folder",
+        "out": "also write patch.json, rollback.json and rollout.sh into this folder "
+        "(with --all-variants: one subfolder per variant)",
     }
 )
 @pipeline.entry
@@ -272,6 +285,7 @@ def patch(
     format="json",
     out=None,
     variant=None,
+    all_variants=False,
     definition=None,
     engine=None,
     stand_in=False,
@@ -284,15 +298,14 @@ def patch(
     every change, so a patch made from a stale view fails instead of clobbering. --out adds
     rollback.json and rollout.sh (restart, race-free wait, per-pod nats-py check, rollback).
     """
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
-    with pipeline.session(options) as s:
-        pipeline.do_patch(
-            s,
-            _cluster(c, from_, name, namespace, groups, restart, current_image),
-            image=image,
-            fmt=format,
-            out=out,
-        )
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            folder = f"{out}/{s.variant}" if out and all_variants else out
+            pipeline.do_patch(s, cluster, image=image, fmt=format, out=folder)
 
 
 @task(
@@ -365,6 +378,7 @@ def release(
 @task(
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {"json": "print the JSON document (as `invoke release --json`) instead of a summary"}
 )
 @pipeline.entry
@@ -378,6 +392,7 @@ def report(
     restart="workers",
     current_image=None,
     variant=None,
+    all_variants=False,
     definition=None,
     engine=None,
     stand_in=False,
@@ -386,15 +401,19 @@ def report(
 ):
     """The release record of the variant's last build, test and push, read from build/<variant>/.
 
-    Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
+    Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`
+    (a JSON list of them with --all-variants).
     """
     cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
-    with pipeline.session(options) as s:
-        document = pipeline.do_report(s, cluster)
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        documents = [pipeline.do_report(s, cluster) for s in opened]
         if json:
-            pipeline.print_json(document)
-        else:
+            pipeline.print_json(documents if all_variants else documents[0])
+            return
+        for document in documents:
             pipeline.print_summary(document)
 
 

@@ -111,25 +111,55 @@ def do_push(
     allow_stand_in: bool,
     dry_run: bool = False,
 ) -> PushRecord | None:
-    built = s.built()
-    tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
-    plan = plan_push(
-        s.definition,
-        built,
-        tests,
+    records = do_push_all(
+        [s],
         registry=registry,
+        username=username,
         skip_tests=skip_tests,
         allow_stand_in=allow_stand_in,
+        dry_run=dry_run,
     )
+    return records[0] if records else None
+
+
+def do_push_all(
+    sessions: list[Session],
+    *,
+    registry: str,
+    username: str | None,
+    skip_tests: bool,
+    allow_stand_in: bool,
+    dry_run: bool = False,
+) -> list[PushRecord]:
+    """Push each variant's last tested build; every plan is checked before the first push."""
+    plans = []
+    for s in sessions:
+        built = s.built()
+        tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
+        plans.append(
+            plan_push(
+                s.definition,
+                built,
+                tests,
+                registry=registry,
+                skip_tests=skip_tests,
+                allow_stand_in=allow_stand_in,
+            )
+        )
     if dry_run:
         console.step("dry run: would push")
-        for line in plan.describe():
-            console.info(line)
-        return None
-    record = push_image(s.engine, plan, credentials_from_env(username))
-    s.state.save("push", record)
-    console.step(f"pushed {record.by_tag_and_digest}")
-    return record
+        for plan in plans:
+            for line in plan.describe():
+                console.info(line)
+        return []
+    credentials = credentials_from_env(username)
+    records = []
+    for s, plan in zip(sessions, plans, strict=True):
+        record = push_image(s.engine, plan, credentials)
+        s.state.save("push", record)
+        console.step(f"pushed {record.by_tag_and_digest}")
+        records.append(record)
+    return records
 
 
 def do_standin(s: Session, *, force: bool) -> str:
