@@ -212,6 +212,12 @@ def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[A
 
 
 def do_verify_tag(s: Session, tag: str) -> int:
-    number = parse_release_tag(tag, s.definition.target.tag)
+    """The release number N of ``tag`` = ``v<variant tag>.N``; one release covers every variant,
+    and its git tag names the default variant's (``v2.49.2-nats.1``) unless --variant."""
+    where = (
+        f"{s.definition.path.name} variant {s.variant} (<name>-<target.tag_suffix>, "
+        "or the variant's own tag)"
+    )
+    number = parse_release_tag(tag, s.definition.target.tag, where=where)
     console.info(f"{tag}: release {number} of {s.definition.target.tag}")
     return number
