@@ -465,6 +465,32 @@ def e2e(
 
 
 @task(
+    help={k: v for k, v in COMMON_HELP.items() if k != "variant"}
+    | {"name": "the new variant's base tag in Ray's grammar, e.g. 2.53.0-py311"}
+)
+@pipeline.entry
+def add_variant(
+    c,
+    name,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Add a variant: resolve its base, read its constraints, lock it, add it to the definition.
+
+    With --stand-in the base is its offline stand-in (pins resolved by pip where missing).
+    Leaves the changes (image.yaml, requirements/NAME/, images/stand-in/NAME/) as a diff to
+    review and commit; on a failure nothing is left behind.
+    """
+    from ray_worker_image.addvariant import add_variant as add
+
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    add(options, load_definition(options.definition_path, ROOT), name)
+
+
+@task(
     help={
         "tag": "the git tag being released, e.g. v2.49.2-nats.1",
         "definition": COMMON_HELP["definition"],

@@ -210,3 +210,45 @@ def test_offline_mode_refuses_a_gpu_variant_before_anything_starts(tmp_path: Pat
 def test_check_registry_accepts_host_and_port() -> None:
     for good in ("127.0.0.1:5000", "registry.example.com", "localhost:5001"):
         check_registry(good)
+
+
+# -- add-variant, the parts without an engine ---------------------------------------------
+
+
+def test_add_variant_plans_the_new_variant_in_memory() -> None:
+    from ray_worker_image.addvariant import plan_variant
+
+    before = DEFINITION.path.read_text()
+    text, variant = plan_variant(DEFINITION, "2.53.0-py311")
+    assert DEFINITION.path.read_text() == before  # nothing written
+    assert variant.base.python == "3.11" and variant.base.ray_version == "2.53.0"
+    assert variant.requirements.lock == ROOT / "requirements/2.53.0-py311/ray-worker.txt"
+    added = text.splitlines()[len(before.splitlines()) :]
+    assert added == ['  - name: "2.53.0-py311"']
+    assert text.startswith(before)  # comments and layout kept
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("2.49.2-py39-cpu", "already there as '2.49.2'"),
+        ("2.53", "not in Ray's grammar"),
+    ],
+)
+def test_add_variant_refuses_in_one_line(name: str, message: str) -> None:
+    from ray_worker_image.addvariant import plan_variant
+
+    with pytest.raises(PipelineError) as info:
+        plan_variant(DEFINITION, name)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_add_variant_refuses_a_gpu_stand_in_before_anything_starts(tmp_path: Path) -> None:
+    from ray_worker_image.addvariant import add_variant
+
+    options = Options(root=ROOT, stand_in=True, build_dir=tmp_path)
+    before = DEFINITION.path.read_text()
+    with pytest.raises(PipelineError, match=r"variant 2\.53\.0-py311-gpu runs on GPU"):
+        add_variant(options, DEFINITION, "2.53.0-py311-gpu")
+    assert DEFINITION.path.read_text() == before
+    assert not (ROOT / "requirements/2.53.0-py311-gpu").exists()
