@@ -71,7 +71,7 @@ def test_add_variant_leaves_a_reviewable_diff(
         ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
         digest = RegistryClient(registry).manifest_digest(ref)
         if digest:
-            engine.remove_image(str(ref.with_digest(digest)))
+            engine.remove_image(f"{ref.registry}/{ref.repository}@{digest}")
         engine.remove_image(str(ref))
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"added variant {NEW}" in result.stderr
