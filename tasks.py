@@ -435,33 +435,42 @@ def standin(
     help={k: v for k, v in COMMON_HELP.items() if k != "stand_in"}
     | {
         "image": "image to run the cluster from (default: the last build; then its base must fail)",
-        "workers": "Ray worker containers (default: 2)",
-        "tasks": "agent tasks in the job, spread over the workers (default: 4)",
+        "from_": "RayCluster manifest to start as KubeRay would (default: deploy/k8s/ray-gpu.yaml)",
+        "name": "RayCluster name when the file holds several",
+        "tasks": "agent tasks in the job, spread over the GPU group's workers (default: 4)",
+        "login_shell": "start Ray as an operator with ENABLE_LOGIN_SHELL=true (bash -lc)",
     }
 )
 @pipeline.entry
 def e2e(
     c,
     image=None,
-    workers=2,
+    from_=None,
+    name=None,
     tasks=4,
+    login_shell=False,
     variant=None,
     engine=None,
     definition=None,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """A miniature Ray cluster of the image delivers results over NATS JetStream.
+    """A Ray cluster of the image, started as KubeRay v1.7 starts it, delivers over JetStream.
 
-    Starts NATS (JetStream), an HTTP service, a Ray head and workers on a private network;
-    the job's tasks run on the workers, call the service with aiohttp and requests, and publish
-    to agent.response.completed; a durable pull consumer must get each result exactly once.
-    Then the same job on the plain base must fail with ModuleNotFoundError. Everything started
-    is removed. `pytest tests/e2e` runs the same harness on a fresh build for every engine.
+    Reads a RayCluster manifest (multi-document files and --name as in `invoke patch`) and
+    starts its head and worker groups (replicas capped at 2, said so) with KubeRay's container
+    command, args, env and the workers' wait-gcs-ready step, plus NATS and an HTTP model
+    service. A driver in its own container connects with the Ray Client to
+    ray://<cluster>-head-svc...:10001 and submits agent tasks that ask for one GPU (a logical
+    resource here); each calls the service with aiohttp and requests and publishes to
+    agent.response.completed; a durable pull consumer must get each result exactly once.
+    Then the same on the plain base must fail with ModuleNotFoundError. All removed after.
     """
     options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
-        pipeline.do_e2e(s, image=image, workers=int(workers), tasks=int(tasks))
+        pipeline.do_e2e(
+            s, image=image, manifest=from_, name=name, tasks=int(tasks), login_shell=login_shell
+        )
 
 
 @task(
@@ -536,8 +545,8 @@ def contract(
 ):
     """Check the base contract (what KubeRay and Ray jobs rely on) on an image, row by row.
 
-    Rows: login shell finds python/pip/ray first on PATH; Shell bash, no Entrypoint, Cmd bash;
-    USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
+    Rows: bash -c and bash -lc find python/pip/ray first on PATH; Shell bash, no Entrypoint,
+    Cmd bash; USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
     Python prefix owned by the user; pip-freeze.txt and requirements_compiled.txt; Ray version;
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
     the real rayproject/ray where a registry serves it.

@@ -88,8 +88,19 @@ def bench_latency(session: Session, image_id: str, base: str, workers: int) -> d
     variants = [("baked", image_id, None), ("runtime_env_pip", base, {"pip": [nats_pin]})]
     for name, image, runtime_env in variants:
         extra = e2e.pip_access(session.ca_cert) if runtime_env else {}
-        with e2e.miniature_cluster(session.engine, image, workers=workers, **extra) as cluster:
-            job = e2e.run_agent_job(cluster, tasks=workers, timeout=600, runtime_env=runtime_env)
+        plan = e2e.load_plan(session.options.root / e2e.DEFAULT_MANIFEST, replica_cap=workers)
+        node = e2e.NodeRuntime.of(session.definition.base)
+        with e2e.miniature_cluster(
+            session.engine, image, plan, python=node.python, **extra
+        ) as cluster:
+            job = e2e.run_agent_job(
+                cluster,
+                uid=node.uid,
+                gid=node.gid,
+                tasks=workers,
+                timeout=600,
+                runtime_env=runtime_env,
+            )
         if not job.ok:
             raise SystemExit(f"bench: {name} job failed: {'; '.join(job.problems[:3])}")
         figures[name] = {

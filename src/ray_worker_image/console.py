@@ -24,3 +24,9 @@ def loud_warning(message: str) -> None:
     err.rule("[bold red]WARNING[/]")
     err.print(f"[bold red]{message}[/]")
     err.rule(style="red")
+
+
+def error_line(message: str) -> None:
+    """One red line; the message is printed as text (no Rich markup: `[...]` stays as is)."""
+    err.print("[bold red]error:[/] ", end="")
+    err.print(message, markup=False)

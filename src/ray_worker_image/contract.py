@@ -28,7 +28,8 @@ from .engine import Engine
 from .errors import PipelineError
 
 # Sources, cited by the rows below.
-_POD_GO = "kuberay ray-operator/controllers/ray/common/pod.go (container command /bin/bash -lc --)"
+_POD_GO = "kuberay ray-operator/controllers/ray/common/pod.go BuildPod"
+_POD_GO_LOGIN = _POD_GO + " (/bin/bash -lc -- with ENABLE_LOGIN_SHELL=true, and before KubeRay 1.4)"
 _BASE_DEPS = "ray docker/base-deps/Dockerfile (FACTS.md section 1)"
 _RAY_LAYER = "ray docker/ray/Dockerfile + ci/build/build-ray-docker.sh (FACTS.md section 1)"
 
@@ -95,16 +96,21 @@ def _env(config: Config) -> dict[str, str]:
     return {k: v for k, _, v in pairs}
 
 
-def _login_path(_c: Config, f: Facts, e: Expected) -> str | None:
-    wrong = [
-        f"{tool} is {f.get(f'login_{tool}') or 'not found'}"
-        for tool in ("python", "pip", "ray")
-        if f.get(f"login_{tool}") != f"{e.bin_dir}/{tool}"
-    ]
-    first = (f.get("login_path") or "").split(":")[0]
-    if first != e.bin_dir:
-        wrong.append(f"PATH starts with {first or '(empty)'}")
-    return "; ".join(wrong) or None
+def _path_check(mode: str) -> Check:
+    """python, pip and ray resolve to the base's bin dir in a ``plain`` or ``login`` shell."""
+
+    def check(_c: Config, f: Facts, e: Expected) -> str | None:
+        wrong = [
+            f"{tool} is {f.get(f'{mode}_{tool}') or 'not found'}"
+            for tool in ("python", "pip", "ray")
+            if f.get(f"{mode}_{tool}") != f"{e.bin_dir}/{tool}"
+        ]
+        first = (f.get(f"{mode}_path") or "").split(":")[0]
+        if first != e.bin_dir:
+            wrong.append(f"PATH starts with {first or '(empty)'}")
+        return "; ".join(wrong) or None
+
+    return check
 
 
 def _equal(actual: object, expected: object, what: str) -> str | None:
@@ -146,10 +152,16 @@ def _files(_c: Config, f: Facts, e: Expected) -> str | None:
 
 ROWS: tuple[Row, ...] = (
     Row(
+        "path",
+        "bash -c finds python, pip and ray first on PATH, in the base's bin dir",
+        _POD_GO + " (KubeRay >= 1.4: /bin/bash -c --); " + _BASE_DEPS + " (ENV PATH)",
+        _path_check("plain"),
+    ),
+    Row(
         "login-path",
-        "a login shell finds python, pip and ray first on PATH, in the base's bin dir",
-        _POD_GO + "; " + _BASE_DEPS + " (ENV PATH, conda init in ~/.bashrc)",
-        _login_path,
+        "a login shell (bash -lc) finds python, pip and ray first on PATH, in the bin dir",
+        _POD_GO_LOGIN + "; " + _BASE_DEPS + " (conda init in ~/.bashrc)",
+        _path_check("login"),
     ),
     Row(
         "shell",

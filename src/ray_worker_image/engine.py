@@ -18,13 +18,14 @@ import shutil
 import subprocess
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import docker
 import docker.errors
+import requests
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from .errors import EngineError
@@ -71,6 +72,14 @@ class RunningContainer:
 
     def logs(self) -> str:
         return bytes(self.container.logs()).decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the container stops, or None if it still runs after ``timeout`` s."""
+        try:
+            result = self.container.wait(timeout=timeout)
+        except (requests.exceptions.ConnectionError, requests.exceptions.ReadTimeout):
+            return None
+        return int(result.get("StatusCode", -1))
 
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
@@ -237,10 +246,23 @@ class Engine(ABC):
         hostname: str | None = None,
         user: str | None = None,
         extra_labels: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        mem_limit: int | None = None,
     ) -> RunningContainer:
-        """Start a detached container with a unique name; the caller must ``remove()`` it."""
+        """Start a detached container with a unique name; the caller must ``remove()`` it.
+
+        ``aliases``: extra DNS names on ``network`` (a Kubernetes Service name, say);
+        ``mem_limit``: bytes, the cgroup memory limit (a pod's ``resources.limits.memory``).
+        """
         name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
         labels = {"io.github.ray-worker-image.owner": name_prefix, **(extra_labels or {})}
+        extra: dict[str, Any] = {}
+        if aliases and network:
+            extra["networking_config"] = {
+                network: self.client.api.create_endpoint_config(aliases=list(aliases))
+            }
+        if mem_limit:
+            extra["mem_limit"] = mem_limit
         try:
             container = self.client.containers.run(
                 image,
@@ -255,6 +277,7 @@ class Engine(ABC):
                 hostname=hostname,
                 user=user,
                 labels=labels,
+                **extra,
             )
         except docker.errors.APIError as exc:
             raise EngineError(

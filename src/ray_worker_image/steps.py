@@ -186,19 +186,32 @@ def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
     return outcomes
 
 
-def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[Any]:
-    """The miniature cluster on the image (it must deliver), then on its base (it must fail)."""
+def do_e2e(
+    s: Session,
+    *,
+    image: str | None,
+    manifest: str | None,
+    name: str | None,
+    tasks: int,
+    login_shell: bool = False,
+) -> list[Any]:
+    """The cluster of ``manifest`` on the image (it must deliver), then on its base (it must
+    fail with ModuleNotFoundError). The plan is made, and the manifest checked, first."""
     from . import e2e  # starts containers and networks: imported only when asked for
 
+    plan = e2e.load_plan(
+        manifest or s.options.root / e2e.DEFAULT_MANIFEST, name=name, login_shell=login_shell
+    )
     built = s.built() if image is None else None
     target = image or (built.image_id if built else "")
     runs = [(target, True)]
     if built is not None:
         runs.append((built.base.pinned, False))
     reports = []
+    runtime = e2e.NodeRuntime.of(s.definition.base)
     for candidate, expect_nats in runs:
         report = e2e.run_e2e(
-            s.engine, candidate, expect_nats=expect_nats, workers=workers, tasks=tasks
+            s.engine, candidate, plan, runtime, expect_nats=expect_nats, tasks=tasks
         )
         if not report.passed:
             raise PipelineError(f"e2e on {candidate[:71]}: {report.failure}")

@@ -1,10 +1,12 @@
 """End to end, per engine: a Ray cluster of the built image delivers results over NATS JetStream.
 
-A head and two workers of the image, NATS with JetStream and an HTTP service on
-a private network; a job on the head runs agent tasks on the workers that call
-the service with aiohttp and requests and publish to ``agent.response.completed``;
-a durable pull consumer on the host must get each result exactly once. The plain
-base image must fail the same job with ``ModuleNotFoundError: No module named 'nats'``.
+The fleet's RayCluster (deploy/k8s/ray-gpu.yaml) started as KubeRay v1.7 starts it: the head
+and the gpu-workers group with KubeRay's command, args, env and wait-gcs-ready step, NATS with
+JetStream and an HTTP service on a private network. A driver in its own container connects
+with the Ray Client to ray://ray-gpu-head-svc.ray.svc.cluster.local:10001 and runs agent tasks
+that ask for one GPU, call the service with aiohttp and requests and publish to
+``agent.response.completed``; a durable pull consumer on the host must get each result exactly
+once. The plain base image must fail the same job with ``ModuleNotFoundError``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,24 @@ from pathlib import Path
 
 import pytest
 
+from ray_worker_image.definition import ImageDefinition
 from ray_worker_image.e2e import (
+    DEFAULT_MANIFEST,
     E2E_LABEL,
     MISSING_NATS,
+    ClusterPlan,
     E2EError,
+    NodeRuntime,
     judge,
+    load_plan,
     miniature_cluster,
     run_e2e,
 )
 from ray_worker_image.engine import Engine
 
-from ..conftest import Built
+from ..conftest import ROOT, Built
+
+TWO_GROUPS = ROOT / "tests/data/kuberay/clusters/two-groups-gpu-second.yaml"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
@@ -52,13 +61,25 @@ def show(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str], lin
         print(f"\n[{request.node.name}] {line}")
 
 
+@pytest.fixture(scope="module")
+def fleet() -> ClusterPlan:
+    return load_plan(ROOT / DEFAULT_MANIFEST)
+
+
+@pytest.fixture(scope="module")
+def runtime(definition: ImageDefinition) -> NodeRuntime:
+    return NodeRuntime.of(definition.base)
+
+
 def test_results_arrive_exactly_once_from_the_workers(
     engine: Engine,
     built: Built,
+    fleet: ClusterPlan,
+    runtime: NodeRuntime,
     request: pytest.FixtureRequest,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    report = run_e2e(engine, built.image.image_id, workers=2, tasks=4)
+    report = run_e2e(engine, built.image.image_id, fleet, runtime, tasks=4)
     assert report.job is not None, report.failure
     job = report.job
     latency = seconds(report.first_task_latency_s)
@@ -83,10 +104,11 @@ def test_results_arrive_exactly_once_from_the_workers(
     assert job.redelivered == 0
     assert job.late == 0
 
-    # On the workers, never the head, and every worker took part.
+    # On the GPU group's workers, never the head, and every worker took part.
     hosts = {result["hostname"] for result in job.received}
-    assert hosts == set(report.worker_hostnames)
-    assert all(result["node_id"] != job.head_node_id for result in job.received)
+    assert hosts == set(report.task_hostnames)
+    assert len(hosts) == 2
+    assert all("gpu-workers" in host for host in hosts)
 
     # Both HTTP clients reached the service by its name on the private network.
     for result in job.received:
@@ -100,8 +122,26 @@ def test_results_arrive_exactly_once_from_the_workers(
     assert leftovers(engine, report.run_id) == []
 
 
-def test_plain_base_fails_without_nats(engine: Engine, base_image: str) -> None:
-    report = run_e2e(engine, base_image, expect_nats=False, workers=2, tasks=4)
+def test_gpu_group_second_login_shell(engine: Engine, built: Built, runtime: NodeRuntime) -> None:
+    """Two worker groups, the GPU group second, Ray started through login shells (an operator
+    with ENABLE_LOGIN_SHELL=true): GPU tasks land on the GPU group only."""
+    plan = load_plan(TWO_GROUPS, login_shell=True)
+    assert {w.group for w in plan.workers} == {"cpu-workers", "gpu-workers"}
+    assert all(w.node.command == ("/bin/bash", "-cl", "--") for w in plan.workers)
+    report = run_e2e(engine, built.image.image_id, plan, runtime, tasks=4)
+    assert report.job is not None, report.failure
+    assert report.passed, f"{report.failure}\n--- job output ---\n{report.job.output[-4000:]}"
+    hosts = {result["hostname"] for result in report.job.received}
+    assert hosts == set(report.task_hostnames)
+    assert hosts and all("-gpu-workers-" in host for host in hosts)
+    assert report.run_id is not None
+    assert leftovers(engine, report.run_id) == []
+
+
+def test_plain_base_fails_without_nats(
+    engine: Engine, base_image: str, fleet: ClusterPlan, runtime: NodeRuntime
+) -> None:
+    report = run_e2e(engine, base_image, fleet, runtime, expect_nats=False, tasks=4)
     assert report.job is not None, report.failure
     job = report.job
     assert report.passed, f"{report.failure}\n--- job output ---\n{job.output[-4000:]}"
@@ -122,32 +162,47 @@ class Boom(Exception):
     pass
 
 
-def end_inside(engine: Engine, image: str, run_id: str, ending: str) -> None:
-    with miniature_cluster(engine, image, workers=1, run_id=run_id) as cluster:
+def one_worker() -> ClusterPlan:
+    return load_plan(ROOT / DEFAULT_MANIFEST, replica_cap=1)
+
+
+def end_inside(engine: Engine, image: str, run_id: str, ending: str, python: str) -> None:
+    plan = one_worker()
+    with miniature_cluster(engine, image, plan, python=python, run_id=run_id) as cluster:
         present = leftovers(engine, run_id)
-        # nats, http, head, one worker and the network: the query does see a live run.
-        assert len(present) == 5, present
+        # nats, http, head, one wait-gcs-ready step, one worker and the network.
+        assert len(present) == 6, present
         assert cluster.network in present
+        # The worker runs exactly what KubeRay would put in its pod.
+        worker = cluster.workers[0].container.attrs["Config"]
+        assert worker["Cmd"] == plan.workers[0].argv
+        env = dict(item.partition("=")[::2] for item in worker["Env"])
+        assert env["RAY_CLUSTER_NAME"] == "ray-gpu"
+        assert env["FQ_RAY_IP"] == plan.head_fqdn
         if ending == "SIGTERM":
             # What a CI cancel sends; the cluster turns it into KeyboardInterrupt.
             os.kill(os.getpid(), signal.SIGTERM)
         raise Boom
 
 
-def start_with_a_dying_nats(engine: Engine, image: str, run_id: str) -> None:
-    with miniature_cluster(engine, image, workers=1, run_id=run_id, nats_server=Path("/bin/false")):
+def start_with_a_dying_nats(engine: Engine, image: str, run_id: str, python: str) -> None:
+    plan = one_worker()
+    dead = Path("/bin/false")
+    with miniature_cluster(engine, image, plan, python=python, run_id=run_id, nats_server=dead):
         pytest.fail("the cluster came up with a NATS server that exits at once")
 
 
 @pytest.mark.parametrize("ending", ["body raises", "SIGTERM", "startup fails"])
-def test_nothing_is_left_behind(engine: Engine, built: Built, ending: str) -> None:
+def test_nothing_is_left_behind(
+    engine: Engine, built: Built, runtime: NodeRuntime, ending: str
+) -> None:
     run_id = f"t{uuid.uuid4().hex[:7]}"
     sigterm_before = signal.getsignal(signal.SIGTERM)
     if ending == "startup fails":
         with pytest.raises(E2EError, match="exited"):
-            start_with_a_dying_nats(engine, built.image.image_id, run_id)
+            start_with_a_dying_nats(engine, built.image.image_id, run_id, runtime.python)
     else:
         with pytest.raises(Boom if ending == "body raises" else KeyboardInterrupt):
-            end_inside(engine, built.image.image_id, run_id, ending)
+            end_inside(engine, built.image.image_id, run_id, ending, runtime.python)
     assert leftovers(engine, run_id) == []
     assert signal.getsignal(signal.SIGTERM) == sigterm_before

@@ -37,6 +37,10 @@ GOOD_CONFIG = {
     ],
 }
 GOOD_FACTS = {
+    "plain_path": "/home/ray/anaconda3/bin:/usr/local/bin:/usr/bin:/bin",
+    "plain_python": "/home/ray/anaconda3/bin/python",
+    "plain_pip": "/home/ray/anaconda3/bin/pip",
+    "plain_ray": "/home/ray/anaconda3/bin/ray",
     "login_path": "/home/ray/anaconda3/bin:/usr/local/bin:/usr/bin:/bin",
     "login_python": "/home/ray/anaconda3/bin/python",
     "login_pip": "/home/ray/anaconda3/bin/pip",
@@ -65,6 +69,7 @@ def test_every_row_holds_on_the_good_facts() -> None:
 
 
 BREAKS = [
+    ("path", {}, {"plain_pip": "/usr/bin/pip"}),
     ("login-path", {}, {"login_python": "", "login_path": "/usr/local/bin:/usr/bin:/bin"}),
     ("login-path", {}, {"login_ray": "/usr/local/bin/ray"}),
     ("shell", {"Shell": None}, {}),

@@ -52,3 +52,29 @@ def test_every_task_explains_itself(task: str) -> None:
     options = [line for line in result.stdout.splitlines() if line.strip().startswith("--")]
     undocumented = [line.strip() for line in options if len(line.split()) < 2]
     assert not undocumented, f"options without help: {undocumented}"
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--from", "nowhere.yaml"], "error: cannot read nowhere.yaml: No such file or directory"),
+        (
+            ["--from", "tests/data/kuberay/samples/ray-cluster.verl.yaml"],
+            "error: tests/data/kuberay/samples/ray-cluster.verl.yaml: spec.workerGroupSpecs: "
+            "no worker to run agent tasks on",
+        ),
+    ],
+)
+def test_e2e_refuses_a_bad_manifest_before_starting_anything(args: list[str], line: str) -> None:
+    """The plan is checked first: one line, exit 1, no engine touched (none is configured)."""
+    result = subprocess.run(
+        [INVOKE, "e2e", "--engine", "no-such-engine", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(line)
+    assert "Traceback" not in result.stderr

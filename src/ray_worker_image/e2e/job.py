@@ -1,12 +1,14 @@
-"""The Ray job `ray_worker_image.e2e` submits to the head of a miniature cluster.
+"""The agent job the fleet's orchestrator submits, as `ray_worker_image.e2e` runs it.
 
-It is copied into the head container and run there by the image's own Python
-(3.9, with Ray). The host imports it only for ``MARKER``: keep it Python 3.9
-and standard-library-only at module level. Each task does what the fleet's
-VLLMAgentJob does on a KubeRay worker: call an HTTP service with aiohttp and
-with requests, connect to NATS, publish its JSON result to JetStream and wait
-for the PubAck. The driver prints one line ``E2E_JOB_RESULT <json>`` that the
-harness compares with what its consumer received.
+It is copied into a driver container of the image (its own container, as the orchestrator
+is its own pod) and run there by the image's Python, which connects with the Ray Client to
+``ray://<head svc>:10001`` (the design note's RAY_ADDRESS). The host imports it only for
+``MARKER``: keep it Python 3.9 and standard-library-only at module level. Each task asks for
+what the fleet's agent tasks ask for (one GPU, so it lands on the GPU group) and does what
+the fleet's VLLMAgentJob does on a KubeRay worker: call an HTTP model service with aiohttp
+and with requests, connect to NATS, publish its JSON result to JetStream
+``agent.response.completed`` and wait for the PubAck. The driver prints one line
+``E2E_JOB_RESULT <json>`` that the harness compares with what its consumer received.
 """
 # The host venv has no Ray and mypy checks this file as Python 3.11 code; what
 # matters here is that it runs on the image's Python, which the e2e test proves.
@@ -72,7 +74,8 @@ def main(argv=None):
     parser.add_argument("--nats-url", required=True)
     parser.add_argument("--http-url", required=True)
     parser.add_argument("--subject", required=True)
-    parser.add_argument("--resource", required=True)
+    parser.add_argument("--address", required=True)
+    parser.add_argument("--num-gpus", type=float, required=True)
     parser.add_argument("--timeout", type=float, required=True)
     parser.add_argument("--runtime-env", default="{}")
     args = parser.parse_args(argv)
@@ -81,21 +84,21 @@ def main(argv=None):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     submitted = time.time()
-    ray.init(address="auto", runtime_env=json.loads(args.runtime_env) or None)
+    ray.init(address=args.address, runtime_env=json.loads(args.runtime_env) or None)
     connected = time.time()
-    head_node_id = ray.get_runtime_context().get_node_id()
-    workers = sorted(
-        node["NodeID"]
-        for node in ray.nodes()
-        if node["Alive"] and node["Resources"].get(args.resource)
-    )
+    alive = [node for node in ray.nodes() if node["Alive"]]
+    if args.num_gpus:
+        targets = [n for n in alive if n["Resources"].get("GPU", 0) >= args.num_gpus]
+    else:  # no GPU group: every worker (the head offers node:__internal_head__)
+        targets = [n for n in alive if "node:__internal_head__" not in n["Resources"]]
+    workers = sorted(node["NodeID"] for node in targets)
 
-    # The custom resource alone keeps tasks off the head (it offers none), as a
-    # KubeRay worker group's resources do. Hard node affinity on top deals the
-    # tasks round-robin, because SPREAD is only a preference and every worker's
-    # image must be exercised. max_retries=0: a retried task would publish twice,
-    # and the exactly-once check must see that rather than have Ray hide it.
-    agent = ray.remote(num_cpus=1, resources={args.resource: 1}, max_retries=0)(agent_task)
+    # num_gpus sends the tasks to the GPU group, as the fleet's agent tasks ask for a GPU.
+    # Hard node affinity on top deals them round-robin, because SPREAD is only a preference
+    # and every worker's image must be exercised. max_retries=0: a retried task would publish
+    # twice, and the exactly-once check must see that rather than have Ray hide it.
+    demand = {"num_gpus": args.num_gpus} if args.num_gpus else {"num_cpus": 1}
+    agent = ray.remote(max_retries=0, **demand)(agent_task)
     refs = []
     for i in range(args.tasks if workers else 0):
         pinned = NodeAffinitySchedulingStrategy(workers[i % len(workers)], soft=False)
@@ -104,7 +107,7 @@ def main(argv=None):
                 f"{args.job_id}-{i}", args.job_id, args.nats_url, args.http_url, args.subject
             )
         )
-    errors = [] if workers else [f"no alive node offers the resource {args.resource!r}"]
+    errors = [] if workers else [f"no alive node offers what the tasks ask for: {demand}"]
 
     deadline = submitted + args.timeout
     outcomes = []
@@ -119,7 +122,6 @@ def main(argv=None):
         MARKER
         + json.dumps(
             {
-                "head_node_id": head_node_id,
                 "worker_node_ids": workers,
                 "submitted_at": submitted,
                 "connected_at": connected,
