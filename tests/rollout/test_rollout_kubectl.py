@@ -218,32 +218,6 @@ def test_stale_patch_is_refused_by_kubectl(
     assert "test failed" in done.stderr
 
 
-def test_assumed_order_is_checked_by_kubectl(kube_env: dict[str, str], tmp_path: Path) -> None:
-    obj = load_cluster(str(DATA / "clusters" / "sidecars.yaml"))
-    out = tmp_path / "out"
-    right = ClusterView.assumed(
-        "ray-sidecars", "ml", ["workers"], current_image="rayproject/ray:2.49.2"
-    )
-    r = plan_rollout(right, image_for(obj), expected_ray_version="2.49.2")
-    write_outputs(r, out)
-    original = render(obj, kube_env, tmp_path)
-    patched = json.loads(apply(r, original, out, kube_env).stdout)
-    live = plan_rollout(ClusterView.from_object(obj), image_for(obj), expected_ray_version="2.49.2")
-    write_outputs(live, tmp_path / "live")
-    assert patched == json.loads(apply(live, original, tmp_path / "live", kube_env).stdout)
-    restored = json.loads(apply(r, patched, out, kube_env, rollback=True).stdout)
-    assert json.dumps(restored, sort_keys=True) == json.dumps(original, sort_keys=True)
-
-    wrong = ClusterView.assumed(
-        "ray-sidecars", "ml", ["gpu"], current_image="rayproject/ray:2.49.2"
-    )
-    bad = plan_rollout(wrong, image_for(obj), expected_ray_version="2.49.2")
-    write_outputs(bad, out)
-    done = apply(bad, original, out, kube_env, check=False)
-    assert done.returncode != 0
-    assert "test failed" in done.stderr
-
-
 # ---------------------------------------------------------------- rollout.sh end to end
 
 STUB = r'''
@@ -544,7 +518,7 @@ def test_rollout_restarts_only_the_chosen_groups(kube_env: dict[str, str], tmp_p
     assert {n: pods[n] for n in kept} == kept, "the head and cpu-small keep their pods"
     assert [i for n, i in pods.items() if "gpu-a100" in n] == [c.image]
     deletes = [call[-1] for call in c.calls() if call[0] == "delete"]
-    assert deletes == ["ray.io/cluster=ray-gpu,ray.io/group=gpu-a100"]
+    assert deletes == ["ray.io/cluster=ray-gpu,ray.io/node-type=worker,ray.io/group=gpu-a100"]
     assert "the head pod keeps running" in (c.out / "rollout.sh").read_text()
 
 
