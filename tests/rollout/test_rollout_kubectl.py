@@ -227,6 +227,7 @@ import hashlib, json, os, subprocess, sys
 STATE = os.environ["STUB_STATE"]
 REAL = os.environ["STUB_REAL_KUBECTL"]
 LAG = int(os.environ.get("STUB_LAG", "1"))
+RAY_KINDS = {"raycluster": "RayCluster", "rayjob": "RayJob", "rayservice": "RayService"}
 
 
 def load(name, default=None):
@@ -339,8 +340,8 @@ def main(args):
     verb = words[0]
     if ns != rc["metadata"].get("namespace", "default"):
         sys.exit(f"stub: wrong namespace {ns}")
-    if verb == "get" and words[1] == "raycluster":
-        assert words[2] == rc["metadata"]["name"], args
+    if verb == "get" and words[1] in RAY_KINDS:
+        assert words[2] == rc["metadata"]["name"] and RAY_KINDS[words[1]] == rc["kind"], args
         finish(real(rc, "-p", "[]", "-o", opt(args, "-o")))
     if verb == "get" and words[1:] == ["pods"]:
         serial = reconcile(rc, pods, lag, serial)
@@ -351,8 +352,12 @@ def main(args):
     if verb == "get" and words[1] == "pod":
         (pod,) = [p for p in pods if p["metadata"]["name"] == words[2]]
         finish(real(pod, "-p", "[]", "-o", opt(args, "-o")))
-    if verb == "patch" and words[1] == "raycluster":
-        assert words[2] == rc["metadata"]["name"], args
+    if verb == "patch" and words[1] in RAY_KINDS:
+        assert words[2] == rc["metadata"]["name"] and RAY_KINDS[words[1]] == rc["kind"], args
+        if os.environ.get("STUB_CHANGE_BEFORE_PATCH") and not load("changed.json"):
+            # Someone else changes the head's image between the script's read and its patch.
+            rc["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] = "x/y:1"
+            save("rc.json", rc), save("changed.json", True)
         done = real(rc, f"--patch-file={opt(args, '--patch-file')}", "-o", "json")
         if done.returncode:
             finish(done)
@@ -364,7 +369,7 @@ def main(args):
                 pods = []
                 lag = {g: LAG for g, *_ in groups(new)}
             save("rc.json", new), save("pods.json", pods), save("lag.json", lag)
-        print(f"raycluster.ray.io/{words[2]} patched" + (" (server dry run)" if dry else ""))
+        print(f"{words[1]}.ray.io/{words[2]} patched" + (" (server dry run)" if dry else ""))
         sys.exit(0)
     if verb == "delete" and words[1:] == ["pod"]:
         gone = matching(pods, opt(args, "-l"))
