@@ -430,7 +430,7 @@ def verify_tag(c, tag, definition=None):
 @task(help={"definition": COMMON_HELP["definition"]})
 @pipeline.entry
 def lint(c, definition=None):
-    """ruff, mypy --strict, and hadolint on the rendered Dockerfile."""
+    """ruff, mypy --strict, hadolint on the rendered Dockerfile, shellcheck on rollout.sh."""
     with pipeline.session(_options(c, None, definition, False, None, None)) as s:
         pipeline.do_lint(s)
 

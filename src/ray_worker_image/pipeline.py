@@ -492,7 +492,7 @@ def do_verify_tag(s: Session, tag: str) -> int:
 
 
 def do_lint(s: Session) -> None:
-    """ruff, mypy, and hadolint on the Dockerfile as rendered (with a placeholder digest)."""
+    """ruff, mypy, hadolint on the rendered Dockerfile, shellcheck on each rollout.sh shape."""
     root = s.definition.root
     placeholder = ResolvedBase(
         name=str(s.definition.base.image),
@@ -505,10 +505,16 @@ def do_lint(s: Session) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rendered = Path(tmp) / "Dockerfile"
         rendered.write_text(dockerfile, "utf-8")
+        scripts = []
+        for name, text in rollout.sample_scripts().items():
+            scripts.append(str(Path(tmp) / name))
+            Path(scripts[-1]).write_text(text, "utf-8")
+        shellcheck = rollout.find_shellcheck() or "shellcheck"
         checks = [
             ("ruff", [str(bin_dir / "ruff"), "check", "."]),
             ("mypy", [str(bin_dir / "mypy")]),
             ("hadolint", [str(bin_dir / "hadolint"), "--no-color", str(rendered)]),
+            ("shellcheck", [shellcheck, *scripts]),
         ]
         failed = []
         for name, argv in checks:

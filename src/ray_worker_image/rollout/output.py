@@ -201,3 +201,48 @@ def find_shellcheck() -> str | None:
     if bundled.is_file() and os.access(bundled, os.X_OK):
         return str(bundled)
     return shutil.which("shellcheck")
+
+
+def sample_scripts() -> dict[str, str]:
+    """rollout.sh in each shape the templates produce, for shellcheck (``invoke lint``).
+
+    A RayCluster read from a file (two worker groups, one per-group image), the same made
+    from options alone (the release's apply-time script), and a RayService.
+    """
+    from ..raytag import RayTag
+    from .plan import Accepted, plan_rollout
+    from .read import assumed_view, view_from_object
+    from .variants import NewImage
+
+    def template(name: str) -> dict[str, object]:
+        return {"spec": {"containers": [{"name": name, "image": "rayproject/ray:2.49.2"}]}}
+
+    spec = {
+        "rayVersion": "2.49.2",
+        "headGroupSpec": {"template": template("ray-head")},
+        "workerGroupSpecs": [
+            {"groupName": g, "replicas": 1, "template": template("ray-worker")}
+            for g in ("cpu", "gpu")
+        ],
+    }
+    meta = {"name": "ray-gpu", "namespace": "ray"}
+    new = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "0" * 64
+    images = {"*": NewImage(new, RayTag.parse("2.49.2"))}
+    cluster = {"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": meta, "spec": spec}
+    service = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayService",
+        "metadata": meta,
+        "spec": {"rayClusterConfig": spec},
+    }
+    accepted = Accepted(("docker.io/rayproject/ray:2.49.2",), new.split(":2.49")[0], "2.49.2-nats")
+    plans = {
+        "raycluster": plan_rollout(view_from_object(cluster), images, restart="all"),
+        "assumed": plan_rollout(
+            assumed_view("ray-gpu", "ray", ["gpu"], current_image="rayproject/ray:2.49.2"),
+            images,
+            accepted=accepted,
+        ),
+        "rayservice": plan_rollout(view_from_object(service), images),
+    }
+    return {f"rollout-{name}.sh": render_shell(plan) for name, plan in plans.items()}
