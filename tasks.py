@@ -269,7 +269,9 @@ def patch(
     ) as s:
         pipeline.do_patch(
             s,
-            _cluster(c, from_, name, namespace, groups, restart, current_image, image, force),
+            _cluster(
+                c, from_ or write, name, namespace, groups, restart, current_image, image, force
+            ),
             fmt=format,
             out=out,
             write=write,

@@ -270,7 +270,7 @@ def do_patch(
         raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
         raise PipelineError("--check goes with --write FILE: it checks that file")
-    if write and cluster.source:
+    if write and cluster.source not in (None, write):
         raise PipelineError("--write FILE reads FILE itself; drop --from")
     default = None if cluster.images else pushed_image_ref(s)
     if write:
@@ -284,13 +284,13 @@ def do_patch(
         if check:
             if edit.changed:
                 raise RolloutError(
-                    f"{write}: not on the image ({len(edit.changed)} image line(s) differ);"
+                    f"{write}: not on the image ({len(edit.changed)} line(s) differ);"
                     f" run invoke patch --write {write}"
                 )
             console.info(f"{write}: already on the image")
         else:
             edit.save()
-            console.info(f"{write}: {len(edit.changed)} image line(s) changed")
+            console.info(f"{write}: {len(edit.changed)} line(s) changed")
         return plan
     if out:
         written = rollout.write_outputs(plan, out)

@@ -47,12 +47,13 @@ def select(
 ) -> dict[str, Any]:
     """The one Ray object ``name``/``namespace`` designate among ``objects``.
 
-    An object without ``metadata.namespace`` matches any ``namespace``. Raises RolloutError
+    ``namespace`` only tells several candidates apart (one that disagrees is refused
+    later, by :func:`view_from_object`); an object without one matches any. Raises RolloutError
     when none or several match, listing what is there and the flag that tells them apart.
     """
     ray = [o for o in objects if o.get("kind") in KINDS]
     chosen = [o for o in ray if name is None or _meta(o).get("name") == name]
-    if namespace is not None:
+    if namespace is not None and len(chosen) > 1:
         chosen = [o for o in chosen if _meta(o).get("namespace") in (None, "", namespace)]
     if not chosen:
         kinds = sorted({str(o.get("kind")) for o in objects})
