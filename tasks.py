@@ -441,3 +441,31 @@ def lint(c, definition=None):
 def unit(c):
     """The fast tests: no engine, no registry (tests/unit, tests/rollout, tests/workflow)."""
     c.run(f"{sys.executable} -m pytest -q tests/unit tests/rollout tests/workflow", pty=False)
+
+
+@task(
+    help=COMMON_HELP
+    | {"image": "image to check (default: the base: the stand-in with --stand-in, else pulled)"}
+)
+@pipeline.entry
+def contract(
+    c,
+    image=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Check the base contract (what KubeRay and Ray jobs rely on) on an image, row by row.
+
+    Rows: bash -c and bash -lc find python/pip/ray first on PATH; Shell bash, no Entrypoint,
+    Cmd bash; USER 1000 (1000:100 users) with passwordless sudo; HOME/WORKDIR; TZ/LANG/LC_ALL; the
+    Python prefix owned by the user; pip-freeze.txt and requirements_compiled.txt; Ray version;
+    Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
+    the real rayproject/ray where a registry serves it.
+    """
+    with pipeline.session(
+        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    ) as s:
+        pipeline.do_contract(s, image)

@@ -4,7 +4,8 @@
 #   scripts/setup-host.sh            engines, registry, nats-server, the Python venv
 #   scripts/setup-host.sh --no-docker   skip Docker Engine (podman only)
 #
-# Idempotent: every step checks before it acts, so rerunning it is cheap.
+# Idempotent: every step checks before it acts, so rerunning it is cheap. It ends
+# with scripts/self-check.sh, which proves each capability or names what is missing.
 # Services are started in the background (these machines have no systemd);
 # their logs go to /var/log/ray-worker-image/.
 set -euo pipefail
@@ -125,4 +126,6 @@ if [ ! -x .venv/bin/python ] || ! cmp -s requirements/dev.txt .venv/.dev.txt; th
   .venv/bin/pip install -q --no-deps --no-build-isolation -e .
   cp requirements/dev.txt .venv/.dev.txt
 fi
+# --- prove it ------------------------------------------------------------------------
+if [ "$with_docker" = 1 ]; then scripts/self-check.sh; else scripts/self-check.sh --no-docker; fi
 say "host ready"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import console
+from .contract import image_config
 from .definition import ImageDefinition
 from .engine import Engine
 from .state import TestRecord
@@ -51,6 +53,8 @@ def run_suite(
 ) -> SuiteResult:
     """Start ``image``, run the suite against it through testinfra, always remove it."""
     report.parent.mkdir(parents=True, exist_ok=True)
+    config_file = report.with_suffix(".config.json")
+    config_file.write_text(json.dumps(image_config(engine, image)))
     with engine.container(
         image, ["sleep", "infinity"], name_prefix="ray-image-test", shm_size="1g"
     ) as box:
@@ -68,6 +72,7 @@ def run_suite(
             f"--definition={definition.path}",
             f"--repo-root={definition.root}",
             f"--junitxml={report}",
+            f"--image-config={config_file}",
             *extra_args,
         ]
         console.step(f"in-image tests on {image[:71]} ({engine.name}, {box.testinfra_url})")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from . import console, rollout
+from . import console, contract, rollout
 from . import engine as engines
 from .base import resolve_base
 from .build import build_image
@@ -455,6 +455,23 @@ def do_standin(s: Session, *, force: bool) -> str:
         s.definition, s.engine, registry=s.options.stand_in_registry, ca_cert=s.ca_cert, force=force
     )
     return str(built.ref)
+
+
+def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
+    """Check the base contract on ``image`` (default: the base, stand-in or real, pulled).
+
+    Prints one line per row; raises :class:`~.contract.ContractError` naming every broken row.
+    """
+    if image is None:
+        base = s.resolve_base()
+        image = f"{base.source}@{base.digest}"
+    console.step(f"base contract on {image[:80]} ({s.engine.name})")
+    outcomes = contract.check_image(s.engine, image, contract.expected_for(s.definition.base))
+    for o in outcomes:
+        console.info(f"{'ok  ' if o.ok else 'FAIL'} {o.row:<13} {o.detail}")
+    if contract.failures(outcomes):
+        raise contract.summary_error(image, outcomes)
+    return outcomes
 
 
 def do_e2e(s: Session, *, image: str | None, workers: int, tasks: int) -> list[Any]:

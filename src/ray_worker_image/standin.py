@@ -19,6 +19,7 @@ from pathlib import Path
 
 from . import console
 from .context import context_tar
+from .contract import check_image, expected_for, failures, summary_error
 from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
@@ -133,7 +134,12 @@ def ensure_stand_in(
         "org.opencontainers.image.title": f"stand-in for {definition.base.image}",
     }
     image_id = engine.build(tar, str(ref), labels=labels, on_line=console.info)
-    console.info(f"built {image_id[:19]}; pushing {ref}")
+    console.info(f"built {image_id[:19]}; checking the base contract")
+    outcomes = check_image(engine, image_id, expected_for(definition.base))
+    if failures(outcomes):
+        engine.untag(str(ref))
+        raise summary_error(f"stand-in {ref}", outcomes)
+    console.info(f"all {len(outcomes)} contract rows hold; pushing {ref}")
     reported = engine.push(ref, auth=None, on_line=lambda _line: None)
     digest = client.manifest_digest(ref)
     if not digest or (reported and reported != digest):

@@ -18,6 +18,9 @@ from ray_worker_image.lock import parse_constraints, parse_lock
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--definition", required=True, help="path of the image definition YAML")
     parser.addoption("--repo-root", required=True, help="repository root (lock files are there)")
+    parser.addoption(
+        "--image-config", required=True, help="JSON file: the image's stored config object"
+    )
 
 
 def _definition(config: pytest.Config) -> ImageDefinition:
@@ -34,6 +37,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def definition(request: pytest.FixtureRequest) -> ImageDefinition:
     return _definition(request.config)
+
+
+@pytest.fixture(scope="session")
+def image_config(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The image config as stored (Shell, Entrypoint, Cmd, User, WorkingDir, Env)."""
+    config: dict[str, object] = json.loads(
+        Path(request.config.getoption("image_config")).read_text()
+    )
+    return config
 
 
 @pytest.fixture(scope="session")
