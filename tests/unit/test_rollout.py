@@ -437,6 +437,7 @@ def test_patch_argv_live_and_local() -> None:
         "/k",
         "patch",
         "--local",
+        "--dry-run=client",
         "-f",
         "rc.json",
         "--type=json",

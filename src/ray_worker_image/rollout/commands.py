@@ -175,13 +175,24 @@ def patch_argv(
 ) -> list[str]:
     """The ``kubectl patch`` command for the patch (or the rollback).
 
-    ``local_file``: the same patch on ``kubectl patch --local -f FILE -o json`` (no API
-    server: how tests run the very command the script runs). ``dry_run``: server-side.
+    ``local_file``: the same patch on ``kubectl patch --local --dry-run=client -f FILE -o
+    json`` (no API server: how tests run the very command the script runs).
+    ``dry_run``: server-side.
     """
     patch_file = patch_file or ("rollback.json" if rollback else "patch.json")
     tail = ["--type=json", f"--patch-file={patch_file}"]
     if local_file is not None:
-        return [kubectl, "patch", "--local", "-f", local_file, *tail, "-o", "json"]
+        return [
+            kubectl,
+            "patch",
+            "--local",
+            "--dry-run=client",
+            "-f",
+            local_file,
+            *tail,
+            "-o",
+            "json",
+        ]
     view = rollout if isinstance(rollout, ClusterView) else rollout.view
     argv = [kubectl, "patch", view.kind.resource, view.name, "-n", view.namespace, *tail]
     return [*argv, "--dry-run=server"] if dry_run else argv
