@@ -23,6 +23,7 @@ Typical use::
 
 from ..errors import RolloutError
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
+from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
 from .model import HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView, Kind
 from .options import ClusterOptions, definition_variant, new_images, plan_from_options
@@ -47,7 +48,7 @@ from .plan import (
     Target,
     plan_rollout,
 )
-from .read import assumed_view, load_cluster, load_objects, select, view_from_object
+from .read import assumed_view, view_from_object
 from .variants import NewImage, check_group, classify
 
 __all__ = [

@@ -11,9 +11,10 @@ from ..definition import ImageDefinition
 from ..errors import PipelineError, RolloutError
 from ..raytag import RayTag
 from ..refs import ImageRef
+from .files import load_cluster
 from .model import HEAD_GROUP, ClusterView
 from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout
-from .read import assumed_view, load_cluster, view_from_object
+from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
 
 
