@@ -220,7 +220,7 @@ def test_ray_version_must_agree() -> None:
     with pytest.raises(RolloutError) as err:
         plan(obj, expected_ray_version="2.52.0")
     message = str(err.value)
-    for part in ("spec.rayVersion", "'2.49.2'", "2.52.0", "rayproject/ray:2.49.2"):
+    for part in ("runs Ray 2.49.2 (rayproject/ray:2.49.2)", "Ray 2.52.0", "build variant 2.49.2"):
         assert part in message
     del obj["spec"]["rayVersion"]
     r = plan(obj, expected_ray_version="2.49.2")

@@ -84,8 +84,17 @@ def test_issue_10_cluster_without_rayversion_is_refused() -> None:
 
 def test_fleet_2_52_1_cluster_takes_its_variant_and_refuses_2_49_2() -> None:
     v = view("variants/fleet-2.52.1-py311.yaml")
-    with pytest.raises(RolloutError, match=r"rayVersion is '2.52.1' but the image runs Ray 2.49.2"):
+    with pytest.raises(
+        RolloutError,
+        match=r"runs docker.io/rayproject/ray:2.52.1-py311 .*"
+        r"Ray 2.52.1 vs 2.49.2; Python 3.11 vs 3.9.*build variant 2.52.1-py311",
+    ):
         plan(v)
+    obj = load_cluster(str(DATA / "variants/fleet-2.52.1-py311.yaml"))
+    for c in _ray_containers(obj):
+        c["image"] = f"registry.example.com/team/ray@{D}"  # unclassifiable: rayVersion decides
+    with pytest.raises(RolloutError, match=r"rayVersion is '2.52.1' but the image runs Ray 2.49.2"):
+        plan(view_from_object(obj))
     v311 = view_from_object({**load_cluster(str(DATA / "variants/fleet-2.52.1-py311.yaml"))})
     good = plan(v311, {"*": NewImage(OURS_311, RayTag.parse("2.52.1-py311"))})
     assert {"op": "test", "path": "/spec/rayVersion", "value": "2.52.1"} in good.patch

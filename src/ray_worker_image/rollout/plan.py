@@ -137,20 +137,6 @@ def plan_rollout(
         )
     want_version = next(iter(versions), None)
     warnings = [*view.notes]
-    ray_version = view.ray_version
-    if ray_version is not None and want_version and ray_version.strip() != want_version:
-        raise RolloutError(
-            f"{view.source}: {view.kind.spec_path}.rayVersion is {ray_version!r} but the image"
-            f" runs Ray {want_version}; build a variant on rayproject/ray:{ray_version},"
-            f" or set rayVersion to {want_version!r} if the cluster really moves to that Ray"
-        )
-    if ray_version is None and view.live and want_version:
-        warnings.append(
-            f"{view.source}: {view.kind.spec_path}.rayVersion is not set; KubeRay uses it to"
-            f" pick features, set it to {want_version!r}"
-        )
-    if not view.live:
-        ray_version = want_version  # nothing was read: guard on the image's version
 
     warnings += _ownership(view, force)
     named = set(images) - {ALL_GROUPS, HEAD_GROUP}
@@ -182,6 +168,21 @@ def plan_rollout(
                 " (rollback restores it)"
             )
         targets.append(Target(g, g.image, new.ref, fix_pull_policy=never))
+    # After the per-group variant checks, whose refusals name the variant to build.
+    ray_version = view.ray_version
+    if ray_version is not None and want_version and ray_version.strip() != want_version:
+        raise RolloutError(
+            f"{view.source}: {view.kind.spec_path}.rayVersion is {ray_version!r} but the image"
+            f" runs Ray {want_version}; build a variant on rayproject/ray:{ray_version},"
+            f" or set rayVersion to {want_version!r} if the cluster really moves to that Ray"
+        )
+    if ray_version is None and view.live and want_version:
+        warnings.append(
+            f"{view.source}: {view.kind.spec_path}.rayVersion is not set; KubeRay uses it to"
+            f" pick features, set it to {want_version!r}"
+        )
+    if not view.live:
+        ray_version = want_version  # nothing was read: guard on the image's version
     for t in targets:
         if not t.changed:
             warnings.append(f"{t.group.label} already uses {t.new_image}: no patch op for it")
