@@ -272,6 +272,8 @@ def do_patch(
         raise PipelineError("--check goes with --write FILE: it checks that file")
     if write and cluster.source not in (None, write):
         raise PipelineError("--write FILE reads FILE itself; drop --from")
+    if write and (out or fmt != "json"):
+        raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
     default = None if cluster.images else pushed_image_ref(s)
     if write:
         cluster = dataclasses.replace(cluster, source=write)

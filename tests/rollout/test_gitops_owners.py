@@ -213,3 +213,44 @@ def test_every_script_shape_passes_shellcheck_and_shellcheck_can_fail(tmp_path: 
     broken = tmp_path / "broken.sh"
     broken.write_text(paths[0].read_text().replace('cd "$(dirname "$0")"', "cd $(dirname $0)"))
     assert subprocess.run([shellcheck, str(broken)], capture_output=True).returncode != 0
+
+
+# ---------------------------------------------------------------- issue 10 clusters
+
+
+@pytest.mark.parametrize(
+    ("fixture", "variant"),
+    [
+        ("py311-gpu-rayversion-2.49.2.yaml", "build variant 2.49.2-py311-cu121"),
+        ("no-rayversion-2.34.0-py310.yaml", "build variant 2.34.0-py310"),
+        ("fleet-2.52.1-py311.yaml", "build variant 2.52.1-py311"),
+    ],
+)
+def test_issue_10_clusters_are_refused_naming_the_variant(fixture: str, variant: str) -> None:
+    line = one_line(invoke("--from", str(DATA / "variants" / fixture), "--image", IMAGE))
+    assert variant in line and "worker group 'gpu-workers'" not in line  # the head fails first
+    assert "the head of RayCluster ray/ray-gpu runs" in line
+
+
+def test_fleet_cluster_takes_the_image_of_its_variant() -> None:
+    image = f"registry.example.com/swe-fleet/ray:2.52.1-py311-nats@{D}"
+    done = invoke("--from", str(DATA / "variants/fleet-2.52.1-py311.yaml"), "--image", image)
+    assert done.returncode == 0, done.stderr
+    patch = json.loads(done.stdout)
+    assert {"op": "test", "path": "/spec/rayVersion", "value": "2.52.1"} in patch
+    assert [op["value"] for op in patch if op["op"] == "replace"] == [image, image]
+
+
+def test_flags_that_cannot_apply_are_refused(tmp_path: Path) -> None:
+    src = str(DATA / "clusters/sidecars.yaml")
+    assert "drop --current-image" in one_line(
+        invoke("--from", src, "--image", IMAGE, "--current-image", "rayproject/ray:2.49.2")
+    )
+    manifest = tmp_path / "m.yaml"
+    shutil.copy(src, manifest)
+    assert "drop --out/--format" in one_line(
+        invoke("--write", str(manifest), "--image", IMAGE, "--out", str(tmp_path / "o"))
+    )
+    assert "--check goes with --write" in one_line(
+        invoke("--from", src, "--image", IMAGE, "--check")
+    )

@@ -81,6 +81,12 @@ def new_images(
 
 
 def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> ClusterView:
+    """The live object's view (``--from``), else one assumed from the options."""
+    if cluster.source and cluster.current_image:
+        raise RolloutError(
+            "--current-image is for patches made without --from; the object given with --from"
+            " says what runs, drop --current-image"
+        )
     if cluster.source:
         obj = load_cluster(cluster.source, name=cluster.name, namespace=cluster.namespace)
         source = "<stdin>" if cluster.source == "-" else cluster.source
