@@ -183,6 +183,8 @@ CLUSTER_HELP = {
     "name": "object name (with --from: picks one of several; default: invoke.yaml)",
     "namespace": "namespace (with --from: fills a missing one, refuses a different one; "
     "default: invoke.yaml ray_image.cluster.namespace)",
+    "kind": "without --from: RayCluster, RayJob or RayService (default: invoke.yaml, "
+    "else RayCluster); with --from: the kind expected in the file",
     "force": "go on despite a variant mismatch, an unknown Ray version or an owned "
     "RayCluster (each becomes a loud warning)",
     "groups": "comma-separated worker groups to move (default: all with --from, "
@@ -203,6 +205,7 @@ def _cluster(
     current_image: str | None,
     images: list[str] | tuple[str, ...] = (),
     force: bool = False,
+    kind: str | None = None,
 ) -> pipeline.ClusterOptions:
     defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
     if groups is not None:
@@ -220,6 +223,7 @@ def _cluster(
         current_image=current_image,
         images=tuple(images or ()),
         force=force,
+        kind=kind or (None if from_ else defaults.get("kind")),
     )
 
 
@@ -252,6 +256,7 @@ def patch(
     write=None,
     check=False,
     force=False,
+    kind=None,
     definition=None,
     engine=None,
     stand_in=False,
@@ -270,7 +275,16 @@ def patch(
         pipeline.do_patch(
             s,
             _cluster(
-                c, from_ or write, name, namespace, groups, restart, current_image, image, force
+                c,
+                from_ or write,
+                name,
+                namespace,
+                groups,
+                restart,
+                current_image,
+                image,
+                force,
+                kind,
             ),
             fmt=format,
             out=out,
@@ -307,6 +321,7 @@ def release(
     restart="workers",
     current_image=None,
     force=False,
+    kind=None,
     engine=None,
     definition=None,
     stand_in=False,
@@ -318,7 +333,9 @@ def release(
     Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
     """
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image, force=force)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     with pipeline.session(
         _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
     ) as s:
@@ -353,6 +370,7 @@ def report(
     restart="workers",
     current_image=None,
     force=False,
+    kind=None,
     definition=None,
     engine=None,
     stand_in=False,
@@ -363,7 +381,9 @@ def report(
 
     Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
     """
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image, force=force)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     with pipeline.session(
         _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
     ) as s:

@@ -316,3 +316,38 @@ def test_script_spells_references_as_the_parser_does(spelling: str, artifacts: P
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert done.stdout.strip() == str(ImageRef.parse(spelling))
+
+
+def test_apply_time_script_for_a_rayservice(tmp_path: Path, artifacts: Path) -> None:
+    """Without --from, --kind RayService: the embedded spec is read and patched at apply time."""
+    docs = yaml.safe_load_all((DATA / "owners/ray-service.sample.yaml").read_text())
+    (obj,) = [d for d in docs if d and d["kind"] == "RayService"]
+    obj["metadata"]["namespace"] = "ray"
+    spec = obj["spec"]["rayClusterConfig"]
+    spec["rayVersion"] = "2.49.2"
+    for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
+        group["template"]["spec"]["containers"][0]["image"] = "rayproject/ray:2.49.2"
+    out = tmp_path / "rs"
+    done = subprocess.run(
+        [INVOKE, "patch", "--out", str(out), "--name", "rayservice-sample", "--namespace", "ray",
+         "--kind", "RayService", "--groups", "small-group", "--image", NEW],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "builds a new RayCluster" in done.stderr
+    live = Live(tmp_path, out, obj)
+    run = live.run()
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = live.obj()
+    groups = after["spec"]["rayClusterConfig"]
+    images = [
+        g["template"]["spec"]["containers"][0]["image"]
+        for g in [groups["headGroupSpec"], *groups["workerGroupSpecs"]]
+    ]
+    assert images == [NEW, NEW]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    crd = yaml.load((DATA / "ray.io_rayservices.yaml").read_text(), Loader=loader)
+    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+    assert not list(jsonschema.Draft7Validator(v1["schema"]["openAPIV3Schema"]).iter_errors(after))
+    assert live.run("rollback").returncode == 0
+    assert live.obj() == obj

@@ -276,3 +276,14 @@ def test_rayjob_on_an_existing_cluster_is_refused() -> None:
     obj["spec"]["clusterSelector"] = {"ray.io/cluster": "shared"}
     with pytest.raises(RolloutError, match=r"spec.clusterSelector.*patch that RayCluster instead"):
         view_from_object(obj)
+
+
+def test_v1alpha1_objects_are_read_like_v1() -> None:
+    obj = load_cluster(str(DATA / "owners/ray-service.sample.yaml"))
+    obj["apiVersion"] = "ray.io/v1alpha1"
+    image = f"registry.example.com/swe-fleet/ray:2.52.0-nats@{D}"
+    r = plan(view_from_object(obj), {"*": NewImage(image, RayTag.parse("2.52.0"))})
+    assert r.view.kind.spec_pointer == "/spec/rayClusterConfig" and r.patch
+    obj["apiVersion"] = "ray.io/v2"
+    with pytest.raises(RolloutError, match=r"apiVersion 'ray.io/v2' of RayService"):
+        view_from_object(obj)

@@ -12,7 +12,7 @@ from ..errors import PipelineError, RolloutError
 from ..raytag import RayTag
 from ..refs import ImageRef
 from .files import load_cluster
-from .model import HEAD_GROUP, ClusterView
+from .model import HEAD_GROUP, KINDS, ClusterView
 from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
@@ -30,6 +30,7 @@ class ClusterOptions:
     current_image: str | None = None  # without --from: what the cluster runs today
     images: tuple[str, ...] = ()  # --image values: "REF" or "GROUP=REF"
     force: bool = False
+    kind: str | None = None  # RayCluster (default), RayJob or RayService
 
 
 def definition_variant(definition: ImageDefinition) -> RayTag | None:
@@ -87,15 +88,22 @@ def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> C
             "--current-image is for patches made without --from; the object given with --from"
             " says what runs, drop --current-image"
         )
+    if cluster.kind is not None and cluster.kind not in KINDS:
+        raise RolloutError(f"--kind {cluster.kind!r}: use one of {', '.join(KINDS)}")
     if cluster.source:
         obj = load_cluster(cluster.source, name=cluster.name, namespace=cluster.namespace)
         source = "<stdin>" if cluster.source == "-" else cluster.source
+        if cluster.kind is not None and obj.get("kind") != cluster.kind:
+            raise RolloutError(
+                f"{source}: holds a {obj.get('kind')}, not a {cluster.kind}; drop --kind"
+            )
         return view_from_object(obj, source=source, namespace=cluster.namespace)
     return assumed_view(
         cluster.name or "",
         cluster.namespace or "",
         cluster.groups or (),
         current_image=cluster.current_image or str(definition.base.image),
+        kind=cluster.kind or "RayCluster",
     )
 
 
