@@ -218,6 +218,11 @@ def test_published_files_apply_to_every_spelling_and_earlier_release(
     assert live.obj() == original
 
 
+def _renamed(obj: Any) -> Any:
+    obj["spec"]["workerGroupSpecs"][1]["groupName"] = "gpu-large"
+    return obj
+
+
 REFUSED = {
     "py311-gpu": (
         cluster("docker.io/rayproject/ray:2.49.2-py311-gpu"),
@@ -234,6 +239,10 @@ REFUSED = {
     "digest-no-rayversion": (cluster(f"{REGISTRY}/{REPOSITORY}@{OLD}", ray_version=None), "alone"),
     "placeholder": (cluster("__IMAGE__"), "is a placeholder"),
     "template": (cluster("${REGISTRY}ray:latest"), "is a placeholder"),
+    "no-such-group": (
+        _renamed(cluster("rayproject/ray:2.49.2")),
+        "worker group gpu-workers not found",
+    ),
 }
 
 
@@ -245,7 +254,11 @@ def test_published_files_refuse_what_they_are_not_for(
     done = live.run()
     assert done.returncode == 1
     assert message in done.stderr
-    assert ("ROLLOUT_FORCE=1" in done.stderr) != ("placeholder" in message)
+    assert ("ROLLOUT_FORCE=1" in done.stderr) == (
+        "ROLLOUT_FORCE" not in message
+        and "placeholder" not in message
+        and "not found" not in message
+    )
     assert live.patches() == 0 and live.obj() == obj
 
 
