@@ -178,10 +178,15 @@ def push(
 
 
 CLUSTER_HELP = {
-    "from_": "live RayCluster (file or - for stdin, YAML or JSON): "
-    "kubectl get raycluster NAME -n NS -o json",
-    "name": "RayCluster name (with --from: picks one of several; default: invoke.yaml)",
-    "namespace": "RayCluster namespace (default: invoke.yaml ray_image.cluster.namespace)",
+    "from_": "live RayCluster, RayJob or RayService (file or - for stdin, YAML or JSON, "
+    "multi-document or a List): kubectl get raycluster NAME -n NS -o json",
+    "name": "object name (with --from: picks one of several; default: invoke.yaml)",
+    "namespace": "namespace (with --from: fills a missing one, refuses a different one; "
+    "default: invoke.yaml ray_image.cluster.namespace)",
+    "kind": "without --from: RayCluster, RayJob or RayService (default: invoke.yaml, "
+    "else RayCluster); with --from: the kind expected in the file",
+    "force": "go on despite a variant mismatch, an unknown Ray version or an owned "
+    "RayCluster (each becomes a loud warning)",
     "groups": "comma-separated worker groups to move (default: all with --from, "
     "else invoke.yaml); '' = head only",
     "restart": "pods to restart after the patch: workers, head, all or none (default: workers)",
@@ -198,6 +203,9 @@ def _cluster(
     groups: str | None,
     restart: str,
     current_image: str | None,
+    images: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    kind: str | None = None,
 ) -> pipeline.ClusterOptions:
     defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
     if groups is not None:
@@ -213,17 +221,25 @@ def _cluster(
         groups=chosen,
         restart=restart,
         current_image=current_image,
+        images=tuple(images or ()),
+        force=force,
+        kind=kind or (None if from_ else defaults.get("kind")),
     )
 
 
 @task(
+    iterable=["image"],
     help=COMMON_HELP
     | CLUSTER_HELP
     | {
-        "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
-        "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
-        "out": "also write patch.json, rollback.json and rollout.sh into this folder",
-    }
+        "image": "REF or GROUP=REF (repeat; head=REF for the head): image by digest, "
+        "REPO[:TAG]@sha256:... (default: the last push, for every group)",
+        "format": "what to print on stdout: json (the patch), yaml, shell (rollout.sh), or "
+        "helm-values (image.repository/image.tag for the KubeRay ray-cluster chart)",
+        "out": "also write rollout.sh (and with --from patch.json, rollback.json) into this folder",
+        "write": "GitOps: put the image into this manifest file in place (diff on stderr)",
+        "check": "with --write: change nothing, exit 1 when the file is not on the image",
+    },
 )
 @pipeline.entry
 def patch(
@@ -237,6 +253,10 @@ def patch(
     current_image=None,
     format="json",
     out=None,
+    write=None,
+    check=False,
+    force=False,
+    kind=None,
     definition=None,
     engine=None,
     stand_in=False,
@@ -254,10 +274,22 @@ def patch(
     ) as s:
         pipeline.do_patch(
             s,
-            _cluster(c, from_, name, namespace, groups, restart, current_image),
-            image=image,
+            _cluster(
+                c,
+                from_ or write,
+                name,
+                namespace,
+                groups,
+                restart,
+                current_image,
+                image,
+                force,
+                kind,
+            ),
             fmt=format,
             out=out,
+            write=write,
+            check=check,
         )
 
 
@@ -288,6 +320,8 @@ def release(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
     engine=None,
     definition=None,
     stand_in=False,
@@ -299,7 +333,9 @@ def release(
     Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
     """
     registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     with pipeline.session(
         _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
     ) as s:
@@ -333,6 +369,8 @@ def report(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
     definition=None,
     engine=None,
     stand_in=False,
@@ -343,7 +381,9 @@ def report(
 
     Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
     """
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     with pipeline.session(
         _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
     ) as s:
@@ -421,7 +461,7 @@ def verify_tag(c, tag, definition=None):
 @task(help={"definition": COMMON_HELP["definition"]})
 @pipeline.entry
 def lint(c, definition=None):
-    """ruff, mypy --strict, and hadolint on the rendered Dockerfile."""
+    """ruff, mypy --strict, hadolint on the rendered Dockerfile, shellcheck on rollout.sh."""
     with pipeline.session(_options(c, None, definition, False, None, None)) as s:
         pipeline.do_lint(s)
 

@@ -5,6 +5,7 @@ Every entry point turns a PipelineError into a one-line message and a non-zero e
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import subprocess
@@ -22,7 +23,7 @@ from .base import resolve_base
 from .build import build_image
 from .context import resolve_ca_cert
 from .definition import DEFAULT_DEFINITION, ImageDefinition, load_definition
-from .errors import PipelineError
+from .errors import PipelineError, RolloutError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .push import credentials_from_env, plan_push, push_image
@@ -238,36 +239,12 @@ def print_json(document: Any) -> None:
 # -- rollout, release -------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ClusterOptions:
-    """Where the patch goes: a live object (--from), or name/namespace/groups without one."""
-
-    source: str | None = None  # path or "-"
-    name: str | None = None
-    namespace: str | None = None
-    groups: tuple[str, ...] | None = None  # None: every worker group (with --from)
-    restart: str = "workers"
-    current_image: str | None = None  # without --from: what the cluster runs today
+ClusterOptions = rollout.ClusterOptions
 
 
-def plan_patch(s: Session, image: str, cluster: ClusterOptions) -> rollout.Rollout:
-    if cluster.source:
-        obj = rollout.load_cluster(cluster.source, name=cluster.name)
-        view = rollout.ClusterView.from_object(obj, source=cluster.source)
-    else:
-        view = rollout.ClusterView.assumed(
-            cluster.name or "",
-            cluster.namespace or "",
-            cluster.groups or (),
-            current_image=cluster.current_image or str(s.definition.base.image),
-        )
-    return rollout.plan_rollout(
-        view,
-        image,
-        expected_ray_version=s.definition.base.ray_version,
-        groups=cluster.groups,
-        restart=cluster.restart,
-    )
+def plan_patch(s: Session, image: str | None, cluster: ClusterOptions) -> rollout.Rollout:
+    """The rollout for ``cluster``; ``image`` is the default image (the last push)."""
+    return rollout.plan_from_options(s.definition, cluster, default_image=image)
 
 
 def pushed_image_ref(s: Session) -> str:
@@ -276,22 +253,57 @@ def pushed_image_ref(s: Session) -> str:
 
 
 def do_patch(
-    s: Session, cluster: ClusterOptions, *, image: str | None, fmt: str, out: str | None
+    s: Session,
+    cluster: ClusterOptions,
+    *,
+    fmt: str,
+    out: str | None,
+    write: str | None = None,
+    check: bool = False,
 ) -> rollout.Rollout:
-    plan = plan_patch(s, image or pushed_image_ref(s), cluster)
+    """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
+
+    ``write`` with ``check``: change nothing, exit 1 (RolloutError) when the file is not
+    on the image. Every input is checked before anything is written.
+    """
+    if fmt not in rollout.FORMATS:
+        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+    if check and not write:
+        raise PipelineError("--check goes with --write FILE: it checks that file")
+    if write and cluster.source not in (None, write):
+        raise PipelineError("--write FILE reads FILE itself; drop --from")
+    if write and (out or fmt != "json"):
+        raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
+    default = None if cluster.images else pushed_image_ref(s)
+    if write:
+        cluster = dataclasses.replace(cluster, source=write)
+    plan = plan_patch(s, default, cluster)
     for warning in plan.warnings:
         console.warn(warning)
+    if write:
+        edit = rollout.edit_manifest(write, plan)
+        sys.stderr.write(edit.diff)
+        if check:
+            if edit.changed:
+                raise RolloutError(
+                    f"{write}: not on the image ({len(edit.changed)} line(s) differ);"
+                    f" run invoke patch --write {write}"
+                )
+            console.info(f"{write}: already on the image")
+        else:
+            edit.save()
+            console.info(f"{write}: {len(edit.changed)} line(s) changed")
+        return plan
     if out:
         written = rollout.write_outputs(plan, out)
         for path in written.values():
             console.info(f"wrote {path}")
-    renderers = {"json": rollout.to_json, "yaml": rollout.to_yaml}
     if fmt == "shell":
         sys.stdout.write(rollout.render_shell(plan))
-    elif fmt in renderers:
-        sys.stdout.write(renderers[fmt](plan.patch))
+    elif fmt == "helm-values":
+        sys.stdout.write(rollout.helm_values(plan))
     else:
-        raise PipelineError(f"--format {fmt!r}: use json, yaml or shell")
+        sys.stdout.write({"json": rollout.to_json, "yaml": rollout.to_yaml}[fmt](plan.patch))
     return plan
 
 
@@ -432,7 +444,14 @@ def do_release(
 
 def print_rollout(plan: rollout.Rollout, out_dir: Path) -> None:
     """For humans: the patch and each rollout command, ready to paste."""
-    sys.stdout.write(f"# RayCluster patch ({out_dir / 'patch.json'}):\n")
+    if plan.view.live:
+        sys.stdout.write(f"# {plan.view.kind.name} patch ({out_dir / 'patch.json'}):\n")
+    else:
+        sys.stdout.write(
+            "# The patch below assumes the groups lead workerGroupSpecs and run the base image;"
+            f" {out_dir / 'rollout.sh'} instead reads the live cluster when it runs and writes"
+            " its own patch.json and rollback.json from what it finds.\n"
+        )
     sys.stdout.write(rollout.to_json(plan.patch))
     for command in plan.commands:
         sys.stdout.write(f"\n# {command.title} [{command.phase}]\n# {command.why}\n")
@@ -512,7 +531,7 @@ def do_verify_tag(s: Session, tag: str) -> int:
 
 
 def do_lint(s: Session) -> None:
-    """ruff, mypy, and hadolint on the Dockerfile as rendered (with a placeholder digest)."""
+    """ruff, mypy, hadolint on the rendered Dockerfile, shellcheck on each rollout.sh shape."""
     root = s.definition.root
     placeholder = ResolvedBase(
         name=str(s.definition.base.image),
@@ -525,10 +544,16 @@ def do_lint(s: Session) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rendered = Path(tmp) / "Dockerfile"
         rendered.write_text(dockerfile, "utf-8")
+        scripts = []
+        for name, text in rollout.sample_scripts().items():
+            scripts.append(str(Path(tmp) / name))
+            Path(scripts[-1]).write_text(text, "utf-8")
+        shellcheck = rollout.find_shellcheck() or "shellcheck"
         checks = [
             ("ruff", [str(bin_dir / "ruff"), "check", "."]),
             ("mypy", [str(bin_dir / "mypy")]),
             ("hadolint", [str(bin_dir / "hadolint"), "--no-color", str(rendered)]),
+            ("shellcheck", [shellcheck, *scripts]),
         ]
         failed = []
         for name, argv in checks:
