@@ -254,3 +254,20 @@ def test_flags_that_cannot_apply_are_refused(tmp_path: Path) -> None:
     assert "--check goes with --write" in one_line(
         invoke("--from", src, "--image", IMAGE, "--check")
     )
+
+
+def test_write_on_the_fleets_own_manifest(tmp_path: Path) -> None:
+    """deploy/k8s/ray-gpu.yaml, as the fleet keeps it in git: only image lines change."""
+    manifest = tmp_path / "ray-gpu.yaml"
+    shutil.copy(ROOT / "deploy/k8s/ray-gpu.yaml", manifest)
+    before = manifest.read_text()
+    assert invoke("--write", str(manifest), "--check", "--image", IMAGE).returncode == 1
+    done = invoke("--write", str(manifest), "--image", IMAGE)
+    assert done.returncode == 0, done.stderr
+    pairs = zip(before.splitlines(), manifest.read_text().splitlines(), strict=True)
+    changed = [(old, new) for old, new in pairs if old != new]
+    assert changed and all(
+        old.replace("rayproject/ray:2.49.2", IMAGE) == new and "image:" in old
+        for old, new in changed
+    )
+    assert invoke("--write", str(manifest), "--check", "--image", IMAGE).returncode == 0
