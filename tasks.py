@@ -411,6 +411,7 @@ def standin(c, force=False, engine=None, definition=None, stand_in_registry=None
         "image": "image to run the cluster from (default: the last build; then its base must fail)",
         "from_": "RayCluster manifest to start as KubeRay would (default: deploy/k8s/ray-gpu.yaml)",
         "name": "RayCluster name when the file holds several",
+        "namespace": "RayCluster namespace when the file holds several of one name",
         "tasks": "agent tasks in the job, spread over the GPU group's workers (default: 4)",
         "login_shell": "start Ray as an operator with ENABLE_LOGIN_SHELL=true (bash -lc)",
     }
@@ -421,6 +422,7 @@ def e2e(
     image=None,
     from_=None,
     name=None,
+    namespace=None,
     tasks=4,
     login_shell=False,
     engine=None,
@@ -441,7 +443,13 @@ def e2e(
     """
     with pipeline.session(_options(c, engine, definition, False, stand_in_registry, ca_cert)) as s:
         pipeline.do_e2e(
-            s, image=image, manifest=from_, name=name, tasks=int(tasks), login_shell=login_shell
+            s,
+            image=image,
+            manifest=from_,
+            name=name,
+            namespace=namespace,
+            tasks=int(tasks),
+            login_shell=login_shell,
         )
 
 
