@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ray_worker_image import console
+from ray_worker_image import console, rollout
 from ray_worker_image.definition import Definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.render import lock_digest, render_dockerfile
@@ -21,7 +21,8 @@ UNIT_SUITES = ("tests/unit", "tests/rollout", "tests/workflow")
 
 
 def lint(definition: Definition) -> None:
-    """ruff, mypy, and hadolint on every variant's Dockerfile as rendered (placeholder digest)."""
+    """ruff, mypy, hadolint on every variant's rendered Dockerfile (placeholder digest),
+    shellcheck on each rollout.sh shape."""
     root = definition.root
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
@@ -44,6 +45,11 @@ def lint(definition: Definition) -> None:
                     [str(bin_dir / "hadolint"), "--no-color", str(rendered)],
                 )
             )
+        scripts = []
+        for name, text in rollout.sample_scripts().items():
+            scripts.append(str(Path(tmp) / name))
+            Path(scripts[-1]).write_text(text, "utf-8")
+        checks.append(("shellcheck", [rollout.find_shellcheck() or "shellcheck", *scripts]))
         failed = []
         for name, argv in checks:
             console.step(name)

@@ -223,10 +223,15 @@ def push(
 
 
 CLUSTER_HELP = {
-    "from_": "live RayCluster (file or - for stdin, YAML or JSON): "
-    "kubectl get raycluster NAME -n NS -o json",
-    "name": "RayCluster name (with --from: picks one of several; default: invoke.yaml)",
-    "namespace": "RayCluster namespace (default: invoke.yaml ray_image.cluster.namespace)",
+    "from_": "live RayCluster, RayJob or RayService (file or - for stdin, YAML or JSON, "
+    "multi-document or a List): kubectl get raycluster NAME -n NS -o json",
+    "name": "object name (with --from: picks one of several; default: invoke.yaml)",
+    "namespace": "namespace (with --from: fills a missing one, refuses a different one; "
+    "default: invoke.yaml ray_image.cluster.namespace)",
+    "kind": "without --from: RayCluster, RayJob or RayService (default: invoke.yaml, "
+    "else RayCluster); with --from: the kind expected in the file",
+    "force": "go on despite a variant mismatch, an unknown Ray version or an owned "
+    "RayCluster (each becomes a loud warning)",
     "groups": "comma-separated worker groups to move (default: all with --from, "
     "else invoke.yaml); '' = head only",
     "restart": "pods to restart after the patch: workers, head, all or none (default: workers)",
@@ -243,6 +248,9 @@ def _cluster(
     groups: str | None,
     restart: str,
     current_image: str | None,
+    images: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    kind: str | None = None,
 ) -> pipeline.ClusterOptions:
     defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
     if groups is not None:
@@ -258,19 +266,27 @@ def _cluster(
         groups=chosen,
         restart=restart,
         current_image=current_image,
+        images=tuple(images or ()),
+        force=force,
+        kind=kind or (None if from_ else defaults.get("kind")),
     )
 
 
 @task(
+    iterable=["image"],
     help=COMMON_HELP
     | CLUSTER_HELP
     | ALL_VARIANTS_HELP
     | {
-        "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
-        "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
-        "out": "also write patch.json, rollback.json and rollout.sh into this folder "
+        "image": "REF or GROUP=REF (repeat; head=REF for the head): image by digest, "
+        "REPO[:TAG]@sha256:... (default: the variant's last push, for every group)",
+        "format": "what to print on stdout: json (the patch), yaml, shell (rollout.sh), or "
+        "helm-values (image.repository/image.tag for the KubeRay ray-cluster chart)",
+        "out": "also write rollout.sh (and with --from patch.json, rollback.json) into this folder "
         "(with --all-variants: one subfolder per variant)",
-    }
+        "write": "GitOps: put the image into this manifest file in place (diff on stderr)",
+        "check": "with --write: change nothing, exit 1 when the file is not on the image",
+    },
 )
 @pipeline.entry
 def patch(
@@ -284,6 +300,10 @@ def patch(
     current_image=None,
     format="json",
     out=None,
+    write=None,
+    check=False,
+    force=False,
+    kind=None,
     variant=None,
     all_variants=False,
     definition=None,
@@ -301,11 +321,13 @@ def patch(
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    cluster = _cluster(
+        c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
+    )
     with pipeline.sessions(options) as opened:
         for s in opened:
             folder = f"{out}/{s.variant}" if out and all_variants else out
-            pipeline.do_patch(s, cluster, image=image, fmt=format, out=folder)
+            pipeline.do_patch(s, cluster, fmt=format, out=folder, write=write, check=check)
 
 
 @task(
@@ -337,6 +359,8 @@ def release(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
     variant=None,
     all_variants=False,
     engine=None,
@@ -351,7 +375,9 @@ def release(
     tested before any is pushed. Progress goes to stderr; stdout gets the rollout script, or
     with --json one JSON document (a JSON list of them with --all-variants).
     """
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
@@ -391,6 +417,8 @@ def report(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
     variant=None,
     all_variants=False,
     definition=None,
@@ -404,7 +432,9 @@ def report(
     Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`
     (a JSON list of them with --all-variants).
     """
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
@@ -437,6 +467,7 @@ def standin(
         "image": "image to run the cluster from (default: the last build; then its base must fail)",
         "from_": "RayCluster manifest to start as KubeRay would (default: deploy/k8s/ray-gpu.yaml)",
         "name": "RayCluster name when the file holds several",
+        "namespace": "RayCluster namespace when the file holds several of one name",
         "tasks": "agent tasks in the job, spread over the GPU group's workers (default: 4)",
         "login_shell": "start Ray as an operator with ENABLE_LOGIN_SHELL=true (bash -lc)",
     }
@@ -447,6 +478,7 @@ def e2e(
     image=None,
     from_=None,
     name=None,
+    namespace=None,
     tasks=4,
     login_shell=False,
     variant=None,
@@ -469,7 +501,13 @@ def e2e(
     options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_e2e(
-            s, image=image, manifest=from_, name=name, tasks=int(tasks), login_shell=login_shell
+            s,
+            image=image,
+            manifest=from_,
+            name=name,
+            namespace=namespace,
+            tasks=int(tasks),
+            login_shell=login_shell,
         )
 
 
@@ -516,7 +554,7 @@ def verify_tag(c, tag, variant=None, definition=None):
 @task(help={"definition": COMMON_HELP["definition"]})
 @pipeline.entry
 def lint(c, definition=None):
-    """ruff, mypy --strict, and hadolint on every variant's rendered Dockerfile."""
+    """ruff, mypy --strict, hadolint on every variant's Dockerfile, shellcheck on rollout.sh."""
     options = _options(c, definition=definition)
     devtasks.lint(load_definition(options.definition_path, ROOT))
 

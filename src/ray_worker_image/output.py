@@ -34,7 +34,14 @@ def print_json(document: Any) -> None:
 
 def print_rollout(plan: rollout.Rollout, out_dir: Path) -> None:
     """For humans: the patch and each rollout command, ready to paste."""
-    sys.stdout.write(f"# RayCluster patch ({out_dir / 'patch.json'}):\n")
+    if plan.view.live:
+        sys.stdout.write(f"# {plan.view.kind.name} patch ({out_dir / 'patch.json'}):\n")
+    else:
+        sys.stdout.write(
+            "# The patch below assumes the groups lead workerGroupSpecs and run the base image;"
+            f" {out_dir / 'rollout.sh'} instead reads the live cluster when it runs and writes"
+            " its own patch.json and rollback.json from what it finds.\n"
+        )
     sys.stdout.write(rollout.to_json(plan.patch))
     for command in plan.commands:
         sys.stdout.write(f"\n# {command.title} [{command.phase}]\n# {command.why}\n")

@@ -193,6 +193,7 @@ def do_e2e(
     manifest: str | None,
     name: str | None,
     tasks: int,
+    namespace: str | None = None,
     login_shell: bool = False,
 ) -> list[Any]:
     """The cluster of ``manifest`` on the image (it must deliver), then on its base (it must
@@ -200,7 +201,10 @@ def do_e2e(
     from . import e2e  # starts containers and networks: imported only when asked for
 
     plan = e2e.load_plan(
-        manifest or s.options.root / e2e.DEFAULT_MANIFEST, name=name, login_shell=login_shell
+        manifest or s.options.root / e2e.DEFAULT_MANIFEST,
+        name=name,
+        namespace=namespace,
+        login_shell=login_shell,
     )
     built = s.built() if image is None else None
     target = image or (built.image_id if built else "")

@@ -26,7 +26,9 @@ from ..conftest import ROOT
 
 pytestmark = pytest.mark.engine
 INVOKE = str(Path(sys.executable).parent / "invoke")
-SAMPLE = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
+# Every Ray container on rayproject/ray:2.49.2, the variant the definition builds (multi-group.yaml
+# has a GPU group on 2.49.2-gpu, which the rollout rightly refuses to move to the CPU image).
+SAMPLE = ROOT / "tests/data/kuberay/clusters/sidecars.yaml"
 
 
 @pytest.fixture

@@ -555,7 +555,7 @@ def test_the_release_lists_every_variant() -> None:
     assert "--all-variants" in report.script and "--json" in report.script
     publish = next(s for s in steps if "gh release create" in s.script)
     assert "all(.[]; .digest != null)" in publish.script
-    assert ".variant" in publish.script and "patch.json" in publish.script
+    assert ".variant" in publish.script and "rollout-$variant.sh" in publish.script
 
 
 def test_tag_is_verified_before_anything_else() -> None:
