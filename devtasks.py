@@ -12,17 +12,25 @@ import tempfile
 from pathlib import Path
 
 from ray_worker_image import console, rollout
+from ray_worker_image.contract import expected_for, probe_script
 from ray_worker_image.definition import Definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.render import lock_digest, render_dockerfile
 from ray_worker_image.state import ResolvedBase
 
 UNIT_SUITES = ("tests/unit", "tests/rollout", "tests/workflow")
+HOST_SCRIPTS = (
+    "scripts/setup-host.sh",
+    "scripts/self-check.sh",
+    "scripts/wipe-host.sh",
+    "scripts/ci-venv.sh",
+    ".ci/run",
+)
 
 
 def lint(definition: Definition) -> None:
     """ruff, mypy, hadolint on every variant's rendered Dockerfile (placeholder digest),
-    shellcheck on each rollout.sh shape."""
+    shellcheck on each rollout.sh shape, the base-contract probe and the host scripts."""
     root = definition.root
     bin_dir = Path(sys.executable).parent
     with tempfile.TemporaryDirectory() as tmp:
@@ -49,6 +57,10 @@ def lint(definition: Definition) -> None:
         for name, text in rollout.sample_scripts().items():
             scripts.append(str(Path(tmp) / name))
             Path(scripts[-1]).write_text(text, "utf-8")
+        for variant in definition.variants:  # the base-contract probe, as each variant runs it
+            scripts.append(str(Path(tmp) / f"contract-probe.{variant.variant}.sh"))
+            Path(scripts[-1]).write_text(probe_script(expected_for(variant.base)), "utf-8")
+        scripts += [str(root / p) for p in HOST_SCRIPTS]
         checks.append(("shellcheck", [rollout.find_shellcheck() or "shellcheck", *scripts]))
         failed = []
         for name, argv in checks:
