@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 from invoke.context import Context
 from invoke.tasks import task as invoke_task
 
-from ray_worker_image import pipeline
+import devtasks
+from ray_worker_image import pipeline, settings
+from ray_worker_image.definition import load_definition
 from ray_worker_image.pipeline import Options
-from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
 
 ROOT = Path(__file__).resolve().parent
 
@@ -30,100 +30,137 @@ def task(**kwargs):
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
     "definition": "image definition YAML (default: images/ray-swe-fleet/image.yaml)",
+    "variant": "variant of the definition, by base tag, e.g. 2.52.1-py311 "
+    "(default: $RAY_IMAGE_VARIANT, invoke.yaml, else the definition's default_variant)",
     "stand_in": "offline mode: use the stand-in base from the loopback registry, not Docker Hub",
     "stand_in_registry": "registry serving the stand-in base (default: 127.0.0.1:5000)",
     "ca_cert": "PEM bundle pip needs inside the build (default: $PIP_CERT, $REQUESTS_CA_BUNDLE)",
 }
+ALL_VARIANTS_HELP = {"all_variants": "every variant of the definition, in file order"}
 
 
-def _setting(c: Context, key: str, env: str, default: object = None) -> object:
-    if env in os.environ:
-        return os.environ[env]
-    section = c.config.get("ray_image", {}) or {}
-    return section.get(key, default)
+def _config(c: Context) -> dict[str, object]:
+    return dict(c.config.get("ray_image", {}) or {})
 
 
-def _flag(value: object) -> bool:
-    return str(value).lower() in ("1", "true", "yes", "on")
+def _setting(c: Context, name: str, flag: object = None) -> object:
+    """flag, then environment, then invoke.yaml, then default (ray_image.settings)."""
+    return settings.resolve(name, flag, os.environ, _config(c))
 
 
 def _options(
     c: Context,
-    engine: str | None,
-    definition: str | None,
-    stand_in: bool,
-    stand_in_registry: str | None,
-    ca_cert: str | None,
+    engine: str | None = None,
+    definition: str | None = None,
+    stand_in: bool = False,
+    stand_in_registry: str | None = None,
+    ca_cert: str | None = None,
+    variant: str | None = None,
+    all_variants: bool = False,
 ) -> Options:
+    given = {
+        "engine": engine,
+        "definition": definition,
+        "stand_in": stand_in,
+        "stand_in_registry": stand_in_registry,
+        "variant": variant,
+    }
+    resolved = settings.resolve_all(given, os.environ, _config(c))
     return Options(
         root=ROOT,
-        definition_path=Path(definition) if definition else Options.definition_path,
-        engine=engine,
-        configured_engine=str((c.config.get("ray_image", {}) or {}).get("engine") or "") or None,
-        stand_in=stand_in or _flag(_setting(c, "stand_in", "RAY_IMAGE_STAND_IN", False)),
-        stand_in_registry=stand_in_registry
-        or str(
-            _setting(
-                c, "stand_in_registry", "RAY_IMAGE_STAND_IN_REGISTRY", DEFAULT_STAND_IN_REGISTRY
-            )
-        ),
+        definition_path=Path(resolved["definition"] or Options.definition_path),
+        engine=str(resolved["engine"]),
+        stand_in=bool(resolved["stand_in"]),
+        stand_in_registry=str(resolved["stand_in_registry"]),
         ca_cert=ca_cert,
-        build_dir=Path(os.environ["RAY_IMAGE_BUILD_DIR"])
-        if os.environ.get("RAY_IMAGE_BUILD_DIR")
-        else None,
+        build_dir=Path(resolved["build_dir"]) if resolved["build_dir"] else None,
+        variant=None if all_variants else resolved["variant"],
+        all_variants=all_variants,
     )
 
 
 @task(
-    help=COMMON_HELP | {"check": "only verify: exit 1 naming what changed if the locks are stale"}
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {"check": "only verify: exit 1 naming the variant of every stale entry"}
 )
 @pipeline.entry
 def lock(
     c,
     check=False,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Lock requirements/ray-worker.in with pip-compile inside the base image (Python 3.9).
+    """Lock each variant's requirements with pip-compile inside that variant's base image.
 
-    Also rewrites constraints.txt from the base's own `pip list`, so the lock can never move
-    a package the base ships. --check changes nothing and fails if anything is stale.
+    Without --variant every variant is locked (or checked). Also rewrites each
+    requirements/<variant>/constraints.txt from the base's own `pip list`, so the lock can
+    never move a package the base ships. --check changes nothing and fails if anything is stale.
     """
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        pipeline.do_lock(s, check=check)
+    every = all_variants or not (variant or _setting(c, "variant"))
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, every)
+    with pipeline.sessions(options) as opened:
+        if check:
+            pipeline.do_lock_check(opened)
+            return
+        for s in opened:
+            pipeline.do_lock(s)
 
 
 @task(help=COMMON_HELP)
 @pipeline.entry
-def render(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
-    """Render images/ray-swe-fleet/Dockerfile.j2 into build/context/ (base pinned by digest)."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+def render(
+    c,
+    variant=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Render images/ray-swe-fleet/Dockerfile.j2 into build/<variant>/context/ (base by digest)."""
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         print(pipeline.do_render(s) / "Dockerfile")
 
 
-@task(help=COMMON_HELP)
+@task(help=COMMON_HELP | ALL_VARIANTS_HELP)
 @pipeline.entry
-def build(c, engine=None, definition=None, stand_in=False, stand_in_registry=None, ca_cert=None):
-    """Render, then build the image with podman or Docker; prints the image id and tags."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        built = pipeline.do_build(s)
-        print(built.image_id)
+def build(
+    c,
+    variant=None,
+    all_variants=False,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Render, then build the variant's image with podman or Docker; prints the image id."""
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            print(pipeline.do_build(s).image_id)
 
 
-@task(help=COMMON_HELP | {"image": "image id or name to test (default: the last build)"})
+@task(
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {"image": "image id or name to test (default: the variant's last build)"}
+)
 @pipeline.entry
 def test(
     c,
     image=None,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
@@ -131,14 +168,17 @@ def test(
     ca_cert=None,
 ):
     """Run the in-image tests (tests/image/, pytest-testinfra) against a container of the image."""
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        pipeline.do_test(s, image)
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            pipeline.do_test(s, image)
 
 
 @task(
     help=COMMON_HELP
+    | ALL_VARIANTS_HELP
     | {
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
@@ -161,37 +201,48 @@ def push(
     registry_ca=None,
     insecure_registry=False,
     force=False,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Push the last built, tested image under both tags; record the registry's digest."""
-    registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    """Push the variant's last built, tested image under both tags; record the digest.
+
+    With --all-variants every variant's image must be built and tested before any is pushed.
+    """
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
-    with pipeline.session(options) as s:
-        record = pipeline.do_push(
-            s,
-            registry=registry,
+    with pipeline.sessions(options) as opened:
+        records = pipeline.do_push_all(
+            opened,
+            registry=str(_setting(c, "registry", registry)),
             username=username,
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
             force=force,
         )
-        if record:
+        for record in records:
             print(record.by_tag_and_digest)
 
 
 CLUSTER_HELP = {
-    "from_": "live RayCluster (file or - for stdin, YAML or JSON): "
-    "kubectl get raycluster NAME -n NS -o json",
-    "name": "RayCluster name (with --from: picks one of several; default: invoke.yaml)",
-    "namespace": "RayCluster namespace (default: invoke.yaml ray_image.cluster.namespace)",
+    "from_": "live RayCluster, RayJob or RayService (file or - for stdin, YAML or JSON, "
+    "multi-document or a List): kubectl get raycluster NAME -n NS -o json",
+    "name": "object name (with --from: picks one of several; default: invoke.yaml)",
+    "namespace": "namespace (with --from: fills a missing one, refuses a different one; "
+    "default: invoke.yaml ray_image.cluster.namespace)",
+    "kind": "without --from: RayCluster, RayJob or RayService (default: invoke.yaml, "
+    "else RayCluster); with --from: the kind expected in the file",
+    "force": "go on despite a variant mismatch, an unknown Ray version or an owned "
+    "RayCluster (each becomes a loud warning)",
     "groups": "comma-separated worker groups to move (default: all with --from, "
     "else invoke.yaml); '' = head only",
     "restart": "pods to restart after the patch: workers, head, all or none (default: workers)",
@@ -208,6 +259,9 @@ def _cluster(
     groups: str | None,
     restart: str,
     current_image: str | None,
+    images: list[str] | tuple[str, ...] = (),
+    force: bool = False,
+    kind: str | None = None,
 ) -> pipeline.ClusterOptions:
     defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
     if groups is not None:
@@ -223,17 +277,27 @@ def _cluster(
         groups=chosen,
         restart=restart,
         current_image=current_image,
+        images=tuple(images or ()),
+        force=force,
+        kind=kind or (None if from_ else defaults.get("kind")),
     )
 
 
 @task(
+    iterable=["image"],
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {
-        "image": "pushed image by digest, REPO[:TAG]@sha256:... (default: the last push)",
-        "format": "what to print on stdout: json (the patch), yaml, or shell (rollout.sh)",
-        "out": "also write patch.json, rollback.json and rollout.sh into this folder",
-    }
+        "image": "REF or GROUP=REF (repeat; head=REF for the head): image by digest, "
+        "REPO[:TAG]@sha256:... (default: the variant's last push, for every group)",
+        "format": "what to print on stdout: json (the patch), yaml, shell (rollout.sh), or "
+        "helm-values (image.repository/image.tag for the KubeRay ray-cluster chart)",
+        "out": "also write rollout.sh (and with --from patch.json, rollback.json) into this folder "
+        "(with --all-variants: one subfolder per variant)",
+        "write": "GitOps: put the image into this manifest file in place (diff on stderr)",
+        "check": "with --write: change nothing, exit 1 when the file is not on the image",
+    },
 )
 @pipeline.entry
 def patch(
@@ -247,6 +311,12 @@ def patch(
     current_image=None,
     format="json",
     out=None,
+    write=None,
+    check=False,
+    force=False,
+    kind=None,
+    variant=None,
+    all_variants=False,
     definition=None,
     engine=None,
     stand_in=False,
@@ -259,31 +329,32 @@ def patch(
     every change, so a patch made from a stale view fails instead of clobbering. --out adds
     rollback.json and rollout.sh (restart, race-free wait, per-pod nats-py check, rollback).
     """
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        pipeline.do_patch(
-            s,
-            _cluster(c, from_, name, namespace, groups, restart, current_image),
-            image=image,
-            fmt=format,
-            out=out,
-        )
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    cluster = _cluster(
+        c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            folder = f"{out}/{s.variant}" if out and all_variants else out
+            pipeline.do_patch(s, cluster, fmt=format, out=folder, write=write, check=check)
 
 
 @task(
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
         "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
-        "json": "print one JSON document on stdout (image, digest, base, tests, patch...)",
+        "json": "print JSON on stdout: one document (one variant) or a list of them",
         "dry_run": "run every step that does not publish; print the push plan instead of pushing",
-        "out": "write patch.json, rollback.json and rollout.sh into this folder",
+        "out": "write patch.json, rollback.json and rollout.sh into this folder "
+        "(with --all-variants: one subfolder per variant)",
         "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
         "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
-        "force": "let the immutable tag point at a different image (overwrite a release tag)",
     }
 )
 @pipeline.entry
@@ -294,7 +365,6 @@ def release(
     allow_stand_in=False,
     registry_ca=None,
     insecure_registry=False,
-    force=False,
     json=False,
     dry_run=False,
     out=None,
@@ -304,42 +374,55 @@ def release(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
+    variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """The whole pipeline: lock --check, render, build, test, push, patch; stops at a failure.
+    """The whole pipeline: plan (every input checked), then lock --check, build, test, push, patch.
 
-    Progress goes to stderr; stdout gets the rollout script, or with --json one JSON document.
+    Nothing slow starts before the plan holds; with --all-variants every variant is built and
+    tested before any is pushed. Progress goes to stderr; stdout gets the rollout script, or
+    with --json one JSON document (a JSON list of them with --all-variants).
     """
-    registry = registry or str(_setting(c, "registry", "RAY_IMAGE_REGISTRY", ""))
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
-    with pipeline.session(options) as s:
-        result = pipeline.do_release(
-            s,
+    with pipeline.sessions(options) as opened:
+        plan = pipeline.plan_release(
+            opened,
             cluster,
-            registry=registry,
+            registry=str(_setting(c, "registry", registry)),
             username=username,
             allow_stand_in=allow_stand_in,
             dry_run=dry_run,
             out=out,
-            force=force,
         )
+        results = pipeline.execute(plan)
+        documents = [r.document for r in results]
         if json:
-            pipeline.print_json(result.document)
-        elif result.plan is not None:
-            pipeline.print_rollout(result.plan, result.out_dir)
+            pipeline.print_json(documents if all_variants else documents[0])
+            return
+        for result in results:
+            if result.plan is not None:
+                pipeline.print_rollout(result.plan, result.out_dir)
 
 
 @task(
     help=COMMON_HELP
     | CLUSTER_HELP
+    | ALL_VARIANTS_HELP
     | {"json": "print the JSON document (as `invoke release --json`) instead of a summary"}
 )
 @pipeline.entry
@@ -352,24 +435,33 @@ def report(
     groups=None,
     restart="workers",
     current_image=None,
+    force=False,
+    kind=None,
+    variant=None,
+    all_variants=False,
     definition=None,
     engine=None,
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """The release record of the last build, test and push, read from build/state/.
+    """The release record of the variant's last build, test and push, read from build/<variant>/.
 
-    Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`.
+    Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`
+    (a JSON list of them with --all-variants).
     """
-    cluster = _cluster(c, from_, name, namespace, groups, restart, current_image)
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
-        document = pipeline.do_report(s, cluster)
+    cluster = _cluster(
+        c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
+    )
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    with pipeline.sessions(options) as opened:
+        documents = [pipeline.do_report(s, cluster) for s in opened]
         if json:
-            pipeline.print_json(document)
-        else:
+            pipeline.print_json(documents if all_variants else documents[0])
+            return
+        for document in documents:
             pipeline.print_summary(document)
 
 
@@ -378,9 +470,12 @@ def report(
     | {"force": "rebuild even when the registry holds a current stand-in"}
 )
 @pipeline.entry
-def standin(c, force=False, engine=None, definition=None, stand_in_registry=None, ca_cert=None):
-    """Build (or reuse) the offline stand-in for rayproject/ray and serve it from the registry."""
-    with pipeline.session(_options(c, engine, definition, True, stand_in_registry, ca_cert)) as s:
+def standin(
+    c, force=False, variant=None, engine=None, definition=None, stand_in_registry=None, ca_cert=None
+):
+    """Build (or reuse) the variant's offline stand-in for rayproject/ray in the registry."""
+    options = _options(c, engine, definition, True, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         print(pipeline.do_standin(s, force=force))
 
 
@@ -390,6 +485,7 @@ def standin(c, force=False, engine=None, definition=None, stand_in_registry=None
         "image": "image to run the cluster from (default: the last build; then its base must fail)",
         "from_": "RayCluster manifest to start as KubeRay would (default: deploy/k8s/ray-gpu.yaml)",
         "name": "RayCluster name when the file holds several",
+        "namespace": "RayCluster namespace when the file holds several of one name",
         "tasks": "agent tasks in the job, spread over the GPU group's workers (default: 4)",
         "login_shell": "start Ray as an operator with ENABLE_LOGIN_SHELL=true (bash -lc)",
     }
@@ -400,8 +496,10 @@ def e2e(
     image=None,
     from_=None,
     name=None,
+    namespace=None,
     tasks=4,
     login_shell=False,
+    variant=None,
     engine=None,
     definition=None,
     stand_in_registry=None,
@@ -418,37 +516,72 @@ def e2e(
     agent.response.completed; a durable pull consumer must get each result exactly once.
     Then the same on the plain base must fail with ModuleNotFoundError. All removed after.
     """
-    with pipeline.session(_options(c, engine, definition, False, stand_in_registry, ca_cert)) as s:
+    options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         pipeline.do_e2e(
-            s, image=image, manifest=from_, name=name, tasks=int(tasks), login_shell=login_shell
+            s,
+            image=image,
+            manifest=from_,
+            name=name,
+            namespace=namespace,
+            tasks=int(tasks),
+            login_shell=login_shell,
         )
+
+
+@task(
+    help={k: v for k, v in COMMON_HELP.items() if k != "variant"}
+    | {"name": "the new variant's base tag in Ray's grammar, e.g. 2.53.0-py311"}
+)
+@pipeline.entry
+def add_variant(
+    c,
+    name,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+):
+    """Add a variant: resolve its base, read its constraints, lock it, add it to the definition.
+
+    With --stand-in the base is its offline stand-in (pins resolved by pip where missing).
+    Leaves the changes (image.yaml, requirements/NAME/, images/stand-in/NAME/) as a diff to
+    review and commit; on a failure nothing is left behind.
+    """
+    from ray_worker_image.addvariant import add_variant as add
+
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
+    add(options, load_definition(options.definition_path, ROOT), name)
 
 
 @task(
     help={
         "tag": "the git tag being released, e.g. v2.49.2-nats.1",
         "definition": COMMON_HELP["definition"],
+        "variant": COMMON_HELP["variant"],
     }
 )
 @pipeline.entry
-def verify_tag(c, tag, definition=None):
-    """Refuse a release tag that does not match target.tag of the image definition."""
-    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
+def verify_tag(c, tag, variant=None, definition=None):
+    """Refuse a release tag that does not match the variant's target tag (v<tag>.N)."""
+    with pipeline.session(_options(c, definition=definition, variant=variant)) as s:
         pipeline.do_verify_tag(s, tag)
 
 
 @task(help={"definition": COMMON_HELP["definition"]})
 @pipeline.entry
 def lint(c, definition=None):
-    """ruff, mypy --strict, and hadolint on the rendered Dockerfile."""
-    with pipeline.session(_options(c, None, definition, False, None, None)) as s:
-        pipeline.do_lint(s)
+    """ruff, mypy --strict, hadolint on every variant's Dockerfile, shellcheck on rollout.sh."""
+    options = _options(c, definition=definition)
+    devtasks.lint(load_definition(options.definition_path, ROOT))
 
 
 @task()
+@pipeline.entry
 def unit(c):
     """The fast tests: no engine, no registry (tests/unit, tests/rollout, tests/workflow)."""
-    c.run(f"{sys.executable} -m pytest -q tests/unit tests/rollout tests/workflow", pty=False)
+    devtasks.unit(ROOT)
 
 
 @task(
@@ -459,6 +592,7 @@ def unit(c):
 def contract(
     c,
     image=None,
+    variant=None,
     engine=None,
     definition=None,
     stand_in=False,
@@ -473,7 +607,6 @@ def contract(
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
     the real rayproject/ray where a registry serves it.
     """
-    with pipeline.session(
-        _options(c, engine, definition, stand_in, stand_in_registry, ca_cert)
-    ) as s:
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    with pipeline.session(options) as s:
         pipeline.do_contract(s, image)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from ray_worker_image import engine as engines  # noqa: E402
 from ray_worker_image.build import build_image  # noqa: E402
 from ray_worker_image.context import context_tar  # noqa: E402
-from ray_worker_image.definition import load_definition  # noqa: E402
+from ray_worker_image.definition import load_variant  # noqa: E402
 from ray_worker_image.lock import parse_lock  # noqa: E402
 from ray_worker_image.pipeline import Options, Session  # noqa: E402
 from ray_worker_image.render import render_context  # noqa: E402
@@ -136,7 +136,7 @@ def main() -> int:
     if unknown:
         parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
 
-    real = load_definition(root=ROOT)
+    real = load_variant(root=ROOT)
     # A repository name of its own, so the user's tags are never touched.
     definition = dataclasses.replace(
         real, target=dataclasses.replace(real.target, repository=f"{real.target.repository}-bench")

@@ -130,8 +130,9 @@ cleanup_cmds+=("rm -rf $nats_dir")
 nats_pid=$!
 cleanup_cmds+=("kill $nats_pid")
 for _ in $(seq 50); do grep -q "Server is ready" "$nats_dir/log" 2>/dev/null && break; sleep 0.1; done
-grep -q "JetStream" "$nats_dir/log" && grep -q "Server is ready" "$nats_dir/log" \
-  || fail "nats-server: does not start with JetStream (see $nats_dir/log)"
+if ! grep -q "JetStream" "$nats_dir/log" || ! grep -q "Server is ready" "$nats_dir/log"; then
+  fail "nats-server: does not start with JetStream (see $nats_dir/log)"
+fi
 ok "nats-server starts with JetStream"
 
 kubectl_bin="$(command -v kubectl || echo "$here/.venv/bin/kubectl")"

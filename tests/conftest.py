@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import engine as engines
-from ray_worker_image.definition import ImageDefinition, load_definition
+from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
 from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.state import BuiltImage, TestRecord
@@ -31,7 +31,11 @@ def root() -> Path:
 
 @pytest.fixture(scope="session")
 def definition() -> ImageDefinition:
-    return load_definition(root=ROOT)
+    """The definition's default variant (2.49.2)."""
+    return load_variant(root=ROOT)
+
+
+VARIANTS = load_definition(root=ROOT).names
 
 
 @pytest.fixture(scope="session")
@@ -70,33 +74,60 @@ class Built:
     image: BuiltImage
 
 
-@pytest.fixture(scope="session")
-def built(
-    engine: engines.Engine,
-    definition: ImageDefinition,
-    registry: str,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Built]:
-    """The image built by the real pipeline on this engine (offline mode), removed afterwards."""
-    label = f"{engine.name}-{uuid.uuid4().hex[:6]}"
-    options = Options(
-        root=ROOT,
-        engine=engine.name,
-        stand_in=True,
-        stand_in_registry=registry,
-        build_dir=tmp_path_factory.mktemp(f"build-{engine.name}"),
-    )
-    session = Session(options, definition=isolated_definition(definition, label), engine=engine)
-    image = do_build(session)
-    yield Built(session, image)
-    for tag in image.tags:
-        engine.remove_image(tag)
+class Builds:
+    """Each variant built once per engine session (offline mode), shared by every test."""
+
+    def __init__(self, engine: engines.Engine, registry: str, tmp: pytest.TempPathFactory):
+        self.engine, self.registry, self.tmp = engine, registry, tmp
+        self.done: dict[str, Built] = {}
+        self.tests: dict[str, TestRecord] = {}
+
+    def get(self, variant: str) -> Built:
+        if variant not in self.done:
+            label = f"{self.engine.name}-{uuid.uuid4().hex[:6]}"
+            options = Options(
+                root=ROOT,
+                engine=self.engine.name,
+                stand_in=True,
+                stand_in_registry=self.registry,
+                build_dir=self.tmp.mktemp(f"build-{self.engine.name}"),
+            )
+            chosen = isolated_definition(load_variant(root=ROOT, variant=variant), label)
+            session = Session(options, definition=chosen, engine=self.engine)
+            self.done[variant] = Built(session, do_build(session))
+        return self.done[variant]
+
+    def tested(self, variant: str) -> TestRecord:
+        if variant not in self.tests:
+            self.tests[variant] = do_test(self.get(variant).session)
+        return self.tests[variant]
+
+    def remove_all(self) -> None:
+        for done in self.done.values():
+            for tag in done.image.tags:
+                self.engine.remove_image(tag)
 
 
 @pytest.fixture(scope="session")
-def tested(built: Built) -> TestRecord:
+def builds(
+    engine: engines.Engine, registry: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Builds]:
+    """Per engine: variant -> its build (made on first use), all removed at the end."""
+    cache = Builds(engine, registry, tmp_path_factory)
+    yield cache
+    cache.remove_all()
+
+
+@pytest.fixture(scope="session")
+def built(builds: Builds, definition: ImageDefinition) -> Built:
+    """The default variant built by the real pipeline on this engine (offline mode)."""
+    return builds.get(definition.variant)
+
+
+@pytest.fixture(scope="session")
+def tested(builds: Builds, definition: ImageDefinition) -> TestRecord:
     """The in-image suite run once on the built image (push needs its record)."""
-    return do_test(built.session)
+    return builds.tested(definition.variant)
 
 
 @pytest.fixture(scope="session")

@@ -71,6 +71,7 @@ def run_suite(
             f"--hosts={box.testinfra_url}",
             f"--definition={definition.path}",
             f"--repo-root={definition.root}",
+            f"--variant={definition.variant}",
             f"--junitxml={report}",
             f"--image-config={config_file}",
             *extra_args,

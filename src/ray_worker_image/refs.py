@@ -1,21 +1,33 @@
-"""Parse and print container image references (``registry/repo:tag@sha256:...``)."""
+"""Parse and print container image references (``registry/repo:tag@sha256:...``).
+
+The grammar is distribution's (``distribution/reference``), through ``docker-image-py``
+(``docker_image.reference.Reference.parse_normalized_named``): ASCII only, the default
+registry ``docker.io`` and its ``library/`` namespace filled in, ``index.docker.io`` folded
+into ``docker.io``. So ``ray:1``, ``library/ray:1``, ``docker.io/library/ray:1`` and
+``index.docker.io/ray:1`` all parse to the same :class:`ImageRef` and compare equal.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
 
+from docker_image.reference import InvalidReference, Reference
+
 from .errors import PipelineError
 
 DOCKER_HUB = "docker.io"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_REPO_PART = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 
 
 @dataclass(frozen=True)
 class ImageRef:
-    """A fully qualified reference. ``registry`` is always explicit (docker.io for Hub)."""
+    """A fully qualified reference. ``registry`` is always explicit (docker.io for Hub).
+
+    Equality is by meaning: two spellings of the same reference parse to equal values.
+    A reference may carry a tag, a digest, both (the digest is what runs) or neither.
+    """
 
     registry: str
     repository: str
@@ -24,30 +36,41 @@ class ImageRef:
 
     @classmethod
     def parse(cls, text: str, *, what: str = "image reference") -> ImageRef:
-        rest, _, digest = text.partition("@")
-        if digest and not _DIGEST.match(digest):
-            raise PipelineError(f"{what} {text!r}: digest must be sha256:<64 hex digits>")
-        name, tag = rest, None
-        last = rest.rsplit("/", 1)[-1]
-        if ":" in last:
-            name, tag = rest.rsplit(":", 1)
-            if not _TAG.match(tag):
-                raise PipelineError(f"{what} {text!r}: tag {tag!r} is not a valid tag")
-        first, _, remainder = name.partition("/")
-        if remainder and ("." in first or ":" in first or first == "localhost"):
-            registry, repository = first, remainder
-        else:
-            registry, repository = DOCKER_HUB, name
-        if registry == DOCKER_HUB and "/" not in repository:
-            repository = f"library/{repository}"
-        if not repository or not all(_REPO_PART.match(p) for p in repository.split("/")):
-            raise PipelineError(f"{what} {text!r}: repository {repository!r} is not valid")
-        return cls(registry, repository, tag, digest or None)
+        """Parse ``text``; raises :class:`PipelineError` naming ``what`` and the bad part."""
+        if not isinstance(text, str) or not text:
+            raise PipelineError(f"{what}: empty; give REPOSITORY[:TAG][@sha256:DIGEST]")
+        try:
+            parsed = Reference.parse_normalized_named(text)
+        except (InvalidReference, ValueError, TypeError):
+            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}") from None
+        digest = parsed["digest"]
+        if digest is not None and not _DIGEST.match(digest):
+            raise PipelineError(f"{what} {text!r}: digest must be sha256:<64 lowercase hex digits>")
+        repo = parsed.repository
+        if repo["domain"] != "localhost" and not any(c in repo["domain"] for c in ".:"):
+            # distribution reads an upper-case first part as a host; nobody means that.
+            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}")
+        return cls(repo["domain"], repo["path"], parsed["tag"], digest)
 
     @property
     def name(self) -> str:
         """``registry/repository`` without tag or digest."""
         return f"{self.registry}/{self.repository}"
+
+    @property
+    def familiar_name(self) -> str:
+        """The short spelling Docker prints: ``rayproject/ray``, ``ray`` for ``library/ray``."""
+        if self.registry != DOCKER_HUB:
+            return self.name
+        return self.repository.removeprefix("library/")
+
+    def same_image(self, other: ImageRef) -> bool:
+        """True when both denote the same content: equal digests, or (no digest) equal tags."""
+        if self.name != other.name:
+            return False
+        if self.digest or other.digest:
+            return self.digest == other.digest
+        return self.tag == other.tag
 
     def with_tag(self, tag: str) -> ImageRef:
         return replace(self, tag=tag, digest=None)
@@ -65,3 +88,27 @@ class ImageRef:
         if self.digest:
             text += f"@{self.digest}"
         return text
+
+
+def _diagnose(text: str) -> str:
+    """Which part of a reference distribution's grammar refused, with the fix."""
+    rest, at, digest = text.partition("@")
+    if at and not _DIGEST.match(digest):
+        return "digest must be sha256:<64 lowercase hex digits>"
+    name, tag = rest, None
+    if ":" in rest.rsplit("/", 1)[-1]:
+        name, tag = rest.rsplit(":", 1)
+    if tag is not None and not _TAG.match(tag):
+        return (
+            f"tag {tag!r} is not valid: at most 128 ASCII letters, digits, '_', '.' and '-',"
+            " not starting with '.' or '-'"
+        )
+    if any(c in name for c in "${}") or name.startswith("__") or name.endswith("__"):
+        return (
+            "repository looks like a placeholder or template; put the real image there"
+            " (render the template first)"
+        )
+    return (
+        f"repository {name!r} is not valid: lowercase ASCII letters, digits and separators"
+        " (. _ __ -) in /-separated parts, after an optional registry host[:port]"
+    )

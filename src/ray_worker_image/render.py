@@ -17,8 +17,6 @@ from .definition import ImageDefinition
 from .errors import PipelineError
 from .state import ResolvedBase
 
-BUILD_LOCK = Path("requirements/ray-worker-build.txt")
-
 
 @dataclass(frozen=True)
 class RenderedContext:
@@ -30,7 +28,7 @@ class RenderedContext:
 def lock_digest(definition: ImageDefinition) -> str:
     """Identifies the exact package set: both lock files, hashed together."""
     digest = hashlib.sha256()
-    for path in (definition.requirements.lock, definition.root / BUILD_LOCK):
+    for path in (definition.requirements.lock, definition.requirements.build_lock):
         digest.update(_read_lock(path, definition))
     return digest.hexdigest()
 
@@ -40,7 +38,10 @@ def _read_lock(path: Path, definition: ImageDefinition) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         rel = path.relative_to(definition.root)
-        raise PipelineError(f"{rel}: lock file missing; run `invoke lock` and commit it") from None
+        raise PipelineError(
+            f"{rel}: lock file missing; run `invoke lock --variant {definition.variant}` "
+            "and commit it"
+        ) from None
 
 
 def _display(path: Path, root: Path) -> str:
@@ -97,7 +98,7 @@ def render_context(
     try:
         (staging / "Dockerfile").write_text(dockerfile, "utf-8")
         shutil.copyfile(definition.requirements.lock, staging / "requirements.txt")
-        shutil.copyfile(definition.root / BUILD_LOCK, staging / "build-requirements.txt")
+        shutil.copyfile(definition.requirements.build_lock, staging / "build-requirements.txt")
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)

@@ -1,10 +1,14 @@
-"""The offline mode: a faithful stand-in for the base image, served from a loopback registry.
+"""The offline mode: a faithful stand-in for a variant's base, served from a loopback registry.
 
 Docker Hub is out of reach on the machines this project is built and tested on, so
-``rayproject/ray:2.49.2`` is rebuilt from Debian 11 (Python 3.9) and the ``ray`` wheel
-from PyPI, pushed to a local registry under the same repository name, and then used
-exactly like the real one: pulled, pinned by digest, built upon. It is rebuilt only
-when its inputs change (the key is a label on the image in the registry).
+``rayproject/ray:<variant>`` is rebuilt from the Debian release that ships the variant's
+Python (11 bullseye: 3.9, 12 bookworm: 3.11, 13 trixie: 3.13) and the ``ray`` wheel from
+PyPI, pushed to a local registry under the same repository name, and then used exactly like
+the real one: pulled, pinned by digest, built upon. It is rebuilt only when its inputs change
+(the key is a label on the image in the registry).
+
+A Python no Debian release ships (3.10, 3.12), a GPU platform and aarch64 have no stand-in:
+:func:`stand_in_refusal` says why, before anything slow starts.
 """
 
 from __future__ import annotations
@@ -31,7 +35,12 @@ STAND_IN_DIR = Path("images/stand-in")
 DEFAULT_STAND_IN_REGISTRY = "127.0.0.1:5000"
 STAND_IN_LABEL = "io.github.ray-worker-image.stand-in"
 KEY_LABEL = "io.github.ray-worker-image.stand-in.key"
-DEBIAN_SUITE = "bullseye"  # Debian 11 ships Python 3.9, the base image's Python
+# The Python each Debian release ships as python3 (packages.debian.org: python3-defaults).
+DEBIAN_SUITES = {
+    "3.9": ("bullseye", "Debian 11"),
+    "3.11": ("bookworm", "Debian 12"),
+    "3.13": ("trixie", "Debian 13"),
+}
 DEBIAN_PACKAGES = ("python3", "python3-venv", "ca-certificates", "sudo", "tzdata", "procps")
 PIP_VERSION = "24.3.1"  # what Miniforge 24.11.3 ships in the real image
 
@@ -48,11 +57,74 @@ def stand_in_ref(definition: ImageDefinition, registry: str) -> ImageRef:
     return definition.base.image.with_registry(registry)
 
 
+def stand_in_refusal(definition: ImageDefinition) -> str | None:
+    """Why this variant has no offline stand-in (one line), or None when it has one. Pure."""
+    tag = definition.ray_tag
+    if tag.is_gpu:
+        return (
+            f"variant {definition.variant} runs on GPU platform {tag.platform}; a CPU stand-in "
+            "must not pass for a GPU base, so it builds against a real registry only "
+            "(drop --stand-in)"
+        )
+    if tag.arch != "x86_64":
+        return (
+            f"variant {definition.variant} is for {tag.arch}; the stand-in is x86_64 only, "
+            "so it builds against a real registry only (drop --stand-in)"
+        )
+    if tag.python not in DEBIAN_SUITES:
+        shipped = ", ".join(f"{py} ({name})" for py, (_, name) in DEBIAN_SUITES.items())
+        return (
+            f"variant {definition.variant} needs Python {tag.python}, which no Debian release "
+            f"ships as python3 (stand-ins exist for {shipped}), so it builds against a real "
+            "registry only (drop --stand-in)"
+        )
+    return None
+
+
+def check_stand_in(definition: ImageDefinition) -> None:
+    """Raise the refusal of :func:`stand_in_refusal` (offline mode), else do nothing."""
+    why = stand_in_refusal(definition)
+    if why:
+        raise PipelineError(f"offline mode: {why}")
+
+
+def stand_in_dir(definition: ImageDefinition) -> Path:
+    """``images/stand-in/<variant>/``: pins.txt and, where known, requirements_compiled.txt."""
+    return definition.root / STAND_IN_DIR / definition.variant
+
+
+def stand_in_files(definition: ImageDefinition) -> dict[str, bytes]:
+    """The variant's constraints for ``ray[default]``; a missing compiled file is a comment."""
+    folder = stand_in_dir(definition)
+    pins = folder / "pins.txt"
+    if not pins.exists():
+        rel = pins.relative_to(definition.root)
+        raise PipelineError(
+            f"stand-in for {definition.variant}: {rel} is missing; resolve ray[default]=="
+            f"{definition.base.ray_version} with pip for Python {definition.base.python} and "
+            "commit the result there (README 'Offline mode')"
+        )
+    compiled = folder / "requirements_compiled.txt"
+    return {
+        "requirements_compiled.txt": compiled.read_bytes()
+        if compiled.exists()
+        else f"# Ray's requirements_compiled.txt for {definition.variant} is not known "
+        "offline; pins.txt holds pip's resolution.\n".encode(),
+        "pins.txt": pins.read_bytes(),
+    }
+
+
+def _suite(definition: ImageDefinition) -> tuple[str, str]:
+    check_stand_in(definition)
+    return DEBIAN_SUITES[definition.base.python]
+
+
 def render_stand_in(definition: ImageDefinition) -> str:
     env = template_env(definition.root / STAND_IN_DIR)
     base = definition.base
     return env.get_template("Dockerfile.j2").render(
         base=base,
+        debian=_suite(definition)[1],
         prefix=str(Path(base.python_path).parent.parent),
         python_bin=str(Path(base.python_path).parent),
         pip_version=PIP_VERSION,
@@ -63,13 +135,13 @@ def input_key(definition: ImageDefinition) -> str:
     """Everything that shapes the stand-in, hashed; the CA bundle is deliberately left out."""
     digest = hashlib.sha256()
     digest.update(render_stand_in(definition).encode())
-    for name in ("requirements_compiled.txt", "pins.txt"):
-        digest.update((definition.root / STAND_IN_DIR / name).read_bytes())
-    digest.update(json.dumps([DEBIAN_SUITE, DEBIAN_PACKAGES, PIP_VERSION]).encode())
+    for data in stand_in_files(definition).values():
+        digest.update(data)
+    digest.update(json.dumps([_suite(definition)[0], DEBIAN_PACKAGES, PIP_VERSION]).encode())
     return digest.hexdigest()[:32]
 
 
-def _mmdebstrap(target: Path) -> None:
+def _mmdebstrap(target: Path, suite: str) -> None:
     if not shutil.which("mmdebstrap"):
         raise PipelineError(
             "stand-in: mmdebstrap is not installed; run scripts/setup-host.sh "
@@ -80,7 +152,7 @@ def _mmdebstrap(target: Path) -> None:
         "--quiet",
         "--variant=minbase",
         f"--include={','.join(DEBIAN_PACKAGES)}",
-        DEBIAN_SUITE,
+        suite,
         str(target),
     ]
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -115,16 +187,14 @@ def ensure_stand_in(
     console.step(f"building the stand-in base {ref} (key {key[:12]})")
     with tempfile.TemporaryDirectory(prefix="stand-in-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
-        console.info(f"mmdebstrap {DEBIAN_SUITE} -> rootfs.tar")
-        _mmdebstrap(rootfs)
+        suite = _suite(definition)[0]
+        console.info(f"mmdebstrap {suite} -> rootfs.tar")
+        _mmdebstrap(rootfs, suite)
         tar = context_tar(
             {
                 "Dockerfile": render_stand_in(definition).encode(),
                 "rootfs.tar": rootfs,
-                "requirements_compiled.txt": definition.root
-                / STAND_IN_DIR
-                / "requirements_compiled.txt",
-                "pins.txt": definition.root / STAND_IN_DIR / "pins.txt",
+                **stand_in_files(definition),
                 "ca-bundle.pem": ca_cert.read_bytes() if ca_cert else b"",
             }
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_worker_image.definition import ImageDefinition
+from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
 from ray_worker_image.e2e import (
     DEFAULT_MANIFEST,
     E2E_LABEL,
@@ -33,9 +33,11 @@ from ray_worker_image.e2e import (
 )
 from ray_worker_image.engine import Engine
 
-from ..conftest import ROOT, Built
+from ..conftest import ROOT, Builds, Built
 
 TWO_GROUPS = ROOT / "tests/data/kuberay/clusters/two-groups-gpu-second.yaml"
+_DEFINITION = load_definition(root=ROOT)
+OTHER_VARIANTS = [name for name in _DEFINITION.names if name != _DEFINITION.default]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
@@ -203,3 +205,22 @@ def test_nothing_is_left_behind(
             end_inside(engine, built.image.image_id, run_id, ending, runtime.python)
     assert leftovers(engine, run_id) == []
     assert signal.getsignal(signal.SIGTERM) == sigterm_before
+
+
+@pytest.mark.parametrize("variant", OTHER_VARIANTS)
+def test_every_other_variant_delivers_and_its_base_fails(
+    engine: Engine, builds: Builds, fleet: ClusterPlan, variant: str
+) -> None:
+    """The same cluster and job on each variant's image (the default one is covered above):
+    results arrive exactly once; the variant's plain base fails with ModuleNotFoundError."""
+    built = builds.get(variant)
+    runtime = NodeRuntime.of(load_variant(root=ROOT, variant=variant).base)
+    report = run_e2e(engine, built.image.image_id, fleet, runtime, tasks=2)
+    assert report.job is not None, report.failure
+    assert report.passed, f"{report.failure}\n--- job output ---\n{report.job.output[-4000:]}"
+    assert report.received == 2
+    control = run_e2e(engine, built.image.base.pinned, fleet, runtime, expect_nats=False, tasks=2)
+    assert control.passed, control.failure
+    assert control.job is not None and MISSING_NATS in control.job.output
+    for run in (report, control):
+        assert run.run_id is not None and leftovers(engine, run.run_id) == []

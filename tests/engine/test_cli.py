@@ -26,7 +26,9 @@ from ..conftest import ROOT
 
 pytestmark = pytest.mark.engine
 INVOKE = str(Path(sys.executable).parent / "invoke")
-SAMPLE = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
+# Every Ray container on rayproject/ray:2.49.2, the variant the definition builds (multi-group.yaml
+# has a GPU group on 2.49.2-gpu, which the rollout rightly refuses to move to the CPU image).
+SAMPLE = ROOT / "tests/data/kuberay/clusters/sidecars.yaml"
 
 
 @pytest.fixture
@@ -155,7 +157,7 @@ def test_render_pins_the_base_by_the_registry_digest(
     )
     assert result.returncode == 0, result.stderr
     dockerfile = Path(result.stdout.strip())
-    assert dockerfile == tmp_path / "build/context/Dockerfile"
+    assert dockerfile == tmp_path / "build/2.49.2/context/Dockerfile"  # one folder per variant
     digest = RegistryClient(registry).manifest_digest(
         ImageRef(registry, "rayproject/ray", "2.49.2")
     )
@@ -201,7 +203,7 @@ def test_push_without_a_build_says_what_to_run(tmp_path: Path, registry: str, en
         "push", "--engine", engine.name, "--registry", registry, build_dir=tmp_path / "build"
     )
     assert result.returncode == 1
-    assert "run `invoke build` first" in result.stderr
+    assert "run `invoke build --variant 2.49.2` first" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -1,4 +1,4 @@
-"""`invoke lock` for real: pip-compile inside a container of the base image (Python 3.9)."""
+"""`invoke lock` for real: pip-compile inside a container of the variant's base image."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_worker_image.definition import load_definition
+from ray_worker_image.definition import load_variant
 from ray_worker_image.lock import compute_lock, parse_lock, stale_entries, write_lock
 
 from ..conftest import ROOT, Built
@@ -20,13 +20,12 @@ def repo_copy(tmp_path: Path) -> Path:
     """The files `invoke lock` reads and writes, in a scratch repository."""
     for folder in ("images", "requirements"):
         shutil.copytree(ROOT / folder, tmp_path / folder)
-    shutil.copy(ROOT / "constraints.txt", tmp_path / "constraints.txt")
     return tmp_path
 
 
 def test_committed_locks_are_current_and_edits_are_caught(built: Built, repo_copy: Path) -> None:
     s = built.session
-    definition = load_definition(root=repo_copy)
+    definition = load_variant(root=repo_copy)
     base = built.image.base
     fresh = compute_lock(definition, s.engine, base, s.ca_cert)
     assert stale_entries(definition, fresh) == []
@@ -38,7 +37,7 @@ def test_committed_locks_are_current_and_edits_are_caught(built: Built, repo_cop
     in_file.write_text(in_file.read_text().replace("nats-py==2.10.0", "nats-py==2.9.0"))
     edited = compute_lock(definition, s.engine, base, s.ca_cert)
     assert stale_entries(definition, edited) == [
-        "requirements/ray-worker.txt: nats-py 2.10.0 -> 2.9.0"
+        "requirements/2.49.2/ray-worker.txt: nats-py 2.10.0 -> 2.9.0"
     ]
 
     # `invoke lock` writes it, and then the check passes again.
@@ -48,10 +47,10 @@ def test_committed_locks_are_current_and_edits_are_caught(built: Built, repo_cop
 
 def test_a_pin_that_fights_the_base_is_refused(built: Built, repo_copy: Path) -> None:
     """The constraints hold the base's packages: asking to move aiohttp cannot resolve."""
-    definition = load_definition(root=repo_copy)
+    definition = load_variant(root=repo_copy)
     in_file = definition.requirements.input
     in_file.write_text(in_file.read_text().replace("aiohttp\n", "aiohttp==3.10.0\n"))
     from ray_worker_image.errors import LockError
 
-    with pytest.raises(LockError, match=r"pip-compile requirements/ray-worker\.in failed"):
+    with pytest.raises(LockError, match=r"pip-compile requirements/2\.49\.2/ray-worker\.in failed"):
         compute_lock(definition, built.session.engine, built.image.base, built.session.ca_cert)

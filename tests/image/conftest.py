@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from ray_worker_image.definition import ImageDefinition, load_definition
+from ray_worker_image.definition import ImageDefinition, load_variant
 from ray_worker_image.lock import parse_constraints, parse_lock
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--definition", required=True, help="path of the image definition YAML")
     parser.addoption("--repo-root", required=True, help="repository root (lock files are there)")
+    parser.addoption("--variant", required=True, help="the variant of the definition under test")
     parser.addoption(
         "--image-config", required=True, help="JSON file: the image's stored config object"
     )
@@ -25,7 +26,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _definition(config: pytest.Config) -> ImageDefinition:
     path = Path(config.getoption("definition"))
-    return load_definition(path, root=Path(config.getoption("repo_root")))
+    root = Path(config.getoption("repo_root"))
+    return load_variant(path, root=root, variant=config.getoption("variant"))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -9,10 +9,14 @@ from ray_worker_image.definition import ImageDefinition
 
 
 def test_python_is_the_base_python(host, definition: ImageDefinition) -> None:
+    """The variant's Python (from its name, e.g. 2.52.1-py311 -> 3.11), also in a login shell
+    as KubeRay starts Ray (`bash -lc`)."""
     out = host.check_output(
         f"{definition.base.python_path} -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])'"
     )
-    assert out == definition.base.python
+    assert out == definition.base.python == definition.ray_tag.python
+    login = host.check_output("bash -lc 'python -V'")
+    assert login.startswith(f"Python {definition.base.python}."), login
 
 
 def test_runs_as_the_base_user(host, definition: ImageDefinition) -> None:
@@ -39,7 +43,7 @@ def test_base_packages_unchanged(installed, constraints) -> None:
 
 
 def test_ray_is_the_base_ray(installed, definition: ImageDefinition) -> None:
-    assert installed.get("ray") == definition.base.ray_version
+    assert installed.get("ray") == definition.base.ray_version == definition.ray_tag.ray_version
 
 
 def test_pip_check_is_clean(host, definition: ImageDefinition) -> None:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 CLUSTER = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
 IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "b" * 64
+GPU_IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-gpu-nats@sha256:" + "c" * 64
 
 
 def _patch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -36,13 +37,25 @@ def _cluster_object() -> dict:
 def test_json_format_prints_the_patch_alone(tmp_path: Path) -> None:
     live = tmp_path / "rc.json"
     live.write_text(json.dumps(_cluster_object()))
-    result = _patch("--from", str(live), "--image", IMAGE, "--format", "json")
+    result = _patch(
+        "--from",
+        str(live),
+        "--image",
+        IMAGE,
+        "--image",
+        f"gpu-a100={GPU_IMAGE}",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     patch = json.loads(result.stdout)  # nothing else on stdout
     assert {op["op"] for op in patch} == {"test", "replace"}
-    assert [op["value"] for op in patch if op["op"] == "replace"] == [IMAGE] * (
-        1 + len(_cluster_object()["spec"]["workerGroupSpecs"])
-    )
+    assert [op["value"] for op in patch if op["op"] == "replace"] == [
+        IMAGE,
+        IMAGE,
+        GPU_IMAGE,
+        IMAGE,
+    ]
     kubectl = find_kubectl()
     if kubectl is None:
         pytest.skip("no kubectl")
@@ -71,6 +84,8 @@ def test_stdin_yaml_and_out_dir(tmp_path: Path) -> None:
         "-",
         "--image",
         IMAGE,
+        "--image",
+        f"gpu-a100={GPU_IMAGE}",
         "--groups",
         "gpu-a100",
         "--format",
@@ -85,7 +100,7 @@ def test_stdin_yaml_and_out_dir(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "out/rollback.json").read_text())
     script = tmp_path / "out/rollout.sh"
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
-    assert "ray.io/group=gpu-a100" in script.read_text()
+    assert "ray.io/node-type=worker,ray.io/group=gpu-a100" in script.read_text()
 
 
 def test_unknown_group_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

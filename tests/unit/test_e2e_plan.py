@@ -106,5 +106,19 @@ def test_name_picks_one_of_several(tmp_path) -> None:
     both = tmp_path / "both.yaml"
     both.write_text(yaml.safe_dump_all([fleet(), {"kind": "ConfigMap"}, other]))
     assert load_plan(both, name="ray-cpu").name == "ray-cpu"
-    with pytest.raises(RolloutError, match="holds 2 RayClusters"):
+    with pytest.raises(RolloutError, match="holds 2 candidates"):
         load_plan(both)
+
+
+def test_rayjob_embedded_cluster(tmp_path) -> None:
+    job = {
+        "apiVersion": "ray.io/v1",
+        "kind": "RayJob",
+        "metadata": {"name": "agent-job", "namespace": "ray"},
+        "spec": {"entrypoint": "python job.py", "rayClusterSpec": fleet()["spec"]},
+    }
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(job))
+    plan = load_plan(path)
+    assert plan.head_service == "agent-job-head-svc"
+    assert len(plan.workers) == 2

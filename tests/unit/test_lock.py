@@ -62,9 +62,10 @@ def test_constraints_from_pip_list_are_sorted_and_say_where_from() -> None:
     assert "stand-in: true" in text and "docker.io/rayproject/ray:2.49.2" in text
 
 
-def test_the_committed_lock_is_inside_the_committed_constraints() -> None:
-    """Nothing the lock installs may move a package the base ships."""
-    d = load_definition(root=ROOT)
+@pytest.mark.parametrize("variant", load_definition(root=ROOT).names)
+def test_the_committed_lock_is_inside_the_committed_constraints(variant: str) -> None:
+    """Nothing the lock installs may move a package the base ships (every variant)."""
+    d = load_definition(root=ROOT).variant(variant)
     locked = parse_lock(d.requirements.lock.read_text())
     base = parse_constraints(d.requirements.constraints.read_text())
     assert "nats-py" in locked and "nats-py" not in base
@@ -77,14 +78,14 @@ def test_the_committed_lock_is_inside_the_committed_constraints() -> None:
 
 @pytest.fixture
 def definition():
-    return load_definition(root=ROOT)
+    return load_definition(root=ROOT).variant("2.49.2")
 
 
 def _current(definition) -> LockResult:
     return LockResult(
         definition.requirements.constraints.read_text(),
         definition.requirements.lock.read_text(),
-        (ROOT / "requirements/ray-worker-build.txt").read_text(),
+        definition.requirements.build_lock.read_text(),
     )
 
 
@@ -98,14 +99,48 @@ def test_staleness_names_what_changed(definition) -> None:
     base_moved = fresh.constraints.replace("ray==2.49.2", "ray==2.50.0")
     extra = fresh.lock + "httpx==0.27.0 \\\n    --hash=" + H1 + "\n"
     assert stale_entries(definition, dataclasses.replace(fresh, lock=moved)) == [
-        "requirements/ray-worker.txt: nats-py 2.10.0 -> 2.11.0"
+        "requirements/2.49.2/ray-worker.txt: nats-py 2.10.0 -> 2.11.0"
     ]
     assert stale_entries(definition, dataclasses.replace(fresh, constraints=base_moved)) == [
-        "constraints.txt: ray 2.49.2 -> 2.50.0"
+        "requirements/2.49.2/constraints.txt: ray 2.49.2 -> 2.50.0"
     ]
     assert stale_entries(definition, dataclasses.replace(fresh, lock=extra)) == [
-        "requirements/ray-worker.txt: + httpx==0.27.0"
+        "requirements/2.49.2/ray-worker.txt: + httpx==0.27.0"
     ]
+
+
+def test_a_stale_check_names_the_variant_of_every_entry() -> None:
+    from ray_worker_image.steps import stale_error
+
+    assert stale_error({"2.49.2": [], "2.52.1-py311": []}) is None
+    error = stale_error(
+        {
+            "2.49.2": [],
+            "2.52.1-py311": ["requirements/2.52.1-py311/ray-worker.txt: nats-py 2.10.0 -> 2.11.0"],
+            "2.53.0-py311": ["requirements/2.53.0-py311/constraints.txt: missing"],
+        }
+    )
+    assert error is not None
+    message = str(error)
+    assert "2.52.1-py311: requirements/2.52.1-py311/ray-worker.txt: nats-py 2.10.0 -> 2.11.0" in (
+        message
+    )
+    assert "2.53.0-py311: requirements/2.53.0-py311/constraints.txt: missing" in message
+    assert "--variant 2.52.1-py311 --variant 2.53.0-py311" in message
+    assert "2.49.2:" not in message and "\n" not in message
+
+
+def test_each_variant_locks_its_own_input() -> None:
+    from ray_worker_image.lock import variant_input
+
+    d = load_definition(root=ROOT)
+    for v in d.variants:
+        text = variant_input(v)
+        assert "-c constraints.txt" in text.splitlines()
+        assert "-r ../../requirements/ray-worker.in" in text.splitlines()
+    extra = dataclasses.replace(d.variant("2.52.1-py311").requirements, extra=("uvloop==0.21.0",))
+    text = variant_input(dataclasses.replace(d.variant("2.52.1-py311"), requirements=extra))
+    assert text.splitlines()[-1] == "uvloop==0.21.0"
 
 
 def test_write_lock_replaces_all_three_files_or_none(tmp_path) -> None:

@@ -24,18 +24,19 @@ LABELS = {
 
 
 def test_labels_describe_the_build() -> None:
-    definition = load_definition(root=ROOT)
+    definition = load_definition(root=ROOT).variant(None)
     built = built_image(LABELS, "sha256:" + "e" * 64, "podman", definition)
+    target = definition.target
     assert built.tags == (
-        "localhost/swe-fleet/ray:2.49.2-nats",
-        "localhost/swe-fleet/ray:2.49.2-nats-g0123456789ab",
+        f"localhost/{target.repository}:{target.tag}",
+        f"localhost/{target.repository}:{target.tag}-g0123456789ab",
     )
     assert built.base.pinned == f"127.0.0.1:5000/rayproject/ray:2.49.2@{D}"
     assert built.base.stand_in and built.lock_sha256 == "f" * 64
 
 
 def test_an_image_without_the_labels_is_refused_in_one_line() -> None:
-    definition = load_definition(root=ROOT)
+    definition = load_definition(root=ROOT).variant(None)
     labels = {k: v for k, v in LABELS.items() if "revision" not in k}
     with pytest.raises(PipelineError, match=r"lacks the pipeline's labels \(org.opencontainers"):
         built_image(labels, "sha256:" + "e" * 64, "docker", definition)

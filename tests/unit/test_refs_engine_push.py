@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import engine as engines
-from ray_worker_image.definition import load_definition
+from ray_worker_image.definition import load_variant
 from ray_worker_image.errors import EngineError, PipelineError, PushError
 from ray_worker_image.push import credentials_from_env, plan_push
 from ray_worker_image.refs import ImageRef
@@ -102,7 +102,7 @@ def _tests(image_id: str, passed: bool = True) -> TestRecord:
 
 
 def test_plan_push_tags_and_refusals() -> None:
-    d = load_definition(root=ROOT)
+    d = load_variant(root=ROOT)
     built = _built(stand_in=False)
     plan = plan_push(
         d,
@@ -149,7 +149,7 @@ def test_plan_push_tags_and_refusals() -> None:
 
 
 def test_stand_in_images_only_go_to_loopback_unless_allowed() -> None:
-    d = load_definition(root=ROOT)
+    d = load_variant(root=ROOT)
     built = _built(stand_in=True)
     assert plan_push(
         d,
@@ -188,7 +188,7 @@ def test_loopback_registries_are_plain_http() -> None:
 
 
 def test_skip_tests_warns_loudly(capsys) -> None:
-    d = load_definition(root=ROOT)
+    d = load_variant(root=ROOT)
     built = _built(stand_in=False)
     plan_push(d, built, None, registry="r:5000", skip_tests=True, allow_stand_in=False)
     err = capsys.readouterr().err

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_worker_image.definition import load_definition
+from ray_worker_image.definition import load_variant
 from ray_worker_image.render import lock_digest, render_context, render_dockerfile
 from ray_worker_image.state import ResolvedBase
 
@@ -24,7 +24,7 @@ BASE = ResolvedBase(
 
 @pytest.fixture(scope="module")
 def definition():
-    return load_definition(root=ROOT)
+    return load_variant(root=ROOT)
 
 
 def test_same_inputs_give_identical_bytes(definition, tmp_path: Path) -> None:
@@ -87,7 +87,8 @@ def test_missing_lock_is_a_clear_error(definition, tmp_path: Path) -> None:
     reqs = dataclasses.replace(definition.requirements, lock=ROOT / "requirements/missing.txt")
     broken = dataclasses.replace(definition, requirements=reqs)
     with pytest.raises(
-        PipelineError, match=r"requirements/missing.txt: lock file missing; run `invoke lock`"
+        PipelineError,
+        match=r"requirements/missing.txt: lock file missing; run `invoke lock --variant 2\.49\.2`",
     ):
         render_context(broken, BASE, tmp_path)
     assert not (tmp_path / "context").exists()

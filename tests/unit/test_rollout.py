@@ -81,7 +81,9 @@ def test_multi_document_file_picks_the_raycluster() -> None:
 def test_load_errors_name_the_file(tmp_path: Path) -> None:
     only_cm = tmp_path / "cm.yaml"
     only_cm.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
-    with pytest.raises(RolloutError, match=r"cm\.yaml: no RayCluster document found"):
+    with pytest.raises(
+        RolloutError, match=r"cm\.yaml: no RayCluster, RayJob or RayService \(found: only"
+    ):
         load_cluster(str(only_cm))
     with pytest.raises(RolloutError, match=r"cannot read .*missing\.yaml"):
         load_cluster(str(tmp_path / "missing.yaml"))
@@ -92,7 +94,7 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     two = tmp_path / "two.yaml"
     a, b = cluster("sidecars.yaml"), cluster("autoscaler.yaml")
     two.write_text(yaml.safe_dump_all([a, b]))
-    with pytest.raises(RolloutError, match="holds 2 RayClusters"):
+    with pytest.raises(RolloutError, match="holds 2 candidates"):
         load_cluster(str(two))
     assert load_cluster(str(two), name="ray-autoscaled") == b
 
@@ -120,8 +122,9 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
             lambda o: o["spec"]["workerGroupSpecs"][2].update(groupName="cpu-small"),
             r"groupName 'cpu-small' is used twice",
         ),
-        (lambda o: o.update(kind="RayJob"), "expected kind RayCluster, got 'RayJob'"),
-        (lambda o: o["metadata"].pop("name"), r"metadata\.name is missing"),
+        (lambda o: o.update(kind="Deployment"), "expected kind RayCluster, RayJob or RayService"),
+        (lambda o: o.update(apiVersion="ray.io/v2"), "apiVersion 'ray.io/v2' of RayCluster"),
+        (lambda o: o["metadata"].pop("name"), r"metadata\.name None is missing"),
     ],
 )
 def test_shape_errors_name_the_json_path(mutate: Any, message: str) -> None:
@@ -217,7 +220,7 @@ def test_ray_version_must_agree() -> None:
     with pytest.raises(RolloutError) as err:
         plan(obj, expected_ray_version="2.52.0")
     message = str(err.value)
-    for part in ("spec.rayVersion", "'2.49.2'", "2.52.0", "rayproject/ray:2.49.2"):
+    for part in ("runs Ray 2.49.2 (rayproject/ray:2.49.2)", "Ray 2.52.0", "build variant 2.49.2"):
         assert part in message
     del obj["spec"]["rayVersion"]
     r = plan(obj, expected_ray_version="2.49.2")
@@ -340,7 +343,7 @@ def shell_of(r: rollout.Rollout, phase: str = "rollout") -> str:
 def test_restart_choices_use_kuberay_labels() -> None:
     obj = cluster("multi-group.yaml")
     head_sel = "ray.io/cluster=ray-gpu,ray.io/node-type=head"
-    gpu_sel = "ray.io/cluster=ray-gpu,ray.io/group=gpu-a100"
+    gpu_sel = "ray.io/cluster=ray-gpu,ray.io/node-type=worker,ray.io/group=gpu-a100"
     deletes = {
         restart: [
             c.argv
@@ -374,8 +377,8 @@ def test_recreate_strategy_waits_instead_of_deleting() -> None:
     r = plan(cluster("head-only-recreate.yaml"), restart="all")
     assert not [c for c in r.commands if c.argv and c.argv[1] == "delete"]
     assert [c.title for c in r.commands if c.title.startswith("Wait")] == [
-        "Wait for the head on the new image",
-        "Wait for the head on the previous image",
+        "Wait for the head on its template's image",
+        "Wait for the head on its template's image",
     ]
     assert any("KubeRay (>= 1.6) deletes and recreates every pod" in w for w in r.warnings)
     assert any("restored from Redis" in w for w in r.warnings), "GCS FT is configured"
@@ -403,10 +406,15 @@ def test_suspended_cluster_restarts_nothing() -> None:
     assert not [c for c in r.commands if c.argv and c.argv[1] == "delete"]
 
 
-def test_owned_cluster_warns() -> None:
+def test_owned_cluster_is_refused_unless_forced() -> None:
     obj = cluster("multi-group.yaml")
     obj["metadata"]["ownerReferences"] = [{"kind": "RayService", "name": "serve", "uid": "u"}]
-    assert any("owned by RayService/serve" in w for w in plan(obj).warnings)
+    with pytest.raises(
+        RolloutError, match=r"owned by RayService/serve.*get rayservice serve -n ray"
+    ):
+        plan(obj)
+    forced = plan(obj, force=True)
+    assert any(w.startswith("FORCED") and "RayService/serve" in w for w in forced.warnings)
 
 
 def test_patch_argv_live_and_local() -> None:
@@ -429,6 +437,7 @@ def test_patch_argv_live_and_local() -> None:
         "/k",
         "patch",
         "--local",
+        "--dry-run=client",
         "-f",
         "rc.json",
         "--type=json",
@@ -490,7 +499,7 @@ def test_write_outputs_leaves_nothing_half_written(
         if len(calls) == 3:
             raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(rollout.os, "fsync", failing_fsync)
+    monkeypatch.setattr(rollout.output.os, "fsync", failing_fsync)
     with pytest.raises(OSError, match="No space left"):
         write_outputs(plan(cluster("sidecars.yaml")), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["patch.json"]
@@ -530,5 +539,5 @@ def test_find_kubectl_prefers_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("PATH", str(tmp_path))
     assert rollout.find_kubectl() == str(fake)
     monkeypatch.setenv("PATH", os.devnull)
-    bundled = Path(rollout.sysconfig.get_path("scripts")) / "kubectl"
+    bundled = Path(rollout.output.sysconfig.get_path("scripts")) / "kubectl"
     assert rollout.find_kubectl() == (str(bundled) if bundled.is_file() else None)

@@ -512,17 +512,50 @@ def test_secrets_reach_the_push_step_only() -> None:
 
 def test_push_follows_the_tests_in_the_same_job() -> None:
     steps = list(run_steps(load_workflow()))
-    build = next(s for s in steps if "invoke build" in s.script)
-    test = next(s for s in steps if "invoke test" in s.script)
     push = next(s for s in steps if "invoke push" in s.script)
-    assert build.job == test.job == push.job, "the pushed image must be the tested one"
-    assert build.index < test.index < push.index
+    build = next(s for s in steps if "invoke build" in s.script and s.job == push.job)
+    test = next(s for s in steps if "invoke test" in s.script and s.job == push.job)
+    assert build.index < test.index < push.index, "the pushed image must be the tested one"
+    for step in (build, test, push):
+        assert "--all-variants" in step.script, f"{step.where}: all variants pushed or none"
     job = jobs(load_workflow())[push.job]
     assert all("if" not in step for step in job["steps"]), "no step may run past a failure"
     # Escape hatches for developers' machines, never for a release.
     for step in steps:
         for flag in ("--skip-tests", "--stand-in", "--allow-stand-in", "--dry-run"):
             assert flag not in step.script, f"{step.where}: {flag}"
+
+
+def test_the_matrix_builds_and_tests_every_variant_before_any_push() -> None:
+    from ray_worker_image.definition import load_definition
+
+    workflow = load_workflow()
+    all_jobs = jobs(workflow)
+    legs = [j for j in all_jobs.values() if "matrix" in j.get("strategy", {})]
+    assert len(legs) == 1, "one matrix job over the variants"
+    leg = legs[0]
+    assert leg["strategy"]["matrix"]["variant"] == list(load_definition(root=REPO).names), (
+        "the matrix must list exactly the definition's variants, in its order"
+    )
+    assert leg["strategy"].get("fail-fast") is True
+    assert leg["env"]["VARIANT"] == "${{ matrix.variant }}"
+    scripts = [s.script for s in run_steps({"jobs": {"leg": leg}})]
+    assert any('invoke build --engine docker --variant "$VARIANT"' in s for s in scripts)
+    assert any('invoke test --engine docker --variant "$VARIANT"' in s for s in scripts)
+    assert not any("invoke push" in s for s in scripts), "a leg never pushes"
+    leg_id = next(k for k, v in all_jobs.items() if v is leg)
+    push_job = next(s.job for s in run_steps(workflow) if "invoke push" in s.script)
+    needs = all_jobs[push_job]["needs"]
+    assert leg_id in ([needs] if isinstance(needs, str) else needs)
+
+
+def test_the_release_lists_every_variant() -> None:
+    steps = list(run_steps(load_workflow()))
+    report = next(s for s in steps if "invoke report" in s.script)
+    assert "--all-variants" in report.script and "--json" in report.script
+    publish = next(s for s in steps if "gh release create" in s.script)
+    assert "all(.[]; .digest != null)" in publish.script
+    assert ".variant" in publish.script and "rollout-$variant.sh" in publish.script
 
 
 def test_tag_is_verified_before_anything_else() -> None:
@@ -551,8 +584,9 @@ def test_tag_is_verified_before_anything_else() -> None:
 def test_verify_tag_step_refuses_a_wrong_tag() -> None:
     """Run the workflow's own verify-tag line as the runner would, with a wrong tag."""
     list_tasks(REPO)  # fails with a clear message while tasks.py is missing
-    definition = REPO / "images" / "ray-swe-fleet" / "image.yaml"
-    image_tag = yaml.safe_load(definition.read_text(encoding="utf-8"))["target"]["tag"]
+    from ray_worker_image.definition import load_variant
+
+    image_tag = load_variant(root=REPO).target.tag  # the default variant's, e.g. 2.49.2-nats
 
     def run(tag: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -569,8 +603,8 @@ def test_verify_tag_step_refuses_a_wrong_tag() -> None:
     wrong = run(wrong_tag)
     assert wrong.returncode != 0
     output = wrong.stdout + wrong.stderr
-    assert any(wrong_tag in line and "target.tag" in line for line in output.splitlines()), (
-        f"no one-line message naming the tag and target.tag in:\n{output}"
+    assert any(wrong_tag in line and "target.tag_suffix" in line for line in output.splitlines()), (
+        f"no one-line message naming the tag and target.tag_suffix in:\n{output}"
     )
     right = run(f"v{image_tag}.1")
     assert right.returncode == 0, right.stdout + right.stderr

@@ -39,12 +39,15 @@ def load_plan(
     source: str | Path,
     *,
     name: str | None = None,
+    namespace: str | None = None,
     replica_cap: int = REPLICA_CAP,
     login_shell: bool = False,
 ) -> ClusterPlan:
     """The miniature cluster of the RayCluster in ``source`` (multi-document files and
-    ``kind: List`` searched, ``name`` picks one, as ``invoke patch --from``)."""
-    cluster = load_cluster(str(source), name=name)
+    ``kind: List`` searched, ``name``/``namespace`` pick one, as ``invoke patch --from``).
+    A RayJob's or RayService's embedded cluster is started the same way."""
+    found = load_cluster(str(source), name=name, namespace=namespace)
+    cluster = _embedded_cluster(found)
     return plan_cluster(
         cluster,
         source=str(source),
@@ -52,6 +55,19 @@ def load_plan(
         settings=OperatorSettings(login_shell=login_shell),
         pod_prefix=f"{(cluster.get('metadata') or {}).get('name')}-{uuid.uuid4().hex[:5]}",
     )
+
+
+# Where the owner kinds embed their cluster (KubeRay CRDs v1.7.0, ray.io/v1 and v1alpha1).
+_EMBEDDED = {"RayJob": "rayClusterSpec", "RayService": "rayClusterConfig"}
+
+
+def _embedded_cluster(obj: dict[str, Any]) -> dict[str, Any]:
+    """A RayCluster-shaped object: the object itself, or the cluster a RayJob/RayService holds."""
+    key = _EMBEDDED.get(str(obj.get("kind")))
+    if key is None:
+        return obj
+    spec = (obj.get("spec") or {}).get(key)
+    return {"kind": "RayCluster", "metadata": obj.get("metadata") or {}, "spec": spec}
 
 
 @dataclass(frozen=True)

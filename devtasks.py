@@ -1,0 +1,78 @@
+"""Developer tasks (`invoke lint`, `invoke unit`): checks of this repository, not the pipeline.
+
+Kept out of the ray_worker_image package: they run ruff, mypy, hadolint and pytest on the
+work tree, which an installed pipeline has no business doing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ray_worker_image import console, rollout
+from ray_worker_image.contract import expected_for, probe_script
+from ray_worker_image.definition import Definition
+from ray_worker_image.errors import PipelineError
+from ray_worker_image.render import lock_digest, render_dockerfile
+from ray_worker_image.state import ResolvedBase
+
+UNIT_SUITES = ("tests/unit", "tests/rollout", "tests/workflow")
+HOST_SCRIPTS = (
+    "scripts/setup-host.sh",
+    "scripts/self-check.sh",
+    "scripts/wipe-host.sh",
+    "scripts/ci-venv.sh",
+    ".ci/run",
+)
+
+
+def lint(definition: Definition) -> None:
+    """ruff, mypy, hadolint on every variant's rendered Dockerfile (placeholder digest),
+    shellcheck on each rollout.sh shape, the base-contract probe and the host scripts."""
+    root = definition.root
+    bin_dir = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        checks = [
+            ("ruff", [str(bin_dir / "ruff"), "check", "."]),
+            ("mypy", [str(bin_dir / "mypy")]),
+        ]
+        for variant in definition.variants:
+            placeholder = ResolvedBase(
+                name=str(variant.base.image),
+                source=str(variant.base.image),
+                digest="sha256:" + "0" * 64,
+                stand_in=False,
+            )
+            rendered = Path(tmp) / f"Dockerfile.{variant.variant}"
+            rendered.write_text(render_dockerfile(variant, placeholder, lock_digest(variant)))
+            checks.append(
+                (
+                    f"hadolint {variant.variant}",
+                    [str(bin_dir / "hadolint"), "--no-color", str(rendered)],
+                )
+            )
+        scripts = []
+        for name, text in rollout.sample_scripts().items():
+            scripts.append(str(Path(tmp) / name))
+            Path(scripts[-1]).write_text(text, "utf-8")
+        for variant in definition.variants:  # the base-contract probe, as each variant runs it
+            scripts.append(str(Path(tmp) / f"contract-probe.{variant.variant}.sh"))
+            Path(scripts[-1]).write_text(probe_script(expected_for(variant.base)), "utf-8")
+        scripts += [str(root / p) for p in HOST_SCRIPTS]
+        checks.append(("shellcheck", [rollout.find_shellcheck() or "shellcheck", *scripts]))
+        failed = []
+        for name, argv in checks:
+            console.step(name)
+            if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+                failed.append(name)
+    if failed:
+        raise PipelineError(f"lint failed: {', '.join(failed)} (see the output above)")
+
+
+def unit(root: Path) -> None:
+    """The fast tests: no engine, no registry."""
+    argv = [sys.executable, "-m", "pytest", "-q", *UNIT_SUITES]
+    if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+        raise PipelineError("unit tests failed (see the output above)")

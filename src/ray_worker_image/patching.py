@@ -1,0 +1,83 @@
+"""The patch step: where the image goes (ClusterOptions) and the rollout planned for it.
+
+The planning itself is the rollout package's (:func:`rollout.plan_from_options`); this
+module feeds it what a session knows (the variant's definition, the last push).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from . import console, rollout
+from .errors import PipelineError, RolloutError
+from .records import verify_push
+from .session import Session
+from .state import PushRecord
+
+ClusterOptions = rollout.ClusterOptions
+
+
+def plan_patch(s: Session, image: str | None, cluster: ClusterOptions) -> rollout.Rollout:
+    """The rollout for ``cluster``; ``image`` is the default image (the last push)."""
+    return rollout.plan_from_options(s.definition, cluster, default_image=image)
+
+
+def pushed_image_ref(s: Session) -> str:
+    record = s.state.load("push", PushRecord, hint="run `invoke push` first, or pass --image")
+    record = verify_push(record, s.registry_access(record.registry))
+    return record.by_tag_and_digest
+
+
+def do_patch(
+    s: Session,
+    cluster: ClusterOptions,
+    *,
+    fmt: str,
+    out: str | None,
+    write: str | None = None,
+    check: bool = False,
+) -> rollout.Rollout:
+    """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
+
+    ``write`` with ``check``: change nothing, exit 1 (RolloutError) when the file is not
+    on the image. Every input is checked before anything is written.
+    """
+    if fmt not in rollout.FORMATS:
+        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+    if check and not write:
+        raise PipelineError("--check goes with --write FILE: it checks that file")
+    if write and cluster.source not in (None, write):
+        raise PipelineError("--write FILE reads FILE itself; drop --from")
+    if write and (out or fmt != "json"):
+        raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
+    default = None if cluster.images else pushed_image_ref(s)
+    if write:
+        cluster = dataclasses.replace(cluster, source=write)
+    plan = plan_patch(s, default, cluster)
+    for warning in plan.warnings:
+        console.warn(warning)
+    if write:
+        edit = rollout.edit_manifest(write, plan)
+        sys.stderr.write(edit.diff)
+        if check:
+            if edit.changed:
+                raise RolloutError(
+                    f"{write}: not on the image ({len(edit.changed)} line(s) differ);"
+                    f" run invoke patch --write {write}"
+                )
+            console.info(f"{write}: already on the image")
+        else:
+            edit.save()
+            console.info(f"{write}: {len(edit.changed)} line(s) changed")
+        return plan
+    if out:
+        for path in rollout.write_outputs(plan, out).values():
+            console.info(f"wrote {path}")
+    if fmt == "shell":
+        sys.stdout.write(rollout.render_shell(plan))
+    elif fmt == "helm-values":
+        sys.stdout.write(rollout.helm_values(plan))
+    else:
+        sys.stdout.write({"json": rollout.to_json, "yaml": rollout.to_yaml}[fmt](plan.patch))
+    return plan

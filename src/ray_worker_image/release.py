@@ -1,0 +1,236 @@
+"""`invoke release`: first a plan (every cheap input checked), then the steps, in memory.
+
+Planning (:func:`plan_release`) touches no engine and no remote registry: the definition and
+the variants (stand-in refusals included), the registry reference, the credentials, the
+lock files, and the cluster (file, groups, restart, Ray version) through the rollout's own
+planning with a placeholder digest. Any failure is one line; nothing was built.
+
+Executing (:func:`execute`) then, for every variant: lock --check, build, test. Only when
+every variant is built and tested does anything get pushed; then each variant's patch.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import console, rollout
+from .errors import PipelineError
+from .patching import ClusterOptions, plan_patch
+from .push import credentials_from_env, plan_push, push_image
+from .records import verify_push
+from .refs import ImageRef
+from .registry import Credentials, RegistryClient
+from .render import lock_digest
+from .session import Session
+from .state import BuiltImage, PushRecord, TestRecord
+from .steps import do_build, do_lock_check, do_test
+
+REGISTRY_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
+PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """Everything checked before the first slow step."""
+
+    sessions: tuple[Session, ...]
+    registry: str
+    credentials: Credentials | None
+    cluster: ClusterOptions
+    allow_stand_in: bool
+    dry_run: bool
+    out: str | None
+    force: bool = False  # --force: the immutable tag may point at a different image
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    variant: str
+    document: dict[str, Any]
+    plan: rollout.Rollout | None
+    out_dir: Path
+
+
+def check_registry(registry: str) -> None:
+    """HOST[:PORT], ASCII, no scheme or path; one line naming the fix otherwise. Pure."""
+    if not registry:
+        raise PipelineError(
+            "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
+            "or invoke.yaml ray_image.registry"
+        )
+    if not REGISTRY_HOST.match(registry):
+        raise PipelineError(
+            f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path), "
+            "e.g. 127.0.0.1:5000"
+        )
+
+
+def plan_release(
+    sessions: list[Session],
+    cluster: ClusterOptions,
+    *,
+    registry: str,
+    username: str | None,
+    allow_stand_in: bool,
+    dry_run: bool,
+    out: str | None,
+    force: bool = False,
+) -> ReleasePlan:
+    """Check every input of the release; raises PipelineError (one line) on the first bad one."""
+    check_registry(registry)
+    credentials = None if dry_run else credentials_from_env(username)
+    if cluster.source and len(sessions) > 1:
+        raise PipelineError(
+            "--from with --all-variants: one cluster runs one variant; release that variant "
+            "with --variant, or leave out --from"
+        )
+    for s in sessions:
+        lock_digest(s.definition)  # every lock file present
+        ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
+        plan_patch(s, f"{ref}@{PLACEHOLDER_DIGEST}", cluster)  # file, groups, restart, Ray
+    if sessions:
+        sessions[0].registry_access(registry)  # --registry-ca names a file
+    return ReleasePlan(
+        tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
+    )
+
+
+def release_document(
+    variant: str,
+    built: BuiltImage,
+    tests: TestRecord,
+    pushed: PushRecord | None,
+    refs: list[str],
+    plan: rollout.Rollout | None,
+    *,
+    rehearsed_digest: str | None = None,
+) -> dict[str, Any]:
+    """The machine-readable summary of one variant's image (`invoke release --json`)."""
+    return {
+        "variant": variant,
+        "image": refs[0],
+        "tags": refs,
+        "digest": pushed.digest if pushed else None,
+        "registry": refs[0].split("/", 1)[0],
+        "image_id": built.image_id,
+        "engine": built.engine,
+        "revision": built.revision,
+        "dry_run": pushed is None,
+        "rehearsed_digest": rehearsed_digest,
+        "base": {
+            "ref": built.base.name,
+            "source": built.base.source,
+            "digest": built.base.digest,
+            "stand_in": built.base.stand_in,
+        },
+        "tests": {"passed": tests.passed, "count": tests.count, "failed": tests.failed},
+        "patch": plan.patch if plan else None,
+        "rollback": plan.rollback if plan else None,
+        "warnings": list(plan.warnings) if plan else [],
+    }
+
+
+def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str | None:
+    """Learn the manifest digest a push would produce, on a loopback registry, then delete it.
+
+    The digest only exists once an engine has written the manifest; pushing to a
+    scratch repository on the loopback registry is the one way to know it without
+    publishing anything.
+    """
+    scratch_registry = s.options.stand_in_registry
+    client = RegistryClient(scratch_registry)
+    if not client.ping():
+        console.warn(f"dry run: no loopback registry at {scratch_registry}; digest unknown")
+        return None
+    scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
+    try:
+        s.engine.tag(image_id, scratch)
+        digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None, access=client.access)
+        digest = client.manifest_digest(scratch) or digest
+    finally:
+        if (stored := client.manifest_digest(scratch)) is not None:
+            client.delete(scratch.with_digest(stored))
+        s.engine.untag(str(scratch))
+    return digest
+
+
+def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord) -> VariantResult:
+    push_plan = plan_push(
+        s.definition,
+        built,
+        tests,
+        registry=plan.registry,
+        skip_tests=False,
+        allow_stand_in=plan.allow_stand_in,
+    )
+    rehearsed: str | None = None
+    pushed: PushRecord | None = None
+    if plan.dry_run:
+        refs = [str(r) for r in push_plan.refs]
+        console.step(f"dry run: would push to {plan.registry} (nothing is published)")
+        for line in push_plan.describe():
+            console.info(line)
+        rehearsed = rehearse_push(s, push_plan.refs, built.image_id)
+        console.info(f"digest the push would produce (rehearsed on loopback): {rehearsed}")
+        image = f"{refs[0]}@{rehearsed}" if rehearsed else None
+    else:
+        pushed = push_image(
+            s.engine,
+            push_plan,
+            plan.credentials,
+            access=s.registry_access(plan.registry),
+            force=plan.force,
+        )
+        s.state.save("push", pushed)
+        console.step(f"pushed {pushed.by_tag_and_digest}")
+        refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+        image = pushed.by_tag_and_digest
+    patch = None
+    out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
+    out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
+    if image:
+        console.step(f"{s.variant}: RayCluster patch and rollout")
+        patch = plan_patch(s, image, plan.cluster)
+        for warning in patch.warnings:
+            console.warn(warning)
+        if not plan.dry_run:
+            for path in rollout.write_outputs(patch, out_dir).values():
+                console.info(f"wrote {path}")
+    document = release_document(
+        s.variant, built, tests, pushed, refs, patch, rehearsed_digest=rehearsed
+    )
+    return VariantResult(s.variant, document, patch, out_dir)
+
+
+def execute(plan: ReleasePlan) -> list[VariantResult]:
+    """lock --check for all, build and test each, then push each, then the patches."""
+    do_lock_check(list(plan.sessions))
+    tested: list[tuple[Session, BuiltImage, TestRecord]] = []
+    for s in plan.sessions:
+        built = do_build(s)
+        tested.append((s, built, do_test(s, built.image_id)))
+    if len(tested) > 1:
+        console.step(f"all {len(tested)} variants built and tested; publishing")
+    return [_publish(plan, s, built, tests) for s, built, tests in tested]
+
+
+def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:
+    """The release record of the variant's last build, test and push (no rebuild): its state
+    folder, confirmed by the engine (image labels) and the registry (HEAD)."""
+    built = s.built(recorded_engine=True)
+    tests = s.state.load(
+        s.state.test_kind(built.image_id), TestRecord, hint="run `invoke test` first"
+    )
+    pushed = s.state.load("push", PushRecord, hint="run `invoke push` first")
+    pushed = verify_push(pushed, s.registry_access(pushed.registry))
+    if pushed.image_id != built.image_id:
+        raise PipelineError(
+            f"the last push ({pushed.image_id[:19]}) is not the last build "
+            f"({built.image_id[:19]}); run `invoke push --variant {s.variant}`"
+        )
+    plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
+    refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+    return release_document(s.variant, built, tests, pushed, refs, plan)

@@ -1,0 +1,130 @@
+"""From command-line options and the image definition to a :class:`Rollout`.
+
+``invoke patch``, ``release`` and ``report`` all go through :func:`plan_from_options`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..definition import ImageDefinition
+from ..errors import PipelineError, RolloutError
+from ..raytag import RayTag
+from ..refs import ImageRef
+from .files import load_cluster
+from .model import HEAD_GROUP, KINDS, ClusterView
+from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout
+from .read import assumed_view, view_from_object
+from .variants import NewImage, classify
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where the patch goes: a live object (--from), or name/namespace/groups without one."""
+
+    source: str | None = None  # path or "-"
+    name: str | None = None
+    namespace: str | None = None
+    groups: tuple[str, ...] | None = None  # None: every worker group (with --from)
+    restart: str = "workers"
+    current_image: str | None = None  # without --from: what the cluster runs today
+    images: tuple[str, ...] = ()  # --image values: "REF" or "GROUP=REF"
+    force: bool = False
+    kind: str | None = None  # RayCluster (default), RayJob or RayService
+
+
+def definition_variant(definition: ImageDefinition) -> RayTag | None:
+    """The variant the definition builds on: its base image's tag in Ray's grammar.
+
+    Today that is ``base.image``'s tag (``2.49.2``); a definition with variants will
+    hand its variant's RayTag here instead.
+    """
+    return RayTag.try_parse(definition.base.image.tag)
+
+
+def new_images(
+    definition: ImageDefinition, raw: tuple[str, ...], default: str | None
+) -> dict[str, NewImage]:
+    """``--image`` values (``REF`` or ``GROUP=REF``, ``head=REF`` for the head) as a mapping.
+
+    Each image's variant is read from its tag (official or a release of
+    ``target.repository``: ``<variant>-nats``), else it is the definition's variant.
+    ``default`` (the last push) applies to every group when no plain ``--image`` is given
+    and no ``GROUP=REF`` either.
+    """
+    fallback = definition_variant(definition)
+    release_repository = definition.target.repository
+
+    def new(ref: str, what: str) -> NewImage:
+        try:
+            ImageRef.parse(ref, what=what)
+        except PipelineError as exc:
+            raise RolloutError(str(exc)) from None
+        variant = classify(ref, release_repository=release_repository) or fallback
+        return NewImage(ref, variant, definition.base.ray_version if variant is None else None)
+
+    out: dict[str, NewImage] = {}
+    for item in raw:
+        group, eq, ref = item.partition("=")
+        if not eq:
+            group, ref = ALL_GROUPS, item
+        elif not group or not ref:
+            raise RolloutError(f"--image {item!r}: use REF or GROUP=REF (head=REF for the head)")
+        key = HEAD_GROUP if group == "head" else group
+        if key in out:
+            raise RolloutError(f"--image gives {group!r} twice; give each group one image")
+        out[key] = new(ref, f"--image {item}")
+    if not out:
+        if default is None:
+            raise RolloutError("no image: run `invoke push` first, or pass --image REF@sha256:...")
+        out[ALL_GROUPS] = new(default, "the pushed image")
+    return out
+
+
+def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> ClusterView:
+    """The live object's view (``--from``), else one assumed from the options."""
+    if cluster.source and cluster.current_image:
+        raise RolloutError(
+            "--current-image is for patches made without --from; the object given with --from"
+            " says what runs, drop --current-image"
+        )
+    if cluster.kind is not None and cluster.kind not in KINDS:
+        raise RolloutError(f"--kind {cluster.kind!r}: use one of {', '.join(KINDS)}")
+    if cluster.source:
+        obj = load_cluster(cluster.source, name=cluster.name, namespace=cluster.namespace)
+        source = "<stdin>" if cluster.source == "-" else cluster.source
+        if cluster.kind is not None and obj.get("kind") != cluster.kind:
+            raise RolloutError(
+                f"{source}: holds a {obj.get('kind')}, not a {cluster.kind}; drop --kind"
+            )
+        return view_from_object(obj, source=source, namespace=cluster.namespace)
+    return assumed_view(
+        cluster.name or "",
+        cluster.namespace or "",
+        cluster.groups or (),
+        current_image=cluster.current_image or str(definition.base.image),
+        kind=cluster.kind or "RayCluster",
+    )
+
+
+def plan_from_options(
+    definition: ImageDefinition, cluster: ClusterOptions, *, default_image: str | None
+) -> Rollout:
+    """The rollout for these options; ``default_image`` is the last push (or None)."""
+    images = new_images(definition, cluster.images, default_image)
+    view = view_from_options(definition, cluster)
+    release = next(iter(images.values())).ref
+    accepted = Accepted(
+        images=(str(definition.base.image),),
+        release_name=ImageRef.parse(release).name,
+        release_tag=definition.target.tag,
+    )
+    return plan_rollout(
+        view,
+        images,
+        groups=cluster.groups,
+        restart=cluster.restart,
+        force=cluster.force,
+        accepted=accepted,
+        release_repository=definition.target.repository,
+    )

@@ -1,0 +1,184 @@
+"""What every task shares: its resolved options, the definition, one engine, one variant.
+
+:func:`entry` turns a PipelineError into a one-line message and a non-zero exit. A
+:class:`Session` is one variant of the definition; :func:`sessions` opens one per selected
+variant, all sharing a single engine connection.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from . import console
+from . import engine as engines
+from .base import resolve_base
+from .context import resolve_ca_cert
+from .definition import DEFAULT_DEFINITION, Definition, ImageDefinition, load_definition
+from .errors import PipelineError
+from .records import confirm_build
+from .registry import RegistryAccess
+from .standin import DEFAULT_STAND_IN_REGISTRY, check_stand_in
+from .state import BUILD_DIR, BuiltImage, ResolvedBase, StateStore
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def entry(func: Callable[P, R]) -> Callable[P, R]:
+    """Report a PipelineError as `error: <one line>` on stderr and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except PipelineError as exc:
+            console.error(str(exc))
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            console.err.print("[bold red]interrupted[/]")
+            raise SystemExit(130) from None
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class Options:
+    """What most tasks share, already resolved (settings.resolve) by tasks.py."""
+
+    root: Path
+    definition_path: Path = DEFAULT_DEFINITION
+    engine: str | None = None
+    configured_engine: str | None = None
+    stand_in: bool = False
+    stand_in_registry: str = DEFAULT_STAND_IN_REGISTRY
+    ca_cert: str | None = None
+    build_dir: Path | None = None  # default: <root>/build; each variant gets <build_dir>/<name>
+    variant: str | None = None  # None: the definition's default variant
+    all_variants: bool = False
+    registry_ca: str | None = None  # --registry-ca: PEM file of a private registry CA
+    insecure_registry: bool = False  # --insecure-registry: plain HTTP to a non-loopback registry
+
+
+class Connection:
+    """One engine, connected on first use, shared by the sessions of several variants."""
+
+    def __init__(self, options: Options, engine: engines.Engine | None = None) -> None:
+        self.options = options
+        self._engine = engine
+        self._owned = engine is None
+
+    def get(self) -> engines.Engine:
+        if self._engine is None:
+            name = engines.resolve_engine_name(self.options.engine, self.options.configured_engine)
+            self._engine = engines.connect(name)
+            console.info(f"engine: {self._engine.name} ({self._engine.base_url})")
+        return self._engine
+
+    def prefer(self, name: str) -> None:
+        """Connect to ``name`` unless an engine is connected or was chosen with --engine."""
+        if self._engine is None and not self.options.engine:
+            self._engine = engines.connect(name)
+            console.info(f"engine: {self._engine.name} ({self._engine.base_url})")
+
+    def close(self) -> None:
+        if self._engine is not None and self._owned:
+            self._engine.close()
+
+
+class Session:
+    """One variant: its definition, state folder, CA bundle and the base resolved once."""
+
+    def __init__(
+        self,
+        options: Options,
+        definition: ImageDefinition | None = None,
+        engine: engines.Engine | None = None,
+        *,
+        connection: Connection | None = None,
+    ) -> None:
+        """``definition`` and ``engine`` override loading and connecting (tests, benchmarks)."""
+        self.options = options
+        self.definition: ImageDefinition = definition or load_definition(
+            options.definition_path, options.root
+        ).variant(options.variant)
+        if options.stand_in:
+            check_stand_in(self.definition)  # refused in one line before any slow step
+        root_build = options.build_dir or self.definition.root / BUILD_DIR
+        self.build_dir = root_build / self.definition.variant
+        self.state = StateStore(self.build_dir)
+        self.ca_cert = resolve_ca_cert(options.ca_cert)
+        self.connection = connection or Connection(options, engine)
+        self._base: ResolvedBase | None = None
+
+    @property
+    def variant(self) -> str:
+        return self.definition.variant
+
+    @property
+    def engine(self) -> engines.Engine:
+        return self.connection.get()
+
+    def resolve_base(self) -> ResolvedBase:
+        """Resolved once per session: `release` needs it for the lock check and the build."""
+        if self._base is None:
+            self._base = resolve_base(
+                self.definition,
+                self.engine,
+                stand_in=self.options.stand_in,
+                stand_in_registry=self.options.stand_in_registry,
+                ca_cert=self.ca_cert,
+            )
+        return self._base
+
+    def registry_access(self, registry: str) -> RegistryAccess:
+        """How to reach ``registry``: --registry-ca and --insecure-registry applied."""
+        ca = self.options.registry_ca
+        if ca and not Path(ca).is_file():
+            raise PipelineError(f"--registry-ca {ca}: no such file; give the registry CA's PEM")
+        return RegistryAccess(
+            registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
+        )
+
+    def built(self, *, recorded_engine: bool = False) -> BuiltImage:
+        """The last build, confirmed by the engine's labels. ``recorded_engine``: without
+        an explicit --engine, ask the engine that built it (report, which rebuilds nothing)."""
+        record = self.state.load(
+            "image", BuiltImage, hint=f"run `invoke build --variant {self.variant}` first"
+        )
+        if recorded_engine and record.engine:
+            self.connection.prefer(record.engine)
+        return confirm_build(self.engine, self.definition, record)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def select(options: Options, definition: Definition | None = None) -> tuple[ImageDefinition, ...]:
+    """The variants a task works on: --all-variants, --variant, or the default."""
+    loaded = definition or load_definition(options.definition_path, options.root)
+    return loaded.select(options.variant, all_variants=options.all_variants)
+
+
+@contextmanager
+def sessions(options: Options) -> Iterator[list[Session]]:
+    """One session per selected variant (all checked first), sharing one engine connection."""
+    chosen = select(options)
+    connection = Connection(options)
+    try:
+        yield [Session(options, variant, connection=connection) for variant in chosen]
+    finally:
+        connection.close()
+
+
+@contextmanager
+def session(options: Options) -> Iterator[Session]:
+    """The one variant of ``options`` (``--all-variants`` is refused here)."""
+    if options.all_variants:
+        raise PipelineError("--all-variants: this task works on one variant; give --variant")
+    with sessions(options) as opened:
+        yield opened[0]

@@ -1,0 +1,245 @@
+"""The steps, each usable alone (one task) and composed by :mod:`release`.
+
+Every step works on one :class:`~.session.Session` (one variant) and returns what the next
+step needs, so `release` hands results along in memory; the records under
+``build/<variant>/state/`` serve the tasks run one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from . import console, contract
+from .build import build_image
+from .errors import PipelineError
+from .imagetest import run_image_tests
+from .lock import compute_lock, stale_entries, write_lock
+from .push import credentials_from_env, plan_push, push_image
+from .release_tag import parse_release_tag
+from .render import render_context
+from .session import Session
+from .standin import ensure_stand_in
+from .state import BuiltImage, PushRecord, TestRecord
+
+
+def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
+    """One line naming the variant of every stale entry (at most 8 shown); None if current."""
+    entries = [f"{variant}: {entry}" for variant, found in stale.items() for entry in found]
+    if not entries:
+        return None
+    variants = " ".join(f"--variant {v}" for v, found in stale.items() if found)
+    return PipelineError(
+        "lock is stale: "
+        + "; ".join(entries[:8])
+        + (f" (+{len(entries) - 8} more)" if len(entries) > 8 else "")
+        + f" — run `invoke lock` ({variants}) and commit requirements/"
+    )
+
+
+def lock_stale(s: Session) -> list[str]:
+    """Lock the variant afresh inside its base; what differs from the committed files."""
+    base = s.resolve_base()
+    console.step(f"{s.variant}: locking inside the base image (check only)")
+    fresh = compute_lock(s.definition, s.engine, base, s.ca_cert)
+    return stale_entries(s.definition, fresh)
+
+
+def do_lock_check(sessions: list[Session]) -> None:
+    """Check every variant; one error naming the variant of each stale entry."""
+    stale: dict[str, list[str]] = {}
+    for s in sessions:
+        stale[s.variant] = lock_stale(s)
+        if not stale[s.variant]:
+            console.info(f"{s.variant}: constraints and locks match the base and the .in files")
+    error = stale_error(stale)
+    if error:
+        raise error
+
+
+def do_lock(s: Session, *, check: bool = False) -> None:
+    """Write the variant's constraints and locks (``check``: only verify)."""
+    if check:
+        do_lock_check([s])
+        return
+    base = s.resolve_base()
+    console.step(f"{s.variant}: locking requirements inside the base image")
+    write_lock(s.definition, compute_lock(s.definition, s.engine, base, s.ca_cert))
+    folder = s.definition.requirements.lock_dir.relative_to(s.definition.root)
+    console.info(f"wrote {folder}/constraints.txt, ray-worker.txt and ray-worker-build.txt")
+
+
+def do_render(s: Session) -> Path:
+    context = render_context(s.definition, s.resolve_base(), s.build_dir)
+    console.step(f"rendered {context.directory}/Dockerfile")
+    return context.directory
+
+
+def do_build(s: Session) -> BuiltImage:
+    context = render_context(s.definition, s.resolve_base(), s.build_dir)
+    built = build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
+    s.state.save("image", built)
+    return built
+
+
+def do_test(s: Session, image_id: str | None = None) -> TestRecord:
+    built = s.built() if image_id is None else None
+    target = image_id or (built.image_id if built else "")
+    if not s.engine.image_exists(target):
+        raise PipelineError(
+            f"image {target[:19]} is not in {s.engine.name}'s storage; run `invoke build "
+            f"--engine {s.engine.name} --variant {s.variant}` first"
+        )
+    record = run_image_tests(s.definition, s.engine, target, s.build_dir)
+    s.state.save(s.state.test_kind(target), record)
+    if not record.passed:
+        raise PipelineError(
+            f"{s.variant}: in-image tests failed: {record.failed} of {record.count} "
+            f"(report: {record.report})"
+        )
+    console.step(f"{s.variant}: in-image tests passed: {record.count} tests on {target[:19]}")
+    return record
+
+
+def do_push(
+    s: Session,
+    *,
+    registry: str,
+    username: str | None,
+    skip_tests: bool,
+    allow_stand_in: bool,
+    dry_run: bool = False,
+    force: bool = False,
+) -> PushRecord | None:
+    records = do_push_all(
+        [s],
+        registry=registry,
+        username=username,
+        skip_tests=skip_tests,
+        allow_stand_in=allow_stand_in,
+        dry_run=dry_run,
+        force=force,
+    )
+    return records[0] if records else None
+
+
+def do_push_all(
+    sessions: list[Session],
+    *,
+    registry: str,
+    username: str | None,
+    skip_tests: bool,
+    allow_stand_in: bool,
+    dry_run: bool = False,
+    force: bool = False,
+) -> list[PushRecord]:
+    """Push each variant's last tested build; every plan is checked before the first push."""
+    plans = []
+    for s in sessions:
+        built = s.built()
+        tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
+        plans.append(
+            plan_push(
+                s.definition,
+                built,
+                tests,
+                registry=registry,
+                skip_tests=skip_tests,
+                allow_stand_in=allow_stand_in,
+            )
+        )
+    if dry_run:
+        console.step("dry run: would push")
+        for plan in plans:
+            for line in plan.describe():
+                console.info(line)
+        return []
+    credentials = credentials_from_env(username)
+    records = []
+    for s, plan in zip(sessions, plans, strict=True):
+        record = push_image(
+            s.engine, plan, credentials, access=s.registry_access(registry), force=force
+        )
+        s.state.save("push", record)
+        console.step(f"pushed {record.by_tag_and_digest}")
+        records.append(record)
+    return records
+
+
+def do_standin(s: Session, *, force: bool) -> str:
+    built = ensure_stand_in(
+        s.definition, s.engine, registry=s.options.stand_in_registry, ca_cert=s.ca_cert, force=force
+    )
+    return str(built.ref)
+
+
+def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
+    """Check the base contract on ``image`` (default: the base, stand-in or real, pulled).
+
+    Prints one line per row; raises :class:`~.contract.ContractError` naming every broken row.
+    """
+    if image is None:
+        base = s.resolve_base()
+        image = f"{base.source}@{base.digest}"
+    console.step(f"base contract on {image[:80]} ({s.engine.name})")
+    outcomes = contract.check_image(s.engine, image, contract.expected_for(s.definition.base))
+    for o in outcomes:
+        console.info(f"{'ok  ' if o.ok else 'FAIL'} {o.row:<13} {o.detail}")
+    if contract.failures(outcomes):
+        raise contract.summary_error(image, outcomes)
+    return outcomes
+
+
+def do_e2e(
+    s: Session,
+    *,
+    image: str | None,
+    manifest: str | None,
+    name: str | None,
+    tasks: int,
+    namespace: str | None = None,
+    login_shell: bool = False,
+) -> list[Any]:
+    """The cluster of ``manifest`` on the image (it must deliver), then on its base (it must
+    fail with ModuleNotFoundError). The plan is made, and the manifest checked, first."""
+    from . import e2e  # starts containers and networks: imported only when asked for
+
+    plan = e2e.load_plan(
+        manifest or s.options.root / e2e.DEFAULT_MANIFEST,
+        name=name,
+        namespace=namespace,
+        login_shell=login_shell,
+    )
+    built = s.built() if image is None else None
+    target = image or (built.image_id if built else "")
+    runs = [(target, True)]
+    if built is not None:
+        runs.append((built.base.pinned, False))
+    reports = []
+    runtime = e2e.NodeRuntime.of(s.definition.base)
+    for candidate, expect_nats in runs:
+        report = e2e.run_e2e(
+            s.engine, candidate, plan, runtime, expect_nats=expect_nats, tasks=tasks
+        )
+        if not report.passed:
+            raise PipelineError(f"e2e on {candidate[:71]}: {report.failure}")
+        if expect_nats:
+            console.step(
+                f"e2e passed: {report.received}/{report.tasks} results over JetStream, "
+                f"first-task latency {report.first_task_latency_s:.2f} s"
+            )
+        reports.append(report)
+    return reports
+
+
+def do_verify_tag(s: Session, tag: str) -> int:
+    """The release number N of ``tag`` = ``v<variant tag>.N``; one release covers every variant,
+    and its git tag names the default variant's (``v2.49.2-nats.1``) unless --variant."""
+    where = (
+        f"{s.definition.path.name} variant {s.variant} (<name>-<target.tag_suffix>, "
+        "or the variant's own tag)"
+    )
+    number = parse_release_tag(tag, s.definition.target.tag, where=where)
+    console.info(f"{tag}: release {number} of {s.definition.target.tag}")
+    return number
