@@ -84,7 +84,18 @@ def main(argv=None):
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     submitted = time.time()
-    ray.init(address=args.address, runtime_env=json.loads(args.runtime_env) or None)
+    # The head's Ray Client proxier starts a server process per driver; on a loaded machine
+    # that start can fail ("Initialization failure from server"). An orchestrator retries the
+    # connection, so does this driver: three attempts, a few seconds apart, then it fails.
+    for attempt in range(3):
+        try:
+            ray.init(address=args.address, runtime_env=json.loads(args.runtime_env) or None)
+            break
+        except ConnectionError as exc:
+            if attempt == 2:
+                raise
+            print(f"ray.init attempt {attempt + 1} failed: {exc}; retrying", file=sys.stderr)
+            time.sleep(3)
     connected = time.time()
     alive = [node for node in ray.nodes() if node["Alive"]]
     if args.num_gpus:
