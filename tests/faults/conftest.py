@@ -50,6 +50,7 @@ class Registry:
     address: str
     folder: Path
     tls: tuple[Path, Path] | None = None
+    netns: str | None = None  # run inside this network namespace (tests/faults/lan.py)
     htpasswd: Path | None = None
     extra: str = ""
     process: subprocess.Popen[bytes] | None = None
@@ -78,9 +79,10 @@ class Registry:
             pytest.skip("docker-registry is not installed (scripts/setup-host.sh installs it)")
         (self.folder / "config.yml").write_text(self.config())
         log = open(self.folder / "registry.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [binary, "serve", str(self.folder / "config.yml")], stdout=log, stderr=log
-        )
+        argv = [binary, "serve", str(self.folder / "config.yml")]
+        if self.netns:
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.process = subprocess.Popen(argv, stdout=log, stderr=log)
         scheme = "https" if self.tls else "http"
         for _ in range(100):
             try:

@@ -32,6 +32,7 @@ from .conftest import (
     remove_tiny,
     trusted_by_engines,
 )
+from .lan import LAN_PORT, LanHost, lan_host
 from .token_server import TokenServer
 
 with warnings.catch_warnings():  # bcrypt htpasswd for docker-registry; deprecated, not gone
@@ -41,21 +42,21 @@ with warnings.catch_warnings():  # bcrypt htpasswd for docker-registry; deprecat
 pytestmark = pytest.mark.engine
 
 
-def lan_address() -> str | None:
-    """This host's address on its LAN interface (not loopback), if it has one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            sock.connect(("192.0.2.1", 9))  # no packet is sent for UDP connect
-            address = str(sock.getsockname()[0])
-        except OSError:
-            return None
-    return None if address.startswith("127.") else address
+@pytest.fixture
+def lan() -> Iterator[LanHost]:
+    """A non-loopback address in a network namespace of this test (never outside the host)."""
+    with lan_host() as host:
+        yield host
 
 
 @pytest.fixture
 def certs(tmp_path: Path) -> Certs:
-    ips = (LOOPBACK, *(a for a in [lan_address()] if a))
-    return make_certs(tmp_path / "certs", ips)
+    return make_certs(tmp_path / "certs", (LOOPBACK,))
+
+
+@pytest.fixture
+def lan_certs(tmp_path: Path, lan: LanHost) -> Certs:
+    return make_certs(tmp_path / "lan-certs", (LOOPBACK, lan.address))
 
 
 @pytest.fixture
@@ -139,11 +140,8 @@ def test_nginx_default_body_limit_413_names_the_setting(
 
 
 @pytest.fixture
-def lan_registry(tmp_path: Path) -> Iterator[Registry]:
-    address = lan_address()
-    if address is None:
-        pytest.skip("this host has no non-loopback IPv4 address")
-    registry = Registry(f"{address}:{free_port(address)}", tmp_path / "lan-registry")
+def lan_registry(tmp_path: Path, lan: LanHost) -> Iterator[Registry]:
+    registry = Registry(f"{lan.address}:{LAN_PORT}", tmp_path / "lan-registry", netns=lan.namespace)
     registry.folder.mkdir()
     registry.start()
     yield registry
@@ -253,12 +251,12 @@ def test_token_bearer_auth(
 
 
 @pytest.fixture
-def lan_tls_registry(tmp_path: Path, certs: Certs) -> Iterator[Registry]:
-    address = lan_address()
-    if address is None:
-        pytest.skip("this host has no non-loopback IPv4 address")
+def lan_tls_registry(tmp_path: Path, lan_certs: Certs, lan: LanHost) -> Iterator[Registry]:
     registry = Registry(
-        f"{address}:{free_port(address)}", tmp_path / "lan-tls", tls=(certs.cert, certs.key)
+        f"{lan.address}:{LAN_PORT}",
+        tmp_path / "lan-tls",
+        tls=(lan_certs.cert, lan_certs.key),
+        netns=lan.namespace,
     )
     registry.folder.mkdir()
     registry.start()
@@ -267,18 +265,18 @@ def lan_tls_registry(tmp_path: Path, certs: Certs) -> Iterator[Registry]:
 
 
 def test_private_ca_on_a_lan_address_verified_by_both_engines(
-    engine: engines.Engine, tiny: TinyImage, lan_tls_registry: Registry, certs: Certs
+    engine: engines.Engine, tiny: TinyImage, lan_tls_registry: Registry, lan_certs: Certs
 ) -> None:
     """Off loopback dockerd verifies too: the CA must be in its certs.d as well."""
     address = lan_tls_registry.address
-    access = RegistryAccess(address, ca_file=certs.ca)
+    access = RegistryAccess(address, ca_file=lan_certs.ca)
     line = one_line_error(invoke(tiny.push_args(address), tiny.build_dir))
     assert "TLS certificate not trusted" in line and "--registry-ca" in line, line
-    with_ca = tiny.push_args(address, "--registry-ca", str(certs.ca))
+    with_ca = tiny.push_args(address, "--registry-ca", str(lan_certs.ca))
     line = one_line_error(invoke(with_ca, tiny.build_dir))
     assert f"/etc/{'docker' if engine.name == 'docker' else 'containers'}/certs.d/{address}" in line
     assert tiny.tag_list(access) == []
-    with trusted_by_engines(certs, address):
+    with trusted_by_engines(lan_certs, address):
         result = invoke(with_ca, tiny.build_dir)
     assert result.returncode == 0, result.stderr[-2000:]
     assert tiny.tag_list(access) == _tags(tiny)
