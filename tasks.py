@@ -336,6 +336,11 @@ def patch(
         c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
     )
     with pipeline.sessions(options) as opened:
+        if all_variants and cluster.source:  # one patch, each group on the variant it runs
+            pipeline.do_patch_variants(
+                list(opened), cluster, fmt=format, out=out, write=write, check=check
+            )
+            return
         for s in opened:
             folder = f"{out}/{s.variant}" if out and all_variants else out
             pipeline.do_patch(s, cluster, fmt=format, out=folder, write=write, check=check)

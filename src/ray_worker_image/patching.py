@@ -54,7 +54,35 @@ def do_patch(
     default = None if cluster.images else pushed_image_ref(s)
     if write:
         cluster = dataclasses.replace(cluster, source=write)
-    plan = plan_patch(s, default, cluster)
+    return emit(plan_patch(s, default, cluster), fmt=fmt, out=out, write=write, check=check)
+
+
+def do_patch_variants(
+    sessions: list[Session],
+    cluster: ClusterOptions,
+    *,
+    fmt: str,
+    out: str | None,
+    write: str | None = None,
+    check: bool = False,
+) -> rollout.Rollout:
+    """One patch for a cluster whose groups run different variants: each group gets the
+    last push of the variant it runs now (read from the live object, ``--from``/``--write``)."""
+    if fmt not in rollout.FORMATS:
+        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+    if check and not write:
+        raise PipelineError("--check goes with --write FILE: it checks that file")
+    if write:
+        cluster = dataclasses.replace(cluster, source=write)
+    pushed = [pushed_image_ref(s) for s in sessions]
+    plan = rollout.plan_for_variants([s.definition for s in sessions], pushed, cluster)
+    return emit(plan, fmt=fmt, out=out, write=write, check=check)
+
+
+def emit(
+    plan: rollout.Rollout, *, fmt: str, out: str | None, write: str | None, check: bool
+) -> rollout.Rollout:
+    """Warnings to stderr; then the manifest edit (``write``), files (``out``) and stdout."""
     for warning in plan.warnings:
         console.warn(warning)
     if write:

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from .output import print_json, print_rollout, print_summary
-from .patching import ClusterOptions, do_patch, plan_patch, pushed_image_ref
+from .patching import ClusterOptions, do_patch, do_patch_variants, plan_patch, pushed_image_ref
 from .release import ReleasePlan, VariantResult, do_report, execute, plan_release
 from .session import Connection, Options, Session, entry, session, sessions
 from .steps import (
@@ -37,6 +37,7 @@ __all__ = [
     "do_lock",
     "do_lock_check",
     "do_patch",
+    "do_patch_variants",
     "do_push",
     "do_push_all",
     "do_render",

@@ -11,6 +11,7 @@ every variant is built and tested does anything get pushed; then each variant's 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ class VariantResult:
     document: dict[str, Any]
     plan: rollout.Rollout | None
     out_dir: Path
+    image: str | None = None  # REPO:TAG@digest pushed (or rehearsed on a dry run)
 
 
 def check_registry(registry: str) -> None:
@@ -82,15 +84,15 @@ def plan_release(
     """Check every input of the release; raises PipelineError (one line) on the first bad one."""
     check_registry(registry)
     credentials = None if dry_run else credentials_from_env(username)
-    if cluster.source and len(sessions) > 1:
-        raise PipelineError(
-            "--from with --all-variants: one cluster runs one variant; release that variant "
-            "with --variant, or leave out --from"
-        )
+    placeholders = []
     for s in sessions:
         lock_digest(s.definition)  # every lock file present
         ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
-        plan_patch(s, f"{ref}@{PLACEHOLDER_DIGEST}", cluster)  # file, groups, restart, Ray
+        placeholders.append(f"{ref}@{PLACEHOLDER_DIGEST}")
+        if not (cluster.source and len(sessions) > 1):
+            plan_patch(s, placeholders[-1], cluster)  # file, groups, restart, Ray
+    if cluster.source and len(sessions) > 1:  # one patch: each group on the variant it runs
+        rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster)
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
     return ReleasePlan(
@@ -191,7 +193,7 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     patch = None
     out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
     out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
-    if image:
+    if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
         patch = plan_patch(s, image, plan.cluster)
         for warning in patch.warnings:
@@ -202,7 +204,7 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     document = release_document(
         s.variant, built, tests, pushed, refs, patch, rehearsed_digest=rehearsed
     )
-    return VariantResult(s.variant, document, patch, out_dir)
+    return VariantResult(s.variant, document, patch, out_dir, image)
 
 
 def execute(plan: ReleasePlan) -> list[VariantResult]:
@@ -214,7 +216,35 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
         tested.append((s, built, do_test(s, built.image_id)))
     if len(tested) > 1:
         console.step(f"all {len(tested)} variants built and tested; publishing")
-    return [_publish(plan, s, built, tests) for s, built, tests in tested]
+    results = [_publish(plan, s, built, tests) for s, built, tests in tested]
+    if plan.cluster.source and len(results) > 1:
+        return _one_patch_for_all(plan, results)
+    return results
+
+
+def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[VariantResult]:
+    """The cluster's patch with each group on the variant it runs; in every document."""
+    if any(r.image is None for r in results):
+        return results  # a dry run whose rehearsal gave no digest: nothing to patch
+    console.step("RayCluster patch: each group on the variant it runs")
+    combined = rollout.plan_for_variants(
+        [s.definition for s in plan.sessions], [str(r.image) for r in results], plan.cluster
+    )
+    for warning in combined.warnings:
+        console.warn(warning)
+    out_dir = Path(plan.out) if plan.out else plan.sessions[0].build_dir.parent / "rollout"
+    if not plan.dry_run:
+        for path in rollout.write_outputs(combined, out_dir).values():
+            console.info(f"wrote {path}")
+    out = []
+    for index, result in enumerate(results):
+        document = dict(result.document, patch=combined.patch)
+        out.append(
+            dataclasses.replace(
+                result, document=document, plan=combined if index == 0 else None, out_dir=out_dir
+            )
+        )
+    return out
 
 
 def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:

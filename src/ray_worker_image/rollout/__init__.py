@@ -26,7 +26,14 @@ from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
 from .model import HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView, Kind
-from .options import ClusterOptions, definition_variant, new_images, plan_from_options
+from .options import (
+    ClusterOptions,
+    definition_variant,
+    images_by_variant,
+    new_images,
+    plan_for_variants,
+    plan_from_options,
+)
 from .output import (
     FORMATS,
     find_kubectl,
@@ -79,10 +86,12 @@ __all__ = [
     "find_kubectl",
     "find_shellcheck",
     "helm_values",
+    "images_by_variant",
     "load_cluster",
     "load_objects",
     "new_images",
     "patch_argv",
+    "plan_for_variants",
     "plan_from_options",
     "plan_rollout",
     "render_shell",
