@@ -137,8 +137,12 @@ def push_image(
     force: bool = False,
     attempts: int = PUSH_ATTEMPTS,
     max_retry_seconds: float = PUSH_RETRY_SECONDS,
+    only_immutable: bool = False,
 ) -> PushRecord:
     """Push the plan's image: immutable tag(s) first, the floating tag last.
+
+    ``only_immutable``: push the immutable tags alone (a release of several variants
+    pushes every variant's immutable tags before any floating tag moves).
 
     A tag counts only when this push made it: the engine must report a digest without
     an error event, and the registry must serve exactly that digest afterwards.
@@ -161,9 +165,10 @@ def push_image(
     check_immutable(client, plan, force=force)
     auth = credentials.as_auth_config() if credentials else None
     digests: dict[str, str] = {}
-    created = [ref for ref in plan.refs if not engine.image_exists(str(ref))]
+    targets = plan.immutable if only_immutable else (*plan.immutable, plan.floating)
+    created = [ref for ref in targets if not engine.image_exists(str(ref))]
     try:
-        for ref in (*plan.immutable, plan.floating):
+        for ref in targets:
             engine.tag(plan.image_id, ref)
             console.step(f"pushing {ref} with {engine.name}")
             reported = _retrying(attempts, max_retry_seconds, client)(
@@ -195,6 +200,6 @@ def push_image(
         engine=engine.name,
         registry=first.registry,
         repository=first.repository,
-        tags=tuple(ref.tag or "" for ref in plan.refs),
+        tags=tuple(ref.tag or "" for ref in (targets if only_immutable else plan.refs)),
         digest=next(iter(digests.values())),
     )
