@@ -203,3 +203,66 @@ def push_image(
         tags=tuple(ref.tag or "" for ref in (targets if only_immutable else plan.refs)),
         digest=next(iter(digests.values())),
     )
+
+
+@dataclass(frozen=True)
+class PushJob:
+    """One variant's push: its name, the engine holding the image, the plan, the registry."""
+
+    name: str
+    engine: Engine
+    plan: PushPlan
+    access: RegistryAccess
+
+
+def push_immutable_first(
+    jobs: list[PushJob], credentials: Credentials | None, *, force: bool = False
+) -> list[PushRecord]:
+    """All or none across variants: every job's immutable tags, before any floating tag.
+
+    When a job fails, the images the earlier jobs pushed under new tags are deleted again
+    (nothing else pointed at them) and PushError names the job, the cause and what was
+    removed or left. A failure later, while floating tags move, is manifest-only (every
+    layer is in by then); a rerun completes it.
+    """
+    done: list[tuple[PushJob, PushRecord, bool]] = []
+    for job in jobs:
+        client = RegistryClient(job.access, credentials)
+        try:
+            new = all(client.manifest_digest(ref) is None for ref in job.plan.immutable)
+            record = push_image(
+                job.engine, job.plan, credentials, access=job.access, force=force,
+                only_immutable=True,
+            )  # fmt: skip
+        except PipelineError as exc:
+            removed = _take_back(done, credentials)
+            raise PushError(
+                f"{job.name}: {exc}; all or none: {removed or 'nothing else was pushed'}"
+            ) from None
+        done.append((job, record, new))
+    return [record for _job, record, _new in done]
+
+
+def _take_back(
+    done: list[tuple[PushJob, PushRecord, bool]], credentials: Credentials | None
+) -> str:
+    removed, kept = [], []
+    for job, record, new in done:
+        ref = ImageRef(record.registry, record.repository, record.tags[0], record.digest)
+        if not new:
+            kept.append(f"{job.name} (its tag was there before)")
+            continue
+        client = RegistryClient(job.access, credentials)
+        try:
+            client.delete(ref)
+            gone = client.manifest_digest(ref.with_tag(record.tags[0])) is None
+        except PipelineError:
+            gone = False
+        if gone:
+            removed.append(job.name)
+        else:
+            kept.append(f"{job.name} (the registry refused to delete {ref}; delete it by hand)")
+    parts = [f"removed the images already pushed for {', '.join(removed)}"] if removed else []
+    if kept:
+        parts.append(f"left {', '.join(kept)}")
+    return "; ".join(parts)

@@ -20,7 +20,7 @@ from typing import Any
 from . import console, rollout
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
-from .push import credentials_from_env, plan_push, push_image
+from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .records import verify_push
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
@@ -227,67 +227,25 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
 def push_immutable_all(
     plan: ReleasePlan, tested: list[tuple[Session, BuiltImage, TestRecord]]
 ) -> list[PushRecord]:
-    """All or none: every variant's immutable tags, before any floating tag moves.
-
-    When one variant's push fails, the images this call already pushed are deleted from the
-    registry again (their tags were new, so nothing else pointed at them) and the run fails
-    in one line naming the variant and what was removed. Raises PipelineError.
-    """
-    done: list[tuple[Session, PushRecord, bool]] = []
-    for s, built, tests in tested:
-        push_plan = plan_push(
-            s.definition,
-            built,
-            tests,
-            registry=plan.registry,
-            skip_tests=False,
-            allow_stand_in=plan.allow_stand_in,
+    """All or none: every variant's immutable tags before any floating tag moves
+    (:func:`.push.push_immutable_first`). Raises PipelineError (one line)."""
+    jobs = [
+        PushJob(
+            s.variant,
+            s.engine,
+            plan_push(
+                s.definition,
+                built,
+                tests,
+                registry=plan.registry,
+                skip_tests=False,
+                allow_stand_in=plan.allow_stand_in,
+            ),
+            s.registry_access(plan.registry),
         )
-        access = s.registry_access(plan.registry)
-        client = RegistryClient(access, plan.credentials)
-        try:
-            new = all(client.manifest_digest(ref) is None for ref in push_plan.immutable)
-            record = push_image(
-                s.engine,
-                push_plan,
-                plan.credentials,
-                access=access,
-                force=plan.force,
-                only_immutable=True,
-            )
-        except PipelineError as exc:
-            removed = _remove_pushed(plan, done)
-            raise PipelineError(
-                f"{s.variant}: {exc}; all or none: {removed or 'nothing else was pushed'}"
-            ) from None
-        done.append((s, record, new))
-    return [record for _s, record, _new in done]
-
-
-def _remove_pushed(plan: ReleasePlan, done: list[tuple[Session, PushRecord, bool]]) -> str:
-    """Delete what push_immutable_all pushed with new tags; say what was removed or kept."""
-    removed, kept = [], []
-    for s, record, new in done:
-        ref = ImageRef(record.registry, record.repository, record.tags[0], record.digest)
-        if not new:
-            kept.append(f"{s.variant} (its tag was there before)")
-            continue
-        client = RegistryClient(s.registry_access(plan.registry), plan.credentials)
-        try:
-            client.delete(ref)
-            gone = client.manifest_digest(ref.with_tag(record.tags[0])) is None
-        except PipelineError:
-            gone = False
-        if gone:
-            removed.append(s.variant)
-        else:
-            kept.append(f"{s.variant} (the registry refused to delete {ref}; delete it by hand)")
-    parts = []
-    if removed:
-        parts.append(f"removed the images already pushed for {', '.join(removed)}")
-    if kept:
-        parts.append(f"left {', '.join(kept)}")
-    return "; ".join(parts)
+        for s, built, tests in tested
+    ]
+    return push_immutable_first(jobs, plan.credentials, force=plan.force)
 
 
 def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[VariantResult]:

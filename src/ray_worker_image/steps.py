@@ -16,7 +16,7 @@ from .build import build_image
 from .errors import PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
-from .push import credentials_from_env, plan_push, push_image
+from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .release_tag import parse_release_tag
 from .render import render_context
 from .session import Session
@@ -156,6 +156,12 @@ def do_push_all(
                 console.info(line)
         return []
     credentials = credentials_from_env(username)
+    if len(plans) > 1:  # all or none: every immutable tag before any floating tag moves
+        jobs = [
+            PushJob(s.variant, s.engine, plan, s.registry_access(registry))
+            for s, plan in zip(sessions, plans, strict=True)
+        ]
+        push_immutable_first(jobs, credentials, force=force)
     records = []
     for s, plan in zip(sessions, plans, strict=True):
         record = push_image(
