@@ -9,12 +9,16 @@ object is validated against the RayCluster CRD, and the rollback restores the or
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +39,52 @@ if KUBECTL is None:  # pragma: no cover - depends on the host
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data/kuberay"
 INVOKE = str(Path(sys.executable).parent / "invoke")
-REGISTRY, REPOSITORY = "registry.example.com", "swe-fleet/ray"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# `invoke patch` confirms the push record with the registry (HEAD of every recorded tag), so
+# the record points at a stub of the registry's manifest endpoint on loopback.
+REGISTRY, REPOSITORY = f"127.0.0.1:{_free_port()}", "swe-fleet/ray"
 DIGEST = "sha256:" + "7a" * 32
+
+
+class _ManifestStub(http.server.BaseHTTPRequestHandler):
+    """/v2/ and HEAD/GET /v2/swe-fleet/ray/manifests/<tag>: DIGEST for every tag."""
+
+    def do_HEAD(self) -> None:
+        if self.path == "/v2/" or self.path.startswith(f"/v2/{REPOSITORY}/manifests/"):
+            self.send_response(200)
+            self.send_header("Docker-Content-Digest", DIGEST)
+            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
+            self.send_header("Content-Length", "0")
+        else:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module", autouse=True)
+def manifest_stub() -> Iterator[None]:
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", int(REGISTRY.split(":")[1])), _ManifestStub
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield
+    server.shutdown()
+    server.server_close()
+
+
 OLD = "sha256:" + "01" * 32
 NEW = f"{REGISTRY}/{REPOSITORY}:2.49.2-nats@{DIGEST}"
 
