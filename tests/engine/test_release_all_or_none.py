@@ -44,7 +44,7 @@ def _plan(registry: str, tested: list):
     sessions = [s for s, _b, _t in tested]
     return plan_release(
         sessions,
-        ClusterOptions(),
+        ClusterOptions(name="ray-gpu", namespace="ray", groups=("gpu-workers",)),
         registry=registry,
         username=None,
         allow_stand_in=True,
