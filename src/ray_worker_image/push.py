@@ -228,6 +228,7 @@ def push_immutable_first(
     done: list[tuple[PushJob, PushRecord, bool]] = []
     for job in jobs:
         client = RegistryClient(job.access, credentials)
+        new = False  # unknown until the registry answered: then nothing is taken back
         try:
             new = all(client.manifest_digest(ref) is None for ref in job.plan.immutable)
             record = push_image(
@@ -235,12 +236,34 @@ def push_immutable_first(
                 only_immutable=True,
             )  # fmt: skip
         except PipelineError as exc:
-            removed = _take_back(done, credentials)
+            # This job's own immutable tags too: a push that failed after the registry took
+            # the manifest (a digest mismatch, say) must not leave a new tag behind.
+            partial = [
+                PushRecord(
+                    image_id=job.plan.image_id,
+                    engine=job.engine.name,
+                    registry=ref.registry,
+                    repository=ref.repository,
+                    tags=(ref.tag or "",),
+                    digest=served,
+                )
+                for ref in job.plan.immutable
+                if new and (served := _served(client, ref))
+            ]
+            removed = _take_back(done + [(job, r, True) for r in partial], credentials)
             raise PushError(
                 f"{job.name}: {exc}; all or none: {removed or 'nothing else was pushed'}"
             ) from None
         done.append((job, record, new))
     return [record for _job, record, _new in done]
+
+
+def _served(client: RegistryClient, ref: ImageRef) -> str | None:
+    """The digest the registry serves for ``ref`` now, or None (also when it cannot say)."""
+    try:
+        return client.manifest_digest(ref)
+    except PipelineError:
+        return None
 
 
 def _take_back(

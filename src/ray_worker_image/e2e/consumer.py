@@ -9,7 +9,6 @@ import concurrent.futures
 import io
 import json
 import os
-import re
 import tarfile
 import threading
 import time
@@ -25,13 +24,13 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from ..engine import RunningContainer
 from .cluster import Cluster
 from .hostbin import E2EError
+from .probes import ANSI
 from .verdict import Consumed, Expectation, JobResult, check_run, parse_job_output
 
 RESULT_SUBJECT = "agent.response.completed"
 STREAM_NAME = "AGENT_RESPONSES"
 STREAM_SUBJECTS = ("agent.response.>",)
 JOB_PATH = "/tmp/e2e_job.py"
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _put_file(box: RunningContainer, path: str, data: bytes, uid: int, gid: int) -> None:
@@ -188,7 +187,7 @@ def run_agent_job(
     finally:
         driver.remove()
     # Ray colours its task names; the output is read by people in CI logs and by regexes.
-    output = _ANSI.sub("", outcome[1]) if outcome else ""
+    output = ANSI.sub("", outcome[1]) if outcome else ""
     document = parse_job_output(output)
     expect = Expectation(cluster.task_hostnames, cluster.task_node_ids, cluster.http_body)
     problems = check_run(expect, tasks, document, seen, outcome, timeout)

@@ -17,7 +17,7 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 from ..engine import RunningContainer
 from .hostbin import E2EError
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def tail(box: RunningContainer, lines: int = 15) -> str:
@@ -25,7 +25,7 @@ def tail(box: RunningContainer, lines: int = 15) -> str:
         text = box.logs()
     except Exception as exc:  # the container may already be gone
         return f"(no logs: {exc})"
-    return " | ".join(_ANSI.sub("", text).strip().splitlines()[-lines:]) or "(no output)"
+    return " | ".join(ANSI.sub("", text).strip().splitlines()[-lines:]) or "(no output)"
 
 
 def ensure_running(box: RunningContainer) -> None:
