@@ -43,6 +43,23 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_for_server(
+    what: str, process: subprocess.Popen[bytes], url: str, verify: bool | str, log: Path
+) -> None:
+    """Up to 10 s for ``url`` to answer; fail with the log's tail if ``process`` exits first."""
+    for _ in range(100):
+        try:
+            requests.get(url, timeout=1, verify=verify)
+            return
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None:
+            tail = log.read_text()[-400:] if log.exists() else "(no log)"
+            pytest.fail(f"{what} exited: {tail}")
+        time.sleep(0.1)
+    pytest.fail(f"{what} did not answer on {url}")
+
+
 @dataclasses.dataclass
 class Registry:
     """A docker-registry process of this test: stop, kill and restart it at will."""
@@ -84,16 +101,10 @@ class Registry:
             argv = ["ip", "netns", "exec", self.netns, *argv]
         self.process = subprocess.Popen(argv, stdout=log, stderr=log)
         scheme = "https" if self.tls else "http"
-        for _ in range(100):
-            try:
-                requests.get(f"{scheme}://{self.address}/v2/", timeout=1, verify=False)
-                return
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                pytest.fail(f"registry exited: {(self.folder / 'registry.log').read_text()[-400:]}")
-            time.sleep(0.1)
-        pytest.fail(f"registry did not answer on {self.address}")
+        wait_for_server(
+            "registry", self.process, f"{scheme}://{self.address}/v2/", False,
+            self.folder / "registry.log",
+        )  # fmt: skip
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
@@ -328,16 +339,10 @@ class Nginx:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        for _ in range(100):
-            try:
-                requests.get(f"https://{self.address}/v2/", timeout=1, verify=str(self.certs.ca))
-                return
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                pytest.fail(f"nginx exited: {(self.folder / 'error.log').read_text()[-400:]}")
-            time.sleep(0.1)
-        pytest.fail(f"nginx did not answer on {self.address}")
+        wait_for_server(
+            "nginx", self.process, f"https://{self.address}/v2/", str(self.certs.ca),
+            self.folder / "error.log",
+        )  # fmt: skip
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
