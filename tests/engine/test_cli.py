@@ -124,11 +124,14 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
 
 
 def test_report_repeats_the_release_record_without_rebuilding(
-    released: dict, private_definition: Path, tmp_path: Path
+    released: dict, engine, private_definition: Path, tmp_path: Path
 ) -> None:
-    """What the release workflow stores: `invoke report --json` from build/state/ alone."""
+    """What the release workflow stores: `invoke report --json`, read back from the engine's image
+    labels, the registry and the recorded test verdict, with nothing rebuilt or pushed."""
     result = _invoke(
         "report",
+        "--engine",
+        engine.name,
         "--definition",
         str(private_definition),
         "--from",

@@ -49,7 +49,7 @@ BAD = [
     (["--from", str(SAMPLE), "--groups", "no-such-group"], "no-such-group"),
     (["--username", "ci-bot"], "RAY_IMAGE_REGISTRY_PASSWORD"),
     (["--variant", "2.52.1-py310"], "--variant 2.52.1-py310: not in"),
-    (["--all-variants", "--from", str(SAMPLE)], "--from with --all-variants"),
+    (["--all-variants", "--from", str(SAMPLE)], "build variant 2.49.2-cu121"),
 ]
 
 

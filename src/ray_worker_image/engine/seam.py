@@ -1,0 +1,114 @@
+"""The engine seam's shared parts: names, timeouts, and turning foreign exceptions into one line.
+
+Every docker-py, requests or OS exception raised inside :func:`seam` leaves as an
+EngineError; push streams are read by :func:`push_failure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests
+
+from ..errors import EngineError
+from ..registry import RegistryAccess
+
+ENGINE_NAMES = ("podman", "docker")
+DEFAULT_ENGINE = "podman"
+ENGINE_ENV = "RAY_IMAGE_ENGINE"
+PODMAN_SOCKET_ENV = "RAY_IMAGE_PODMAN_SOCKET"
+DEFAULT_PODMAN_SOCKET = "/run/ray-worker-image/podman.sock"
+DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock"
+
+LineSink = Callable[[str], None]
+_PUSH_DIGEST = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+API_TIMEOUT = 600  # seconds without a byte from the engine's API before a call fails
+EXEC_TIMEOUT = 900  # seconds a command in a container may run (coreutils `timeout`)
+_TRANSIENT_PUSH = re.compile(
+    r"connection reset|connection refused|broken pipe|\bEOF\b|i/o timeout|TLS handshake timeout"
+    r"|too many requests|\b(429|500|502|503|504)\b|service unavailable|bad gateway",
+    re.IGNORECASE,
+)
+_TOO_LARGE = re.compile(r"\b413\b|request entity too large", re.IGNORECASE)
+
+
+def push_failure(events: list[dict[str, Any]]) -> str | None:
+    """The first failure in a push stream, or None.
+
+    Docker's API reports a failed push as ``errorDetail: {message}``; the top-level
+    ``error`` string is deprecated (docker/docker-py#3161) and may be absent, so
+    both count. Source: moby api/swagger.yaml ``PushImageInfo``/``ErrorDetail``.
+    """
+    for event in events:
+        detail = event.get("errorDetail")
+        if detail:
+            message = detail.get("message") if isinstance(detail, dict) else detail
+            return str(message or detail).strip()
+        if event.get("error"):
+            return str(event["error"]).strip()
+    return None
+
+
+def explain_push_failure(engine: str, ref: str, message: str) -> EngineError:
+    """One line for a failed push, naming what to do; ``transient`` when a retry may help."""
+    if _TOO_LARGE.search(message):
+        error = EngineError(
+            f"{engine}: push of {ref} refused with HTTP 413 (request entity too large) by a "
+            "proxy in front of the registry; raise its body limit (nginx: "
+            "`client_max_body_size 0;` in the registry's server block)"
+        )
+    else:
+        error = EngineError(
+            f"{engine}: push of {ref} failed: {message}; check the registry, the network and "
+            "the credentials, then rerun `invoke push`"
+        )
+    error.transient = bool(_TRANSIENT_PUSH.search(message))
+    return error
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, docker.errors.APIError):
+        return str(exc.explanation or exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def seam(engine: str, what: str, hint: str) -> Iterator[None]:
+    """Turn any docker-py, requests or OS exception into a one-line EngineError."""
+    try:
+        yield
+    except EngineError:
+        raise
+    except docker.errors.NotFound as exc:
+        raise EngineError(f"{engine}: {what}: not found ({_explain(exc)}); {hint}") from None
+    except (docker.errors.DockerException, requests.RequestException, OSError) as exc:
+        raise EngineError(f"{engine}: {what}: {_explain(exc)}; {hint}") from None
+
+
+def _ping(base_url: str) -> docker.DockerClient | None:
+    try:
+        client = docker.DockerClient(base_url=base_url, timeout=API_TIMEOUT)
+        client.ping()
+    except Exception:
+        return None
+    return client
+
+
+def _require_ca(engine: str, access: RegistryAccess, certs_d: Path) -> None:
+    """The engine's daemon verifies the registry with the CA files in certs.d/<host:port>/."""
+    assert access.ca_file is not None
+    wanted = access.ca_file.read_bytes().strip()
+    folder = certs_d / access.registry
+    found = [p for p in sorted(folder.glob("*.crt")) if p.read_bytes().strip() == wanted]
+    if not found:
+        raise EngineError(
+            f"{engine}: the daemon verifies {access.registry} itself and does not trust "
+            f"{access.ca_file}; as root run `install -D -m 0644 {access.ca_file} "
+            f"{folder}/ca.crt` (no restart needed) and retry"
+        )
