@@ -248,6 +248,10 @@ CLUSTER_HELP = {
     "restart": "pods to restart after the patch: workers, head, all or none (default: workers)",
     "current_image": "without --from: the image the cluster runs now (guard and rollback; "
     "default: the base image)",
+    "registry": "HOST[:PORT] holding this revision's push (default: $RAY_IMAGE_REGISTRY, "
+    "invoke.yaml); release: where to push",
+    "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
+    "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
 }
 
 
@@ -290,7 +294,7 @@ def _cluster(
     | ALL_VARIANTS_HELP
     | {
         "image": "REF or GROUP=REF (repeat; head=REF for the head): image by digest, "
-        "REPO[:TAG]@sha256:... (default: the variant's last push, for every group)",
+        "REPO[:TAG]@sha256:... (default: this revision's push in --registry, for every group)",
         "format": "what to print on stdout: json (the patch), yaml, shell (rollout.sh), or "
         "helm-values (image.repository/image.tag for the KubeRay ray-cluster chart)",
         "out": "also write rollout.sh (and with --from patch.json, rollback.json) into this folder "
@@ -322,6 +326,9 @@ def patch(
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
+    registry=None,
+    registry_ca=None,
+    insecure_registry=False,
 ):
     """Print the RayCluster JSON patch (head + worker groups -> the pushed image by digest).
 
@@ -332,18 +339,25 @@ def patch(
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
     cluster = _cluster(
         c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
     )
+    where = str(_setting(c, "registry", registry))
     with pipeline.sessions(options) as opened:
         if all_variants and cluster.source:  # one patch, each group on the variant it runs
             pipeline.do_patch_variants(
-                list(opened), cluster, fmt=format, out=out, write=write, check=check
-            )
+                list(opened), cluster, fmt=format, out=out, write=write, check=check,
+                registry=where,
+            )  # fmt: skip
             return
         for s in opened:
             folder = f"{out}/{s.variant}" if out and all_variants else out
-            pipeline.do_patch(s, cluster, fmt=format, out=folder, write=write, check=check)
+            pipeline.do_patch(
+                s, cluster, fmt=format, out=folder, write=write, check=check, registry=where
+            )
 
 
 @task(
@@ -449,8 +463,12 @@ def report(
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
+    registry=None,
+    registry_ca=None,
+    insecure_registry=False,
 ):
-    """The release record of the variant's last build, test and push, read from build/<variant>/.
+    """The release record of this revision's image: the build (engine labels), the push
+    (registry HEAD) and the in-image test verdict (the one record kept in build/<variant>/).
 
     Rebuilds and pushes nothing. --json prints the same document as `invoke release --json`
     (a JSON list of them with --all-variants).
@@ -461,8 +479,12 @@ def report(
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
+    where = str(_setting(c, "registry", registry))
     with pipeline.sessions(options) as opened:
-        documents = [pipeline.do_report(s, cluster) for s in opened]
+        documents = [pipeline.do_report(s, cluster, where) for s in opened]
         if json:
             pipeline.print_json(documents if all_variants else documents[0])
             return

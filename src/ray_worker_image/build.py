@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import console
@@ -12,6 +12,14 @@ from .context import context_tar
 from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
+from .inputs import (
+    commit_epoch,
+    input_files,
+    input_key,
+    lock_inputs_key,
+    normalised_definition,
+    rfc3339,
+)
 from .refs import ImageRef
 from .render import RenderedContext
 from .state import BuiltImage, ResolvedBase
@@ -52,17 +60,58 @@ def local_tags(definition: ImageDefinition, revision: str) -> tuple[str, ...]:
     return (f"{repo}:{target.tag}", f"{repo}:{immutable}")
 
 
+INPUT_KEY = "io.github.ray-worker-image.input-key"
+LOCK_INPUTS = "io.github.ray-worker-image.lock-inputs"
+
+
 def build_labels(
-    definition: ImageDefinition, revision: str, created: str, base_source: str = ""
+    definition: ImageDefinition,
+    revision: str,
+    created: str,
+    base_source: str = "",
+    *,
+    key: str = "",
+    lock_key: str = "",
 ) -> dict[str, str]:
-    """The labels that change per build; the static ones are in the rendered Dockerfile."""
+    """The labels that change per build; the static ones are in the rendered Dockerfile.
+
+    ``created`` is the commit time (:func:`.inputs.commit_epoch`), never the clock."""
     labels = {
         "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.created": created,
     }
+    if key:
+        labels[INPUT_KEY] = key
+    if lock_key:
+        labels[LOCK_INPUTS] = lock_key
     if base_source:  # where the base was pulled from (the stand-in registry offline)
         labels["io.github.ray-worker-image.base.source"] = base_source
     return labels
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a build is made of, known before it starts (no engine needed)."""
+
+    revision: str
+    epoch: int  # the commit time, Unix seconds
+    key: str  # inputs.input_key
+    lock_key: str  # inputs.lock_inputs_key
+
+
+def build_inputs(
+    definition: ImageDefinition, context: RenderedContext, base: ResolvedBase, revision: str
+) -> BuildInputs:
+    files = input_files(definition)
+    key = input_key(
+        base_digest=base.digest,
+        files=files,
+        dockerfile=context.dockerfile,
+        definition=normalised_definition(definition),
+        revision=revision,
+    )
+    lock_key = lock_inputs_key(base_digest=base.digest, files=files)
+    return BuildInputs(revision, commit_epoch(definition.root), key, lock_key)
 
 
 def build_image(
@@ -72,11 +121,15 @@ def build_image(
     base: ResolvedBase,
     *,
     ca_cert: Path | None,
+    no_cache: bool = False,
+    inputs: BuildInputs | None = None,
 ) -> BuiltImage:
-    revision = git_revision(definition.root)
+    """Build the rendered context; every timestamp is the commit time (reproducible)."""
+    revision = inputs.revision if inputs else git_revision(definition.root)
     if revision.endswith("-dirty"):
         console.warn("the work tree has uncommitted changes; the immutable tag says -dirty")
-    created = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    inputs = inputs or build_inputs(definition, context, base, revision)
+    created = rfc3339(inputs.epoch)
     members: dict[str, bytes | Path] = {
         path.name: path for path in sorted(context.directory.iterdir()) if path.is_file()
     }
@@ -87,8 +140,12 @@ def build_image(
     image_id = engine.build(
         context_tar(members),
         tags[0],
-        labels=build_labels(definition, revision, created, base.source),
+        labels=build_labels(
+            definition, revision, created, base.source, key=inputs.key, lock_key=inputs.lock_key
+        ),
         on_line=console.info,
+        no_cache=no_cache,
+        epoch=inputs.epoch,
     )
     for tag in tags[1:]:
         engine.tag(image_id, ImageRef.parse(tag))
@@ -103,4 +160,5 @@ def build_image(
         created=created,
         lock_sha256=context.lock_sha256,
         base=base,
+        input_key=inputs.key,
     )

@@ -1,7 +1,7 @@
 """The patch step: where the image goes (ClusterOptions) and the rollout planned for it.
 
 The planning itself is the rollout package's (:func:`rollout.plan_from_options`); this
-module feeds it what a session knows (the variant's definition, the last push).
+module feeds it what a session knows (the variant's definition, its push in the registry).
 """
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ import sys
 
 from . import console, rollout
 from .errors import PipelineError, RolloutError
-from .records import verify_push
 from .session import Session
-from .state import PushRecord
 
 ClusterOptions = rollout.ClusterOptions
 
@@ -23,10 +21,15 @@ def plan_patch(s: Session, image: str | None, cluster: ClusterOptions) -> rollou
     return rollout.plan_from_options(s.definition, cluster, default_image=image)
 
 
-def pushed_image_ref(s: Session) -> str:
-    record = s.state.load("push", PushRecord, hint="run `invoke push` first, or pass --image")
-    record = verify_push(record, s.registry_access(record.registry))
-    return record.by_tag_and_digest
+def pushed_image_ref(s: Session, registry: str) -> str:
+    """``REPO:TAG@digest`` of this revision's build as ``registry`` serves it (derived:
+    engine labels + registry HEAD, :meth:`.session.Session.pushed`). Raises PipelineError."""
+    if not registry:
+        raise PipelineError(
+            "no registry to find the pushed image in: pass --registry HOST[:PORT] (or "
+            "$RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry), or give --image REF"
+        )
+    return s.pushed(registry).by_tag_and_digest
 
 
 def do_patch(
@@ -37,6 +40,7 @@ def do_patch(
     out: str | None,
     write: str | None = None,
     check: bool = False,
+    registry: str = "",
 ) -> rollout.Rollout:
     """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
 
@@ -51,7 +55,7 @@ def do_patch(
         raise PipelineError("--write FILE reads FILE itself; drop --from")
     if write and (out or fmt != "json"):
         raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
-    default = None if cluster.images else pushed_image_ref(s)
+    default = None if cluster.images else pushed_image_ref(s, registry)
     if write:
         cluster = dataclasses.replace(cluster, source=write)
     return emit(plan_patch(s, default, cluster), fmt=fmt, out=out, write=write, check=check)
@@ -65,6 +69,7 @@ def do_patch_variants(
     out: str | None,
     write: str | None = None,
     check: bool = False,
+    registry: str = "",
 ) -> rollout.Rollout:
     """One patch for a cluster whose groups run different variants: each group gets the
     last push of the variant it runs now (read from the live object, ``--from``/``--write``)."""
@@ -74,7 +79,7 @@ def do_patch_variants(
         raise PipelineError("--check goes with --write FILE: it checks that file")
     if write:
         cluster = dataclasses.replace(cluster, source=write)
-    pushed = [pushed_image_ref(s) for s in sessions]
+    pushed = [pushed_image_ref(s, registry) for s in sessions]
     plan = rollout.plan_for_variants([s.definition for s in sessions], pushed, cluster)
     return emit(plan, fmt=fmt, out=out, write=write, check=check)
 

@@ -1,21 +1,31 @@
-"""What was built and pushed, as the engine and the registry say, not as files say.
+"""What was built and pushed, derived from the engine and the registry, never from files.
 
-A file under build/state/ can outlive what it describes (an image removed, or built
-by another engine; a tag overwritten in the registry). The build and push records
-are only pointers: the image's labels (engine) and the tags' digests (registry HEAD)
-are read back and must agree, else one line says what to run.
+Nothing under ``build/`` says what was built or pushed (only the in-image test verdict is
+kept there, keyed by image id). For the current git revision:
+
+- the **built image** of a variant is the engine's image under the variant's local
+  immutable tag (:func:`.build.local_tags`), described by its labels (:func:`built_image`);
+- the **pushed image** is what the registry serves (HEAD) under that revision's immutable
+  tag, and it counts only when its config digest is the local image id
+  (:func:`pushed_image`).
+
+Both engines keep the config bytes on push: the image id Docker Engine and podman show
+is sha256 of the config blob they upload (moby ``image/image.go`` ``ID``; containers/image
+``copy`` copies the config blob as is when no conversion is asked for, and a single-arch
+build needs none), so comparing the registry manifest's ``config.digest`` with the local
+image id is exact on both; tests/engine/test_state_derived.py checks it on each engine.
 """
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 
 from . import engine as engines
-from .build import local_tags
+from .build import INPUT_KEY, LOCK_INPUTS, local_tags
 from .definition import ImageDefinition
 from .errors import PipelineError
 from .refs import ImageRef
-from .registry import RegistryAccess, RegistryClient
+from .registry import RegistryClient
 from .state import BuiltImage, PushRecord, ResolvedBase
 
 REVISION = "org.opencontainers.image.revision"
@@ -25,6 +35,10 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 BASE_SOURCE = "io.github.ray-worker-image.base.source"
 STAND_IN = "io.github.ray-worker-image.stand-in"
 LOCK_SHA = "io.github.ray-worker-image.requirements.sha256"
+__all__ = ["INPUT_KEY", "LOCK_INPUTS", "built_image", "find_built", "pushed_image"]
+
+# Asks another engine whether it holds a local name; None when that engine is not reachable.
+OtherEngine = Callable[[str], str | None]
 
 
 def built_image(
@@ -51,47 +65,87 @@ def built_image(
         created=labels.get(CREATED, ""),
         lock_sha256=labels.get(LOCK_SHA, ""),
         base=base,
+        input_key=labels.get(INPUT_KEY, ""),
     )
 
 
-def confirm_build(
-    engine: engines.Engine, definition: ImageDefinition, record: BuiltImage
+def labels_of(engine: engines.Engine, ref_or_id: str) -> tuple[str, dict[str, str]]:
+    """(image id, labels) of a local image."""
+    attrs = engine.image_attrs(ref_or_id)
+    return str(attrs.get("Id", "")), dict((attrs.get("Config") or {}).get("Labels") or {})
+
+
+def find_built(
+    engine: engines.Engine,
+    definition: ImageDefinition,
+    revision: str,
+    other: OtherEngine | None = None,
 ) -> BuiltImage:
-    """The build ``record`` points at, as the engine describes it now (its labels).
+    """The variant's image for ``revision`` in ``engine``: its local immutable tag, its labels.
 
-    Raises PipelineError (one line) when the image is not in this engine's storage
-    (naming the engine that built it) or its labels no longer match the record.
+    Raises PipelineError (one line): built with the other engine (``other(tag)`` names
+    it) -> pass --engine; nowhere -> run `invoke build`; labels of another revision ->
+    rebuild.
     """
-    if not engine.image_exists(record.image_id):
-        if record.engine and record.engine != engine.name:
+    tag = local_tags(definition, revision)[1]
+    if not engine.image_exists(tag):
+        found_in = other(tag) if other else None
+        if found_in:
             raise PipelineError(
-                f"image {record.image_id[:19]} was built with {record.engine}, not "
-                f"{engine.name}; pass --engine {record.engine} (or rebuild with `invoke build "
-                f"--engine {engine.name}`)"
+                f"image {tag} was built with {found_in}, not {engine.name}; pass --engine "
+                f"{found_in} (or rebuild with `invoke build --engine {engine.name} "
+                f"--variant {definition.variant}`)"
             )
         raise PipelineError(
-            f"image {record.image_id[:19]} is no longer in {engine.name}'s storage; "
-            "run `invoke build` again"
+            f"no image {tag} in {engine.name}'s storage (revision {revision[:12]}); run "
+            f"`invoke build --engine {engine.name} --variant {definition.variant}`"
         )
-    attrs = engine.image_attrs(record.image_id)
-    labels = dict((attrs.get("Config") or {}).get("Labels") or {})
-    built = built_image(labels, record.image_id, engine.name, definition)
-    if built.revision != record.revision:
+    image_id, labels = labels_of(engine, tag)
+    built = built_image(labels, image_id, engine.name, definition)
+    if built.revision != revision:
         raise PipelineError(
-            f"image {record.image_id[:19]} says revision {built.revision}, the build record "
-            f"{record.revision}; run `invoke build` again"
+            f"image {tag} says revision {built.revision}, the work tree is {revision}; run "
+            f"`invoke build --variant {definition.variant}` again"
         )
-    return dataclasses.replace(built, tags=record.tags, created=record.created or built.created)
+    return built
 
 
-def verify_push(record: PushRecord, access: RegistryAccess | None = None) -> PushRecord:
-    """The push record, only if the registry still serves its digest under every tag."""
-    client = RegistryClient(access or RegistryAccess(record.registry))
-    for tag in record.tags:
-        served = client.manifest_digest(ImageRef(record.registry, record.repository, tag))
-        if served != record.digest:
-            raise PipelineError(
-                f"{record.registry}/{record.repository}:{tag} now serves "
-                f"{served or 'nothing'}, not the recorded {record.digest}; run `invoke push`"
-            )
-    return record
+def pushed_refs(definition: ImageDefinition, registry: str, revision: str) -> tuple[ImageRef, ...]:
+    """(floating, immutable) references of ``revision`` in ``registry`` (pure)."""
+    return tuple(
+        ImageRef.parse(t).with_registry(registry) for t in local_tags(definition, revision)
+    )
+
+
+def pushed_image(
+    client: RegistryClient, definition: ImageDefinition, built: BuiltImage
+) -> PushRecord:
+    """The push of ``built``, as the registry serves it now (HEAD of the immutable tag).
+
+    Counts only when the manifest's config digest is ``built.image_id``. Raises
+    PipelineError (one line naming `invoke push`) when the tag is absent or holds
+    another image.
+    """
+    refs = pushed_refs(definition, client.registry, built.revision)
+    immutable = refs[1]
+    variant = definition.variant
+    digest = client.manifest_digest(immutable)
+    if digest is None:
+        raise PipelineError(
+            f"{immutable} is not in the registry: nothing of revision {built.revision[:12]} "
+            f"was pushed there; run `invoke push --variant {variant} --registry {client.registry}`"
+        )
+    config = client.config_digest(immutable.with_digest(digest))
+    if config != built.image_id:
+        raise PipelineError(
+            f"{immutable} serves image {(config or 'unknown')[:19]}, not the local build "
+            f"{built.image_id[:19]}; run `invoke push --variant {variant}` (--force to replace it)"
+        )
+    return PushRecord(
+        image_id=built.image_id,
+        engine=built.engine,
+        registry=client.registry,
+        repository=immutable.repository,
+        tags=tuple(ref.tag or "" for ref in refs),
+        digest=digest,
+    )

@@ -21,7 +21,6 @@ from . import console, rollout
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
-from .records import verify_push
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
 from .render import lock_digest
@@ -186,7 +185,6 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
             access=s.registry_access(plan.registry),
             force=plan.force,
         )
-        s.state.save("push", pushed)
         console.step(f"pushed {pushed.by_tag_and_digest}")
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
         image = pushed.by_tag_and_digest
@@ -273,20 +271,18 @@ def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[
     return out
 
 
-def do_report(s: Session, cluster: ClusterOptions) -> dict[str, Any]:
-    """The release record of the variant's last build, test and push (no rebuild): its state
-    folder, confirmed by the engine (image labels) and the registry (HEAD)."""
-    built = s.built(recorded_engine=True)
+def do_report(s: Session, cluster: ClusterOptions, registry: str) -> dict[str, Any]:
+    """The release record of this revision's image (no rebuild), derived: the build from
+    the engine (labels), the push from ``registry`` (HEAD, config digest = image id) and the
+    test verdict kept for that image id."""
+    check_registry(registry)
+    built = s.built()
     tests = s.state.load(
-        s.state.test_kind(built.image_id), TestRecord, hint="run `invoke test` first"
+        s.state.test_kind(built.image_id),
+        TestRecord,
+        hint=f"run `invoke test --engine {built.engine} --variant {s.variant}` first",
     )
-    pushed = s.state.load("push", PushRecord, hint="run `invoke push` first")
-    pushed = verify_push(pushed, s.registry_access(pushed.registry))
-    if pushed.image_id != built.image_id:
-        raise PipelineError(
-            f"the last push ({pushed.image_id[:19]}) is not the last build "
-            f"({built.image_id[:19]}); run `invoke push --variant {s.variant}`"
-        )
+    pushed = s.pushed(registry, built)
     plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
     refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
     return release_document(s.variant, built, tests, pushed, refs, plan)

@@ -17,13 +17,14 @@ from typing import ParamSpec, TypeVar
 from . import console
 from . import engine as engines
 from .base import resolve_base
+from .build import git_revision
 from .context import resolve_ca_cert
 from .definition import DEFAULT_DEFINITION, Definition, ImageDefinition, load_definition
 from .errors import PipelineError
-from .records import confirm_build
-from .registry import RegistryAccess
+from .records import find_built, pushed_image
+from .registry import RegistryAccess, RegistryClient
 from .standin import DEFAULT_STAND_IN_REGISTRY, check_stand_in
-from .state import BUILD_DIR, BuiltImage, ResolvedBase, StateStore
+from .state import BUILD_DIR, BuiltImage, PushRecord, ResolvedBase, StateStore
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -79,15 +80,33 @@ class Connection:
             console.info(f"engine: {self._engine.name} ({self._engine.base_url})")
         return self._engine
 
-    def prefer(self, name: str) -> None:
-        """Connect to ``name`` unless an engine is connected or was chosen with --engine."""
-        if self._engine is None and not self.options.engine:
-            self._engine = engines.connect(name)
-            console.info(f"engine: {self._engine.name} ({self._engine.base_url})")
-
     def close(self) -> None:
         if self._engine is not None and self._owned:
             self._engine.close()
+
+
+def other_engine_has(ref: str, exclude: str) -> str | None:
+    """The name of the engine, other than the one in use, that holds ``ref``; None if none.
+
+    Connects without starting anything (a short failure counts as "not there")."""
+    found = None
+    for name, cls in engines.ENGINES.items():
+        if name == exclude:
+            continue
+        try:
+            other = cls.connect(start=False)
+        except PipelineError:
+            continue
+        try:
+            if other.image_exists(ref):
+                found = name
+        except PipelineError:
+            pass
+        finally:
+            other.close()
+        if found:
+            return found
+    return None
 
 
 class Session:
@@ -114,6 +133,7 @@ class Session:
         self.ca_cert = resolve_ca_cert(options.ca_cert)
         self.connection = connection or Connection(options, engine)
         self._base: ResolvedBase | None = None
+        self._revision: str | None = None
 
     @property
     def variant(self) -> str:
@@ -144,15 +164,29 @@ class Session:
             registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
         )
 
-    def built(self, *, recorded_engine: bool = False) -> BuiltImage:
-        """The last build, confirmed by the engine's labels. ``recorded_engine``: without
-        an explicit --engine, ask the engine that built it (report, which rebuilds nothing)."""
-        record = self.state.load(
-            "image", BuiltImage, hint=f"run `invoke build --variant {self.variant}` first"
+    def revision(self) -> str:
+        """The git revision of the work tree (``-dirty`` suffixed), read once."""
+        if self._revision is None:
+            self._revision = git_revision(self.definition.root)
+        return self._revision
+
+    def built(self) -> BuiltImage:
+        """The variant's image for the current revision, derived from the engine (labels).
+
+        Raises PipelineError (one line): built with the other engine, or not built.
+        """
+        engine = self.engine
+        return find_built(
+            engine,
+            self.definition,
+            self.revision(),
+            lambda ref: other_engine_has(ref, exclude=engine.name),
         )
-        if recorded_engine and record.engine:
-            self.connection.prefer(record.engine)
-        return confirm_build(self.engine, self.definition, record)
+
+    def pushed(self, registry: str, built: BuiltImage | None = None) -> PushRecord:
+        """The push of the current build in ``registry``, derived from registry HEAD."""
+        client = RegistryClient(self.registry_access(registry))
+        return pushed_image(client, self.definition, built or self.built())
 
     def close(self) -> None:
         self.connection.close()

@@ -1,6 +1,8 @@
-"""What one step hands to the next, kept under ``build/state/`` as small JSON files.
+"""What one step hands to the next (frozen dataclasses), and the one record kept on disk.
 
-Each record is a frozen dataclass. Writes are atomic (temp file + rename), so an
+What was built and pushed is derived from the engine and the registry (:mod:`.records`);
+the only file kept is the in-image test verdict, ``build/<variant>/state/tests/<image id>.json``
+(:meth:`StateStore.save_test`). Writes are atomic (temp file + rename), so an
 interrupted step never leaves a half-written record for the next one to trust.
 """
 
@@ -99,6 +101,7 @@ class BuiltImage:
     created: str
     lock_sha256: str
     base: ResolvedBase
+    input_key: str = ""  # io.github.ray-worker-image.input-key (inputs.input_key)
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
 
 
 class StateStore:
-    """Records of the last base resolution, build, test runs and push."""
+    """The in-image test verdicts of a variant, one file per image id."""
 
     def __init__(self, build_dir: Path) -> None:
         self.dir = build_dir / "state"
@@ -177,3 +180,9 @@ class StateStore:
 
     def test_kind(self, image_id: str) -> str:
         return f"tests/{image_id.removeprefix('sha256:')[:32]}"
+
+    def save_test(self, record: TestRecord) -> None:
+        self.save(self.test_kind(record.image_id), record)
+
+    def load_test(self, image_id: str) -> TestRecord | None:
+        return self.load_optional(self.test_kind(image_id), TestRecord)

@@ -1,8 +1,9 @@
 """The steps, each usable alone (one task) and composed by :mod:`release`.
 
 Every step works on one :class:`~.session.Session` (one variant) and returns what the next
-step needs, so `release` hands results along in memory; the records under
-``build/<variant>/state/`` serve the tasks run one at a time.
+step needs, so `release` hands results along in memory; a task run alone finds the build
+in the engine and the push in the registry (:mod:`.records`); only the in-image test
+verdict is kept under ``build/<variant>/state/tests/``.
 """
 
 from __future__ import annotations
@@ -78,9 +79,7 @@ def do_render(s: Session) -> Path:
 
 def do_build(s: Session) -> BuiltImage:
     context = render_context(s.definition, s.resolve_base(), s.build_dir)
-    built = build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
-    s.state.save("image", built)
-    return built
+    return build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
 
 
 def do_test(s: Session, image_id: str | None = None) -> TestRecord:
@@ -92,7 +91,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
             f"--engine {s.engine.name} --variant {s.variant}` first"
         )
     record = run_image_tests(s.definition, s.engine, target, s.build_dir)
-    s.state.save(s.state.test_kind(target), record)
+    s.state.save_test(record)
     if not record.passed:
         raise PipelineError(
             f"{s.variant}: in-image tests failed: {record.failed} of {record.count} "
@@ -138,7 +137,7 @@ def do_push_all(
     plans = []
     for s in sessions:
         built = s.built()
-        tests = s.state.load_optional(s.state.test_kind(built.image_id), TestRecord)
+        tests = s.state.load_test(built.image_id)
         plans.append(
             plan_push(
                 s.definition,
@@ -167,7 +166,6 @@ def do_push_all(
         record = push_image(
             s.engine, plan, credentials, access=s.registry_access(registry), force=force
         )
-        s.state.save("push", record)
         console.step(f"pushed {record.by_tag_and_digest}")
         records.append(record)
     return records

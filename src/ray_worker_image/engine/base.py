@@ -59,6 +59,30 @@ class Engine(ABC):
         """Raise EngineError (one line) when this engine is not set up to reach ``access``
         the way the user asked (CA file, plain HTTP). Changes nothing."""
 
+    def _build_stream(
+        self,
+        context_tar: bytes,
+        tag: str,
+        *,
+        labels: Mapping[str, str],
+        no_cache: bool,
+        epoch: int | None,
+    ) -> Iterator[dict[str, Any]]:
+        """docker-py's build: Docker's classic builder has no timestamp option."""
+        stream: Iterator[dict[str, Any]] = self._client.api.build(
+            fileobj=_BytesReader(context_tar),
+            custom_context=True,
+            tag=tag,
+            labels=dict(labels),
+            buildargs={"SOURCE_DATE_EPOCH": str(epoch)} if epoch is not None else None,
+            rm=True,
+            forcerm=True,
+            pull=False,
+            nocache=no_cache,
+            decode=True,
+        )
+        return stream
+
     def _push_stream(
         self, ref: ImageRef, auth: Mapping[str, str] | None, access: RegistryAccess | None
     ) -> Iterator[dict[str, Any]]:
@@ -89,22 +113,20 @@ class Engine(ABC):
         labels: Mapping[str, str],
         on_line: LineSink,
         no_cache: bool = False,
+        epoch: int | None = None,
     ) -> str:
-        """Build a tar context (Dockerfile at its root) and return the image id."""
+        """Build a tar context (Dockerfile at its root) and return the image id.
+
+        ``epoch`` (Unix seconds, the commit time): passed as the build arg
+        ``SOURCE_DATE_EPOCH``; podman also stamps the config, history and layer files
+        with it (:meth:`_build_stream`).
+        """
         image_id: str | None = None
         error: str | None = None
         with self._seam("build", "check the engine's storage and the build context"):
             try:
-                stream = self._client.api.build(
-                    fileobj=_BytesReader(context_tar),
-                    custom_context=True,
-                    tag=tag,
-                    labels=dict(labels),
-                    rm=True,
-                    forcerm=True,
-                    pull=False,
-                    nocache=no_cache,
-                    decode=True,
+                stream = self._build_stream(
+                    context_tar, tag, labels=labels, no_cache=no_cache, epoch=epoch
                 )
                 for event in stream:
                     if "stream" in event:

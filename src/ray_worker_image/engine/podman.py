@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -74,6 +75,45 @@ class PodmanEngine(Engine):
         if access.ca_file and access.scheme == "https":
             _require_ca(self.name, access, Path("/etc/containers/certs.d"))
 
+    def _build_stream(
+        self,
+        context_tar: bytes,
+        tag: str,
+        *,
+        labels: Mapping[str, str],
+        no_cache: bool,
+        epoch: int | None,
+    ) -> Iterator[dict[str, Any]]:
+        if epoch is None:
+            return super()._build_stream(
+                context_tar, tag, labels=labels, no_cache=no_cache, epoch=epoch
+            )
+        # docker-py's build() cannot send `timestamp`; podman's build handler reads it
+        # (pkg/api/handlers/compat/images_build.go, query field Timestamp, 4.x) and sets
+        # the config's created, the history and every file time in new layers to it
+        # (buildah's --timestamp). Same request docker-py would send, plus that field.
+        api = self._client.api
+        params = {
+            "t": tag,
+            "labels": json.dumps(dict(labels)),
+            "buildargs": json.dumps({"SOURCE_DATE_EPOCH": str(epoch)}),
+            "timestamp": str(epoch),
+            "rm": "true",
+            "forcerm": "true",
+            "pull": "false",
+            "nocache": "true" if no_cache else "false",
+        }
+        response = api._post(
+            api._url("/build"),
+            data=_chunks(context_tar),
+            params=params,
+            headers={"Content-Type": "application/x-tar"},
+            stream=True,
+        )  # the client's read timeout (seam.API_TIMEOUT) applies
+        api._raise_for_status(response)
+        stream: Iterator[dict[str, Any]] = api._stream_helper(response, decode=True)
+        return stream
+
     def _push_stream(
         self, ref: ImageRef, auth: Mapping[str, str] | None, access: RegistryAccess | None
     ) -> Iterator[dict[str, Any]]:
@@ -101,3 +141,9 @@ class PodmanEngine(Engine):
             if match:
                 return match.group(1)
         return None
+
+
+def _chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+    """The build context as a chunked request body."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
