@@ -64,29 +64,22 @@ INPUT_KEY = "io.github.ray-worker-image.input-key"
 LOCK_INPUTS = "io.github.ray-worker-image.lock-inputs"
 
 
-def build_labels(
-    definition: ImageDefinition,
-    revision: str,
-    created: str,
-    base_source: str = "",
-    *,
-    key: str = "",
-    lock_key: str = "",
+def build_args(
+    revision: str, created: str, base_source: str = "", *, key: str = "", lock_key: str = ""
 ) -> dict[str, str]:
-    """The labels that change per build; the static ones are in the rendered Dockerfile.
+    """The per-build label values, as the build args the template's last LABEL reads.
 
-    ``created`` is the commit time (:func:`.inputs.commit_epoch`), never the clock."""
-    labels = {
-        "org.opencontainers.image.revision": revision,
-        "org.opencontainers.image.created": created,
+    Build args, not API labels: podman applies API labels in Go map order (random), one
+    history entry each, so two builds of one commit would differ. ``created`` is the
+    commit time (:func:`.inputs.commit_epoch`), never the clock. Pure.
+    """
+    return {
+        "REVISION": revision,
+        "CREATED": created,
+        "INPUT_KEY": key,
+        "LOCK_INPUTS": lock_key,
+        "BASE_SOURCE": base_source,  # where the base was pulled from (the stand-in registry)
     }
-    if key:
-        labels[INPUT_KEY] = key
-    if lock_key:
-        labels[LOCK_INPUTS] = lock_key
-    if base_source:  # where the base was pulled from (the stand-in registry offline)
-        labels["io.github.ray-worker-image.base.source"] = base_source
-    return labels
 
 
 @dataclass(frozen=True)
@@ -140,8 +133,9 @@ def build_image(
     image_id = engine.build(
         context_tar(members),
         tags[0],
-        labels=build_labels(
-            definition, revision, created, base.source, key=inputs.key, lock_key=inputs.lock_key
+        labels={},
+        buildargs=build_args(
+            revision, created, base.source, key=inputs.key, lock_key=inputs.lock_key
         ),
         on_line=console.info,
         no_cache=no_cache,

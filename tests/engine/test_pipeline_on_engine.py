@@ -81,17 +81,17 @@ def test_push_records_the_registry_digest(pushed: PushRecord, registry: str, bui
         assert client.manifest_digest(ImageRef(registry, pushed.repository, tag)) == pushed.digest
     labels = client.labels(ImageRef(registry, pushed.repository, pushed.tags[0]))
     assert labels["org.opencontainers.image.revision"] == built.image.revision
-    assert built.session.state.load("push", PushRecord, hint="") == pushed
+    # Derived, not recorded: the registry's HEAD of the immutable tag, config = image id.
+    assert built.session.pushed(registry) == pushed
 
 
 def test_push_refuses_an_untested_image(built: Built, registry: str, tmp_path: Path) -> None:
-    # A fresh state dir knows the build but holds no test record for it.
+    # A fresh state dir: the engine knows the build, but no test record is kept for it.
     fresh = Session(
         dataclasses.replace(built.session.options, build_dir=tmp_path),
         definition=built.session.definition,
         engine=built.session.engine,
     )
-    fresh.state.save("image", built.image)
     with pytest.raises(PushError, match="has no test record"):
         do_push(fresh, registry=registry, username=None, skip_tests=False, allow_stand_in=False)
     ref = ImageRef(

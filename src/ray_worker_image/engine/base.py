@@ -66,6 +66,7 @@ class Engine(ABC):
         *,
         labels: Mapping[str, str],
         no_cache: bool,
+        args: Mapping[str, str],
         epoch: int | None,
     ) -> Iterator[dict[str, Any]]:
         """docker-py's build: Docker's classic builder has no timestamp option."""
@@ -74,7 +75,7 @@ class Engine(ABC):
             custom_context=True,
             tag=tag,
             labels=dict(labels),
-            buildargs={"SOURCE_DATE_EPOCH": str(epoch)} if epoch is not None else None,
+            buildargs=dict(args) or None,
             rm=True,
             forcerm=True,
             pull=False,
@@ -113,6 +114,7 @@ class Engine(ABC):
         labels: Mapping[str, str],
         on_line: LineSink,
         no_cache: bool = False,
+        buildargs: Mapping[str, str] | None = None,
         epoch: int | None = None,
     ) -> str:
         """Build a tar context (Dockerfile at its root) and return the image id.
@@ -121,12 +123,15 @@ class Engine(ABC):
         ``SOURCE_DATE_EPOCH``; podman also stamps the config, history and layer files
         with it (:meth:`_build_stream`).
         """
+        args = dict(buildargs or {})
+        if epoch is not None:
+            args["SOURCE_DATE_EPOCH"] = str(epoch)
         image_id: str | None = None
         error: str | None = None
         with self._seam("build", "check the engine's storage and the build context"):
             try:
                 stream = self._build_stream(
-                    context_tar, tag, labels=labels, no_cache=no_cache, epoch=epoch
+                    context_tar, tag, labels=labels, no_cache=no_cache, args=args, epoch=epoch
                 )
                 for event in stream:
                     if "stream" in event:
@@ -143,7 +148,12 @@ class Engine(ABC):
             if error or image_id is None:
                 raise EngineError(f"{self.name}: build failed: {error or 'no image id reported'}")
             # Multi-stage builds report one aux ID per stage; the tag names the final one.
-            return str(self._client.images.get(tag).id)
+            built = str(self._client.images.get(tag).id)
+        return self._after_build(built, tag, epoch)
+
+    def _after_build(self, image_id: str, tag: str, epoch: int | None) -> str:
+        """The image id to hand on (podman rewrites its config, see engine/podman.py)."""
+        return image_id
 
     def tag(self, image_id: str, ref: ImageRef) -> None:
         assert ref.tag, "tagging needs a tag"

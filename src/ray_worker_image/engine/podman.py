@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from ..errors import EngineError
 from ..refs import ImageRef
 from ..registry import RegistryAccess
 from .base import Engine
+from .normalise import rewrite_archive
 from .seam import _PUSH_DIGEST, DEFAULT_PODMAN_SOCKET, PODMAN_SOCKET_ENV, _ping, _require_ca
 
 
@@ -82,11 +85,12 @@ class PodmanEngine(Engine):
         *,
         labels: Mapping[str, str],
         no_cache: bool,
+        args: Mapping[str, str],
         epoch: int | None,
     ) -> Iterator[dict[str, Any]]:
         if epoch is None:
             return super()._build_stream(
-                context_tar, tag, labels=labels, no_cache=no_cache, epoch=epoch
+                context_tar, tag, labels=labels, no_cache=no_cache, args=args, epoch=epoch
             )
         # docker-py's build() cannot send `timestamp`; podman's build handler reads it
         # (pkg/api/handlers/compat/images_build.go, query field Timestamp, 4.x) and sets
@@ -96,12 +100,15 @@ class PodmanEngine(Engine):
         params = {
             "t": tag,
             "labels": json.dumps(dict(labels)),
-            "buildargs": json.dumps({"SOURCE_DATE_EPOCH": str(epoch)}),
+            "buildargs": json.dumps(dict(args)),
             "timestamp": str(epoch),
             "rm": "true",
             "forcerm": "true",
             "pull": "false",
             "nocache": "true" if no_cache else "false",
+            # No intermediate images: with them buildah writes each step's parent image id
+            # (`FROM <id>`, clock-stamped) into the history comments.
+            "layers": "false",
         }
         response = api._post(
             api._url("/build"),
@@ -113,6 +120,31 @@ class PodmanEngine(Engine):
         api._raise_for_status(response)
         stream: Iterator[dict[str, Any]] = api._stream_helper(response, decode=True)
         return stream
+
+    def _after_build(self, image_id: str, tag: str, epoch: int | None) -> str:
+        """With ``epoch``: the image again, its config without the builder container's id
+        (engine/normalise.py), so two builds of one commit get one id. Saved to a temp file
+        and loaded back through the API; the unnormalised image is removed."""
+        if epoch is None:
+            return image_id
+        with self._seam("normalise the built image", "check the engine's storage"):
+            with tempfile.TemporaryFile() as spool:
+                chunks = self._client.images.get(image_id).save(named=False)
+                try:
+                    normal = rewrite_archive(chunks, spool, tag)
+                except (ValueError, tarfile.TarError) as exc:
+                    raise EngineError(f"podman: cannot normalise {image_id[:19]}: {exc}") from None
+                if normal == image_id:
+                    return image_id
+                spool.seek(0)
+                self._client.api.load_image(spool)
+            self._client.images.remove(image_id, force=True, noprune=True)
+            found = str(self._client.images.get(tag).id)
+        if found != normal:
+            raise EngineError(
+                f"podman: {tag} is {found[:19]} after loading the normalised {normal[:19]}"
+            )
+        return normal
 
     def _push_stream(
         self, ref: ImageRef, auth: Mapping[str, str] | None, access: RegistryAccess | None

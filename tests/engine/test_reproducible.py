@@ -1,0 +1,81 @@
+"""Two cold builds of one commit give one image on podman (issue 13 item 1).
+
+Podman only: Docker Engine's classic builder stamps the config and history with the
+clock (README "Reproducible builds" shows the diff). The first image is removed before
+the second build, so the second cannot be the first found again in storage.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from ray_worker_image import engine as engines
+from ray_worker_image.build import build_image
+from ray_worker_image.definition import load_variant
+from ray_worker_image.inputs import commit_epoch, rfc3339
+from ray_worker_image.pipeline import Options, Session
+from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import RegistryClient
+from ray_worker_image.render import render_context
+
+from ..conftest import ROOT, isolated_definition
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture
+def podman() -> engines.Engine:
+    try:
+        return engines.PodmanEngine.connect()
+    except engines.EngineError as exc:
+        pytest.skip(f"podman not available: {exc}")
+
+
+def test_two_cold_podman_builds_give_one_image_id_and_one_manifest_digest(
+    podman: engines.Engine, registry: str, tmp_path: Path
+) -> None:
+    label = f"repro-{uuid.uuid4().hex[:6]}"
+    definition = isolated_definition(load_variant(root=ROOT), label)
+    options = Options(
+        root=ROOT, engine="podman", stand_in=True, stand_in_registry=registry, build_dir=tmp_path
+    )
+    s = Session(options, definition=definition, engine=podman)
+    client = RegistryClient(registry)
+    repository = f"{definition.target.repository}-pushed"
+    ids: list[str] = []
+    digests: list[str] = []
+    names: list[str] = []
+    try:
+        for run in ("a", "b"):
+            context = render_context(definition, s.resolve_base(), s.build_dir)
+            built = build_image(
+                definition, podman, context, s.resolve_base(), ca_cert=s.ca_cert, no_cache=True
+            )
+            ids.append(built.image_id)
+            names.extend(built.tags)
+            ref = ImageRef(registry, repository, f"run-{run}")
+            podman.tag(built.image_id, ref)
+            names.append(str(ref))
+            reported = podman.push(ref, auth=None, on_line=lambda _line: None)
+            served = client.manifest_digest(ref)
+            assert served and served == reported
+            digests.append(served)
+            attrs = podman.image_attrs(built.image_id)
+            labels = attrs["Config"]["Labels"]
+            assert labels["org.opencontainers.image.created"] == rfc3339(commit_epoch(ROOT))
+            for name in (*built.tags, str(ref)):
+                podman.untag(name)
+            podman.remove_image(built.image_id)  # the second build starts from the base alone
+        assert ids[0] == ids[1], "two cold builds of one commit gave different image ids"
+        assert digests[0] == digests[1], "the same image pushed twice gave different digests"
+    finally:
+        for digest in set(digests):
+            client.delete(ImageRef(registry, repository, digest=digest))
+        for name in names:
+            podman.untag(name)
+        for image_id in ids:
+            podman.remove_image(image_id)
+    assert client.tags(repository) == []
