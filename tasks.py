@@ -129,10 +129,19 @@ def render(
         print(pipeline.do_render(s) / "Dockerfile")
 
 
-@task(help=COMMON_HELP | ALL_VARIANTS_HELP)
+@task(
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {
+        "force": "build even when the engine holds this revision's image with the same inputs",
+        "no_cache": "build every step afresh (implies --force)",
+    }
+)
 @pipeline.entry
 def build(
     c,
+    force=False,
+    no_cache=False,
     variant=None,
     all_variants=False,
     engine=None,
@@ -141,13 +150,16 @@ def build(
     stand_in_registry=None,
     ca_cert=None,
 ):
-    """Render, then build the variant's image with podman or Docker; prints the image id."""
+    """Render, then build the variant's image with podman or Docker; prints the image id.
+
+    An image of this revision with the same input key (label) is already built: nothing runs.
+    """
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
     with pipeline.sessions(options) as opened:
         for s in opened:
-            print(pipeline.do_build(s).image_id)
+            print(pipeline.do_build(s, force=force, no_cache=no_cache).image_id)
 
 
 @task(

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from .output import print_json, print_rollout, print_summary
 from .patching import ClusterOptions, do_patch, do_patch_variants, plan_patch, pushed_image_ref
-from .release import ReleasePlan, VariantResult, do_report, execute, plan_release
+from .release import ReleasePlan, VariantResult, execute, plan_release
+from .report import do_report
 from .session import Connection, Options, Session, entry, session, sessions
 from .steps import (
     do_build,

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, rollout
+from . import console, noop, rollout
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
+from .rehearse import rehearse_push
 from .render import lock_digest
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
@@ -134,31 +135,15 @@ def release_document(
     }
 
 
-def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str | None:
-    """Learn the manifest digest a push would produce, on a loopback registry, then delete it.
-
-    The digest only exists once an engine has written the manifest; pushing to a
-    scratch repository on the loopback registry is the one way to know it without
-    publishing anything.
-    """
-    scratch_registry = s.options.stand_in_registry
-    client = RegistryClient(scratch_registry)
-    if not client.ping():
-        console.warn(f"dry run: no loopback registry at {scratch_registry}; digest unknown")
-        return None
-    scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
-    try:
-        s.engine.tag(image_id, scratch)
-        digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None, access=client.access)
-        digest = client.manifest_digest(scratch) or digest
-    finally:
-        if (stored := client.manifest_digest(scratch)) is not None:
-            client.delete(scratch.with_digest(stored))
-        s.engine.untag(str(scratch))
-    return digest
-
-
-def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord) -> VariantResult:
+def _publish(
+    plan: ReleasePlan,
+    s: Session,
+    built: BuiltImage,
+    tests: TestRecord,
+    *,
+    released: PushRecord | None = None,
+) -> VariantResult:
+    """Push (``released``: already in the registry, push nothing), then patch and document."""
     push_plan = plan_push(
         s.definition,
         built,
@@ -169,7 +154,12 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     )
     rehearsed: str | None = None
     pushed: PushRecord | None = None
-    if plan.dry_run:
+    image: str | None
+    if released is not None:
+        pushed = released
+        refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+        image = pushed.by_tag_and_digest
+    elif plan.dry_run:
         refs = [str(r) for r in push_plan.refs]
         console.step(f"dry run: would push to {plan.registry} (nothing is published)")
         for line in push_plan.describe():
@@ -206,20 +196,60 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
 
 
 def execute(plan: ReleasePlan) -> list[VariantResult]:
-    """lock --check for all, build and test each, then push each, then the patches."""
-    do_lock_check(list(plan.sessions))
-    tested: list[tuple[Session, BuiltImage, TestRecord]] = []
+    """Find each variant by its inputs in the registry first (:mod:`.noop`); for the others
+    lock --check (unless the lock inputs are unchanged), build and test each, then push
+    each, then the patches. Each document lists its ``skipped`` steps."""
+    client = RegistryClient(plan.sessions[0].registry_access(plan.registry), plan.credentials)
+    planned = {s.variant: noop.plan_variant(s, client) for s in plan.sessions}
+    todo = [s for s in plan.sessions if planned[s.variant].released is None]
+    skipped: dict[str, list[str]] = {s.variant: [] for s in plan.sessions}
     for s in plan.sessions:
+        if planned[s.variant].released is not None:
+            skipped[s.variant] = ["lock", "build", "test", "push"]
+        elif planned[s.variant].lock_current:
+            skipped[s.variant].append("lock")
+            console.info(f"{s.variant}: lock inputs as in the registry's image; lock check skipped")
+    checks = [s for s in todo if "lock" not in skipped[s.variant]]
+    if checks:
+        do_lock_check(checks)
+    tested: list[tuple[Session, BuiltImage, TestRecord]] = []
+    for s in todo:
         built = do_build(s)
-        tested.append((s, built, do_test(s, built.image_id)))
+        kept = s.state.load_test(built.image_id)
+        if kept is not None and kept.passed and built.input_key:  # unchanged and tested before
+            console.info(f"{s.variant}: {built.image_id[:19]} passed its in-image tests already")
+            skipped[s.variant].append("test")
+            tested.append((s, built, kept))
+        else:
+            tested.append((s, built, do_test(s, built.image_id)))
     if len(tested) > 1:
         console.step(f"all {len(tested)} variants built and tested; publishing")
     if not plan.dry_run and len(tested) > 1:
         push_immutable_all(plan, tested)
-    results = [_publish(plan, s, built, tests) for s, built, tests in tested]
+    by_variant = {s.variant: _publish(plan, s, b, t) for s, b, t in tested}
+    for s in plan.sessions:
+        done = planned[s.variant]
+        if done.released is not None and done.released_image is not None:
+            noop.say_nothing_to_do(s, done.released)
+            by_variant[s.variant] = _publish(
+                plan, s, done.released_image, _kept_verdict(s, done.released_image),
+                released=done.released,
+            )  # fmt: skip
+    results = []
+    for s in plan.sessions:
+        result = by_variant[s.variant]
+        document = dict(result.document, skipped=skipped[s.variant])
+        results.append(dataclasses.replace(result, document=document))
     if plan.cluster.source and len(results) > 1:
         return _one_patch_for_all(plan, results)
     return results
+
+
+def _kept_verdict(s: Session, built: BuiltImage) -> TestRecord:
+    """The verdict kept for a released image, else the one its push implies (passed)."""
+    return s.state.load_test(built.image_id) or TestRecord(
+        built.image_id, built.engine, True, 0, 0, ""
+    )
 
 
 def push_immutable_all(
@@ -269,20 +299,3 @@ def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[
             )
         )
     return out
-
-
-def do_report(s: Session, cluster: ClusterOptions, registry: str) -> dict[str, Any]:
-    """The release record of this revision's image (no rebuild), derived: the build from
-    the engine (labels), the push from ``registry`` (HEAD, config digest = image id) and the
-    test verdict kept for that image id."""
-    check_registry(registry)
-    built = s.built()
-    tests = s.state.load(
-        s.state.test_kind(built.image_id),
-        TestRecord,
-        hint=f"run `invoke test --engine {built.engine} --variant {s.variant}` first",
-    )
-    pushed = s.pushed(registry, built)
-    plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
-    refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
-    return release_document(s.variant, built, tests, pushed, refs, plan)

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import console, contract
-from .build import build_image
+from . import console, contract, noop
+from .build import build_image, build_inputs
 from .errors import PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
@@ -77,9 +77,23 @@ def do_render(s: Session) -> Path:
     return context.directory
 
 
-def do_build(s: Session) -> BuiltImage:
-    context = render_context(s.definition, s.resolve_base(), s.build_dir)
-    return build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
+def do_build(s: Session, *, force: bool = False, no_cache: bool = False) -> BuiltImage:
+    """Render and build; an image of this revision with the same input key in the engine
+    is "already built" and returned as is (``force``/``no_cache``: build anyway)."""
+    base = s.resolve_base()
+    context = render_context(s.definition, base, s.build_dir)
+    inputs = build_inputs(s.definition, context, base, s.revision())
+    if not (force or no_cache):
+        found = noop.already_built(s, inputs)
+        if found is not None:
+            console.step(
+                f"{s.variant}: {found.tags[1]} ({found.image_id[:19]}) already built with "
+                "these inputs; nothing to build (--force rebuilds)"
+            )
+            return found
+    return build_image(
+        s.definition, s.engine, context, base, ca_cert=s.ca_cert, no_cache=no_cache, inputs=inputs
+    )
 
 
 def do_test(s: Session, image_id: str | None = None) -> TestRecord:

@@ -1,0 +1,27 @@
+"""`invoke report`: the release record of this revision's image, derived, nothing rebuilt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .patching import ClusterOptions, plan_patch
+from .release import check_registry, release_document
+from .session import Session
+from .state import TestRecord
+
+
+def do_report(s: Session, cluster: ClusterOptions, registry: str) -> dict[str, Any]:
+    """The release record of this revision's image (no rebuild), derived: the build from
+    the engine (labels), the push from ``registry`` (HEAD, config digest = image id) and the
+    test verdict kept for that image id."""
+    check_registry(registry)
+    built = s.built()
+    tests = s.state.load(
+        s.state.test_kind(built.image_id),
+        TestRecord,
+        hint=f"run `invoke test --engine {built.engine} --variant {s.variant}` first",
+    )
+    pushed = s.pushed(registry, built)
+    plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
+    refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
+    return release_document(s.variant, built, tests, pushed, refs, plan)
