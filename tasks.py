@@ -264,6 +264,7 @@ CLUSTER_HELP = {
     "invoke.yaml); release: where to push",
     "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
     "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
+    "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
 }
 
 
@@ -339,6 +340,7 @@ def patch(
     stand_in_registry=None,
     ca_cert=None,
     registry=None,
+    username=None,
     registry_ca=None,
     insecure_registry=False,
 ):
@@ -358,17 +360,25 @@ def patch(
         c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
     )
     where = str(_setting(c, "registry", registry))
+    credentials = pipeline.credentials_from_env(username)
     with pipeline.sessions(options) as opened:
         if all_variants and cluster.source:  # one patch, each group on the variant it runs
             pipeline.do_patch_variants(
                 list(opened), cluster, fmt=format, out=out, write=write, check=check,
-                registry=where,
+                registry=where, credentials=credentials,
             )  # fmt: skip
             return
         for s in opened:
             folder = f"{out}/{s.variant}" if out and all_variants else out
             pipeline.do_patch(
-                s, cluster, fmt=format, out=folder, write=write, check=check, registry=where
+                s,
+                cluster,
+                fmt=format,
+                out=folder,
+                write=write,
+                check=check,
+                registry=where,
+                credentials=credentials,
             )
 
 
@@ -476,6 +486,7 @@ def report(
     stand_in_registry=None,
     ca_cert=None,
     registry=None,
+    username=None,
     registry_ca=None,
     insecure_registry=False,
 ):
@@ -496,7 +507,8 @@ def report(
     )
     where = str(_setting(c, "registry", registry))
     with pipeline.sessions(options) as opened:
-        documents = [pipeline.do_report(s, cluster, where) for s in opened]
+        credentials = pipeline.credentials_from_env(username)
+        documents = [pipeline.do_report(s, cluster, where, credentials) for s in opened]
         if json:
             pipeline.print_json(documents if all_variants else documents[0])
             return

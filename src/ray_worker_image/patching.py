@@ -11,6 +11,7 @@ import sys
 
 from . import console, rollout
 from .errors import PipelineError, RolloutError
+from .registry import Credentials
 from .session import Session
 
 ClusterOptions = rollout.ClusterOptions
@@ -21,7 +22,7 @@ def plan_patch(s: Session, image: str | None, cluster: ClusterOptions) -> rollou
     return rollout.plan_from_options(s.definition, cluster, default_image=image)
 
 
-def pushed_image_ref(s: Session, registry: str) -> str:
+def pushed_image_ref(s: Session, registry: str, credentials: Credentials | None = None) -> str:
     """``REPO:TAG@digest`` of this revision's build as ``registry`` serves it (derived:
     engine labels + registry HEAD, :meth:`.session.Session.pushed`). Raises PipelineError."""
     if not registry:
@@ -29,7 +30,7 @@ def pushed_image_ref(s: Session, registry: str) -> str:
             "no registry to find the pushed image in: pass --registry HOST[:PORT] (or "
             "$RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry), or give --image REF"
         )
-    return s.pushed(registry).by_tag_and_digest
+    return s.pushed(registry, credentials=credentials).by_tag_and_digest
 
 
 def do_patch(
@@ -41,6 +42,7 @@ def do_patch(
     write: str | None = None,
     check: bool = False,
     registry: str = "",
+    credentials: Credentials | None = None,
 ) -> rollout.Rollout:
     """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
 
@@ -55,7 +57,7 @@ def do_patch(
         raise PipelineError("--write FILE reads FILE itself; drop --from")
     if write and (out or fmt != "json"):
         raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
-    default = None if cluster.images else pushed_image_ref(s, registry)
+    default = None if cluster.images else pushed_image_ref(s, registry, credentials)
     if write:
         cluster = dataclasses.replace(cluster, source=write)
     return emit(plan_patch(s, default, cluster), fmt=fmt, out=out, write=write, check=check)
@@ -70,6 +72,7 @@ def do_patch_variants(
     write: str | None = None,
     check: bool = False,
     registry: str = "",
+    credentials: Credentials | None = None,
 ) -> rollout.Rollout:
     """One patch for a cluster whose groups run different variants: each group gets the
     last push of the variant it runs now (read from the live object, ``--from``/``--write``)."""
@@ -79,7 +82,7 @@ def do_patch_variants(
         raise PipelineError("--check goes with --write FILE: it checks that file")
     if write:
         cluster = dataclasses.replace(cluster, source=write)
-    pushed = [pushed_image_ref(s, registry) for s in sessions]
+    pushed = [pushed_image_ref(s, registry, credentials) for s in sessions]
     plan = rollout.plan_for_variants([s.definition for s in sessions], pushed, cluster)
     return emit(plan, fmt=fmt, out=out, write=write, check=check)
 

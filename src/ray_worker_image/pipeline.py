@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .output import print_json, print_rollout, print_summary
 from .patching import ClusterOptions, do_patch, do_patch_variants, plan_patch, pushed_image_ref
+from .push import credentials_from_env
 from .release import ReleasePlan, VariantResult, execute, plan_release
 from .report import do_report
 from .session import Connection, Options, Session, entry, session, sessions
@@ -32,6 +33,7 @@ __all__ = [
     "ReleasePlan",
     "Session",
     "VariantResult",
+    "credentials_from_env",
     "do_build",
     "do_contract",
     "do_e2e",

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from .patching import ClusterOptions, plan_patch
+from .registry import Credentials
 from .release import check_registry, release_document
 from .session import Session
 from .state import TestRecord
 
 
-def do_report(s: Session, cluster: ClusterOptions, registry: str) -> dict[str, Any]:
+def do_report(
+    s: Session, cluster: ClusterOptions, registry: str, credentials: Credentials | None = None
+) -> dict[str, Any]:
     """The release record of this revision's image (no rebuild), derived: the build from
     the engine (labels), the push from ``registry`` (HEAD, config digest = image id) and the
     test verdict kept for that image id."""
@@ -21,7 +24,7 @@ def do_report(s: Session, cluster: ClusterOptions, registry: str) -> dict[str, A
         TestRecord,
         hint=f"run `invoke test --engine {built.engine} --variant {s.variant}` first",
     )
-    pushed = s.pushed(registry, built)
+    pushed = s.pushed(registry, built, credentials)
     plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
     refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
     return release_document(s.variant, built, tests, pushed, refs, plan)

@@ -22,7 +22,7 @@ from .context import resolve_ca_cert
 from .definition import DEFAULT_DEFINITION, Definition, ImageDefinition, load_definition
 from .errors import PipelineError
 from .records import find_built, pushed_image
-from .registry import RegistryAccess, RegistryClient
+from .registry import Credentials, RegistryAccess, RegistryClient
 from .standin import DEFAULT_STAND_IN_REGISTRY, check_stand_in
 from .state import BUILD_DIR, BuiltImage, PushRecord, ResolvedBase, StateStore
 
@@ -183,9 +183,14 @@ class Session:
             lambda ref: other_engine_has(ref, exclude=engine.name),
         )
 
-    def pushed(self, registry: str, built: BuiltImage | None = None) -> PushRecord:
+    def pushed(
+        self,
+        registry: str,
+        built: BuiltImage | None = None,
+        credentials: Credentials | None = None,
+    ) -> PushRecord:
         """The push of the current build in ``registry``, derived from registry HEAD."""
-        client = RegistryClient(self.registry_access(registry))
+        client = RegistryClient(self.registry_access(registry), credentials)
         return pushed_image(client, self.definition, built or self.built())
 
     def close(self) -> None:

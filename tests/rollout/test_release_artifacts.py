@@ -9,16 +9,12 @@ object is validated against the RayCluster CRD, and the rollback restores the or
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,48 +37,9 @@ DATA = ROOT / "tests/data/kuberay"
 INVOKE = str(Path(sys.executable).parent / "invoke")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-# `invoke patch` confirms the push record with the registry (HEAD of every recorded tag), so
-# the record points at a stub of the registry's manifest endpoint on loopback.
-REGISTRY, REPOSITORY = f"127.0.0.1:{_free_port()}", "swe-fleet/ray"
+# The registry is never contacted: the images are given with --image.
+REGISTRY, REPOSITORY = "127.0.0.1:5999", "swe-fleet/ray"
 DIGEST = "sha256:" + "7a" * 32
-
-
-class _ManifestStub(http.server.BaseHTTPRequestHandler):
-    """/v2/ and HEAD/GET /v2/swe-fleet/ray/manifests/<tag>: DIGEST for every tag."""
-
-    def do_HEAD(self) -> None:
-        if self.path == "/v2/" or self.path.startswith(f"/v2/{REPOSITORY}/manifests/"):
-            self.send_response(200)
-            self.send_header("Docker-Content-Digest", DIGEST)
-            self.send_header("Content-Type", "application/vnd.docker.distribution.manifest.v2+json")
-            self.send_header("Content-Length", "0")
-        else:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    do_GET = do_HEAD
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module", autouse=True)
-def manifest_stub() -> Iterator[None]:
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", int(REGISTRY.split(":")[1])), _ManifestStub
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield
-    server.shutdown()
-    server.server_close()
 
 
 OLD = "sha256:" + "01" * 32
@@ -101,40 +58,30 @@ def workflow_patch_step() -> str:
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """dist/rollout/ as the workflow's patch step writes it after a push."""
+    """dist/rollout/ as the workflow's patch step writes it after a push.
+
+    The workflow derives each variant's pushed image from the engine and the registry;
+    here the same files are made from the image references themselves (`--image`), so
+    this stays a kubectl-only test: nothing is built, pushed or served.
+    """
     tmp = tmp_path_factory.mktemp("release")
-    build = tmp / "build"
-    for variant in ("2.49.2", "2.52.1-py311"):  # the workflow patches every variant
-        (build / variant / "state").mkdir(parents=True)
-        record = {
-            "image_id": "sha256:" + "ee" * 32,
-            "engine": "docker",
-            "registry": REGISTRY,
-            "repository": REPOSITORY,
-            "tags": [f"{variant}-nats", f"{variant}-nats-g0123456789ab"],
-            "digest": DIGEST,
-        }
-        (build / variant / "state/push.json").write_text(json.dumps(record))
     run = workflow_patch_step()
-    assert ".venv/bin/invoke patch --all-variants --out dist/rollout" in run
+    assert ".venv/bin/invoke patch --engine docker --all-variants --out dist/rollout" in run
     assert "--from" not in run
     root = tmp / "dist/rollout"
-    out = root / "2.49.2"
-    command = run.replace(".venv/bin/invoke", INVOKE).replace("dist/rollout", str(root))
-    env = {
-        **os.environ,
-        "RAY_IMAGE_BUILD_DIR": str(build),
-        "RAYCLUSTER_NAME": "ray-gpu",
-        "RAYCLUSTER_NAMESPACE": "ray",
-    }
-    done = subprocess.run(
-        ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
+    env = {**os.environ, "RAY_IMAGE_BUILD_DIR": str(tmp / "build")}
+    for variant in ("2.49.2", "2.52.1-py311"):  # the workflow patches every variant
+        image = f"{REGISTRY}/{REPOSITORY}:{variant}-nats@{DIGEST}"
+        command = [
+            INVOKE, "patch", "--variant", variant, "--image", image,
+            "--out", str(root / variant), "--name", "ray-gpu", "--namespace", "ray",
+        ]  # fmt: skip
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in root.iterdir()) == ["2.49.2", "2.52.1-py311"]
     for folder in root.iterdir():
         assert sorted(p.name for p in folder.iterdir()) == ["rollout.sh"]
-    return out
+    return root / "2.49.2"
 
 
 def cluster(image: str, *, ray_version: str | None = "2.49.2", policy: str | None = None) -> Any:
