@@ -124,14 +124,16 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
 
 
 def test_report_repeats_the_release_record_without_rebuilding(
-    released: dict, engine, private_definition: Path, tmp_path: Path
+    released: dict, engine, private_definition: Path, tmp_path: Path, registry: str
 ) -> None:
-    """What the release workflow stores: `invoke report --json`, read back from the engine's image
-    labels, the registry and the recorded test verdict, with nothing rebuilt or pushed."""
+    """What the release workflow stores: `invoke report --json`, derived from the engine's image
+    labels and the registry's HEAD, plus the kept test verdict, with nothing rebuilt or pushed."""
     result = _invoke(
         "report",
         "--engine",
         engine.name,
+        "--registry",
+        registry,
         "--definition",
         str(private_definition),
         "--from",
@@ -201,13 +203,17 @@ def test_bad_definition_fails_in_one_line_and_builds_nothing(
     assert RegistryClient(registry).manifest_digest(ImageRef(registry, repo, "2.49.2-nats")) is None
 
 
-def test_push_without_a_build_says_what_to_run(tmp_path: Path, registry: str, engine) -> None:
+def test_push_without_a_build_says_what_to_run(
+    tmp_path: Path, registry: str, engine, private_definition: Path
+) -> None:
     result = _invoke(
-        "push", "--engine", engine.name, "--registry", registry, build_dir=tmp_path / "build"
-    )
+        "push", "--engine", engine.name, "--registry", registry,
+        "--definition", str(private_definition), build_dir=tmp_path / "build",
+    )  # fmt: skip
     assert result.returncode == 1
-    assert "run `invoke build --variant 2.49.2` first" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert f"run `invoke build --engine {engine.name} --variant 2.49.2`" in result.stderr
+    assert len([x for x in result.stderr.splitlines() if x.startswith("error:")]) == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_release_dry_run_publishes_nothing_and_plans_the_push(
