@@ -23,13 +23,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from ray_worker_image import engine as engines
+from ray_worker_image.build import git_revision, local_tags
 from ray_worker_image.context import context_tar
 from ray_worker_image.definition import load_definition
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
-from ray_worker_image.state import BuiltImage, ResolvedBase, StateStore, TestRecord
+from ray_worker_image.state import StateStore, TestRecord
 
 from ..conftest import ROOT
 
@@ -150,30 +152,35 @@ def build_tiny(
     *,
     size: int = 1024,
     repository: str | None = None,
-    immutable: str = "2.49.2-nats-gfaults",
 ) -> TinyImage:
-    """`FROM scratch` + one random file of ``size`` bytes, tagged like the pipeline tags."""
+    """`FROM scratch` + one random file of ``size`` bytes, tagged like the pipeline tags.
+
+    The pipeline derives the build from the engine (the local immutable tag of the current
+    revision), so the image gets a private copy of the definition under its own repository
+    (``<build_dir>/definition/image.yaml``, which :func:`invoke` passes on) and that tag.
+    """
     repository = repository or f"faults/img-{uuid.uuid4().hex[:8]}"
-    local = f"localhost/{repository}"
-    tags = (f"{local}:2.49.2-nats", f"{local}:{immutable}")
+    folder = build_dir / "definition"
+    shutil.copytree(ROOT / "images/ray-swe-fleet", folder)
+    raw = yaml.safe_load((folder / "image.yaml").read_text())
+    raw["target"]["repository"] = repository
+    (folder / "image.yaml").write_text(yaml.safe_dump(raw))
+    definition = load_definition(folder / "image.yaml", ROOT).variant(None)
+    revision = git_revision(ROOT)
+    tags = local_tags(definition, revision)
     context = context_tar(
         {"Dockerfile": b"FROM scratch\nCOPY blob /blob\n", "blob": secrets.token_bytes(size)}
     )
     labels = {
         "io.github.ray-worker-image.faults": "1",
-        "org.opencontainers.image.revision": "faults",
+        "org.opencontainers.image.revision": revision,
         "org.opencontainers.image.base.name": "docker.io/rayproject/ray:2.49.2",
         "org.opencontainers.image.base.digest": "sha256:" + "0" * 64,
     }
     image_id = engine.build(context, tags[0], labels=labels, on_line=lambda _: None)
     engine.tag(image_id, ImageRef.parse(tags[1]))
-    base = ResolvedBase("docker.io/rayproject/ray:2.49.2", "x/y:1", "sha256:" + "0" * 64, False)
-    variant = load_definition(root=ROOT).variant(None).variant
-    store = StateStore(build_dir / variant)  # the session's state folder: <build>/<variant>
-    store.save(
-        "image", BuiltImage(image_id, engine.name, tags, "faults", "2026-01-01T00:00:00Z", "", base)
-    )
-    store.save(store.test_kind(image_id), TestRecord(image_id, engine.name, True, 1, 0, "x.xml"))
+    store = StateStore(build_dir / definition.variant)  # the session's state folder
+    store.save_test(TestRecord(image_id, engine.name, True, 1, 0, "x.xml"))
     return TinyImage(engine, image_id, repository, tags, build_dir)
 
 
@@ -200,6 +207,9 @@ def invoke(
         "COLUMNS": "300",
     }
     environment.pop("RAY_IMAGE_REGISTRY_PASSWORD", None)
+    definition = build_dir / "definition/image.yaml"  # a tiny image's (build_tiny)
+    if definition.is_file():
+        environment["RAY_IMAGE_DEFINITION"] = str(definition)
     environment.update(env)
     return subprocess.run(
         [INVOKE, *args],
