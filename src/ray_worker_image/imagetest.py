@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import console, proc
-from .contract import image_config
 from .definition import ImageDefinition
 from .engine import Engine
+from .imageconfig import image_config
 from .state import TestRecord
 
 SUITE = Path("tests/image")
