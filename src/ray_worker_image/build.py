@@ -20,6 +20,7 @@ from .inputs import (
     normalised_definition,
     rfc3339,
 )
+from .proc import GIT_TIMEOUT
 from .refs import ImageRef
 from .render import RenderedContext
 from .state import BuiltImage, ResolvedBase
@@ -31,7 +32,12 @@ def git_revision(root: Path) -> str:
     """The commit being built; ``-dirty`` when the work tree has uncommitted changes."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=GIT_TIMEOUT,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -39,8 +45,9 @@ def git_revision(root: Path) -> str:
             capture_output=True,
             text=True,
             check=True,
+            timeout=GIT_TIMEOUT,
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         sha = os.environ.get("GITHUB_SHA", "")
         dirty = ""
         if not sha:

@@ -19,6 +19,7 @@ from typing import Any
 
 from .definition import ImageDefinition
 from .errors import PipelineError
+from .proc import GIT_TIMEOUT
 
 KEY_VERSION = "ray-worker-image/input-key/v1"
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -43,9 +44,10 @@ def commit_epoch(root: Path) -> int:
             capture_output=True,
             text=True,
             check=True,
+            timeout=GIT_TIMEOUT,
         ).stdout.strip()
         return int(out)
-    except (OSError, subprocess.CalledProcessError, ValueError):
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError):
         value = os.environ.get(SOURCE_DATE_EPOCH, "")
         if value.isdigit():
             return int(value)
