@@ -73,6 +73,18 @@ def plan_variant(s: Session, client: RegistryClient) -> Planned:
     return Planned(inputs, released, image, lock_current)
 
 
+def plan_or_unknown(s: Session, client: RegistryClient, *, dry_run: bool) -> Planned:
+    """:func:`plan_variant`; on a dry run a registry that cannot answer (it may not even
+    resolve) means "nothing known" instead of an error."""
+    try:
+        return plan_variant(s, client)
+    except PipelineError as exc:
+        if not dry_run:
+            raise
+        console.warn(f"dry run: inputs not compared with {client.registry} ({exc})")
+        return Planned(plan_inputs(s), None, None, False)
+
+
 def say_nothing_to_do(s: Session, record: PushRecord) -> None:
     console.step(
         f"{s.variant}: {record.registry}/{record.repository}:{record.tags[-1]}@{record.digest} "

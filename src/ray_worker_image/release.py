@@ -200,7 +200,9 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     lock --check (unless the lock inputs are unchanged), build and test each, then push
     each, then the patches. Each document lists its ``skipped`` steps."""
     client = RegistryClient(plan.sessions[0].registry_access(plan.registry), plan.credentials)
-    planned = {s.variant: noop.plan_variant(s, client) for s in plan.sessions}
+    planned = {
+        s.variant: noop.plan_or_unknown(s, client, dry_run=plan.dry_run) for s in plan.sessions
+    }
     todo = [s for s in plan.sessions if planned[s.variant].released is None]
     skipped: dict[str, list[str]] = {s.variant: [] for s in plan.sessions}
     for s in plan.sessions:
