@@ -18,6 +18,7 @@ import devtasks
 from ray_worker_image import pipeline, settings
 from ray_worker_image.definition import load_definition
 from ray_worker_image.pipeline import Options
+from ray_worker_image.supply import steps as supply_steps
 
 ROOT = Path(__file__).resolve().parent
 
@@ -615,3 +616,77 @@ def contract(
     options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_contract(s, image)
+
+
+SUPPLY_HELP = {
+    "username": "registry user (password: $RAY_IMAGE_REGISTRY_PASSWORD, never a flag)",
+    "registry_ca": "PEM CA of a registry with a private CA",
+    "insecure_registry": "plain HTTP to a non-loopback registry",
+}
+
+
+@task(
+    help=COMMON_HELP
+    | SUPPLY_HELP
+    | {
+        "out": "where to write the SBOM (default: build/<variant>/sbom-<variant>.cdx.json)",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer)",
+    }
+)
+@pipeline.entry
+def sbom(
+    c,
+    out=None,
+    attach=False,
+    username=None,
+    variant=None,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+    registry_ca=None,
+    insecure_registry=False,
+):
+    """CycloneDX SBOM of the last pushed image's Python environment (cyclonedx-py, in a
+    throwaway container of the image); --attach refers it to the digest in the registry."""
+    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
+    with pipeline.session(options) as s:
+        print(supply_steps.do_sbom(s, username=username, out=out, attach=attach))
+
+
+@task(help=SUPPLY_HELP | {"ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."})
+@pipeline.entry
+def sign(c, ref, username=None, registry_ca=None, insecure_registry=False):
+    """Sign the digest REF names (cosign format, sha256-<hex>.sig) with the key in
+    $RAY_IMAGE_SIGNING_KEY (path or PEM; passphrase $RAY_IMAGE_SIGNING_KEY_PASSPHRASE)."""
+    print(
+        supply_steps.do_sign(
+            ref, username=username, registry_ca=registry_ca, insecure=insecure_registry
+        )
+    )
+
+
+@task(
+    help=SUPPLY_HELP
+    | {
+        "ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...",
+        "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
+    }
+)
+@pipeline.entry
+def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_registry=False):
+    """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
+    and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
+    ok = supply_steps.do_verify(
+        ref,
+        public_key=public_key,
+        username=username,
+        registry_ca=registry_ca,
+        insecure=insecure_registry,
+    )
+    if not ok:
+        raise SystemExit(1)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, rollout
+from . import console, rollout, supply
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
@@ -87,6 +87,7 @@ def plan_release(
     placeholders = []
     for s in sessions:
         lock_digest(s.definition)  # every lock file present
+        supply.check_sbom_lock(s.definition)  # the SBOM generator's lock for its Python
         ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
         placeholders.append(f"{ref}@{PLACEHOLDER_DIGEST}")
         if not (cluster.source and len(sessions) > 1):
@@ -95,6 +96,8 @@ def plan_release(
         rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster)
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
+    if not dry_run:
+        supply.check_signing_key()  # a configured key that does not load stops here
     return ReleasePlan(
         tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
     )
@@ -193,6 +196,17 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     patch = None
     out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
     out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
+    supplied = None
+    if pushed is not None:  # SBOM attached to the digest and written next to the rollout; signed
+        supplied = supply.after_push(
+            s.definition,
+            s.engine,
+            pushed,
+            s.registry_access(plan.registry),
+            plan.credentials,
+            ca_cert=s.ca_cert,
+            out_dir=out_dir,
+        )
     if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
         patch = plan_patch(s, image, plan.cluster)
@@ -204,6 +218,8 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     document = release_document(
         s.variant, built, tests, pushed, refs, patch, rehearsed_digest=rehearsed
     )
+    if supplied is not None:
+        document["supply"] = supplied
     return VariantResult(s.variant, document, patch, out_dir, image)
 
 

@@ -22,12 +22,17 @@ from ..engine import Engine
 from ..registry import Credentials, RegistryAccess
 from ..state import PushRecord
 from . import artifacts, sign
-from .sbom import generate_sbom, sbom_filename
+from .sbom import generate_sbom, sbom_filename, sbom_lock
 from .transport import ArtifactStore
 
 
 def signing_key_configured() -> bool:
     return bool(os.environ.get(sign.KEY_ENV))
+
+
+def check_sbom_lock(definition: ImageDefinition) -> None:
+    """The SBOM generator's lock for the variant's Python exists (release planning)."""
+    sbom_lock(definition)
 
 
 def check_signing_key() -> None:
