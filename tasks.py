@@ -628,9 +628,12 @@ SUPPLY_HELP = {
 @task(
     help=COMMON_HELP
     | SUPPLY_HELP
+    | ALL_VARIANTS_HELP
     | {
-        "out": "where to write the SBOM (default: build/<variant>/sbom-<variant>.cdx.json)",
-        "attach": "also attach it to the pushed digest in the registry (OCI referrer)",
+        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
+        "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
+        "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
     }
 )
 @pipeline.entry
@@ -638,8 +641,10 @@ def sbom(
     c,
     out=None,
     attach=False,
+    sign=False,
     username=None,
     variant=None,
+    all_variants=False,
     engine=None,
     definition=None,
     stand_in=False,
@@ -650,12 +655,18 @@ def sbom(
 ):
     """CycloneDX SBOM of the last pushed image's Python environment (cyclonedx-py, in a
     throwaway container of the image); --attach refers it to the digest in the registry."""
-    options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
-    with pipeline.session(options) as s:
-        print(supply_steps.do_sbom(s, username=username, out=out, attach=attach))
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            path = supply_steps.do_sbom(
+                s, username=username, out=out, attach=attach, require_signature=sign
+            )
+            print(path)
 
 
 @task(help=SUPPLY_HELP | {"ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."})

@@ -50,13 +50,16 @@ def after_push(
     *,
     ca_cert: Path | None,
     out_dir: Path | None,
+    require_signature: bool = False,
 ) -> dict[str, Any]:
     """SBOM of the pushed image (from its local id), attached to its digest, then signed.
 
     Writes ``sbom-<variant>.cdx.json`` into ``out_dir`` when given. Returns the release
     document's ``supply`` part. Without ``$RAY_IMAGE_SIGNING_KEY`` the image is not signed
-    and a loud warning says so. Raises PipelineError (one line).
+    and a loud warning says so (``require_signature``: an error, before anything is made).
+    Raises PipelineError (one line).
     """
+    key = sign.load_private_key() if require_signature or signing_key_configured() else None
     store = ArtifactStore(access, credentials, pushed.repository)
     store.check()
     data = generate_sbom(definition, engine, pushed.image_id, ca_cert)
@@ -81,8 +84,8 @@ def after_push(
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / filename).write_bytes(data)
         console.info(f"wrote {out_dir / filename}")
-    if signing_key_configured():
-        tag = sign.sign_digest(store, pushed.digest, sign.load_private_key())
+    if key is not None:
+        tag = sign.sign_digest(store, pushed.digest, key)
         console.info(f"signed {pushed.digest[:19]}: {tag}")
         result["signature"] = tag
     else:

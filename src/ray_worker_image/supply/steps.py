@@ -12,7 +12,7 @@ from ..refs import ImageRef
 from ..registry import RegistryAccess
 from ..session import Session
 from ..state import PushRecord
-from . import artifacts, sign
+from . import after_push, sign
 from .sbom import generate_sbom, sbom_filename
 from .transport import ArtifactStore
 from .verify import run_checks
@@ -24,24 +24,32 @@ def last_push(s: Session) -> PushRecord:
     return verify_push(pushed, s.registry_access(pushed.registry))
 
 
-def do_sbom(s: Session, *, username: str | None, out: str | None, attach: bool) -> Path:
-    """SBOM of the last pushed image (made from its local id), written to ``out`` (default
-    ``build/<variant>/sbom-<variant>.cdx.json``) and, with ``attach``, attached to its digest."""
+def do_sbom(
+    s: Session, *, username: str | None, out: str | None, attach: bool, require_signature: bool
+) -> Path:
+    """SBOM of the variant's last pushed image (made from its local id), written into the
+    folder ``out`` (default ``build/<variant>/``) as ``sbom-<variant>.cdx.json``; with
+    ``attach`` also attached to the pushed digest and, when a key is configured (or
+    ``require_signature``), the digest signed: what ``invoke release`` does after a push."""
     pushed = last_push(s)
-    data = generate_sbom(s.definition, s.engine, pushed.image_id, s.ca_cert)
-    path = Path(out) if out else s.build_dir / sbom_filename(s.variant)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    console.info(f"wrote {path}")
-    if attach:
-        access = s.registry_access(pushed.registry)
-        store = ArtifactStore(access, credentials_from_env(username), pushed.repository)
-        store.check()
-        attached = artifacts.attach_sbom(
-            store, pushed.digest, data, filename=sbom_filename(s.variant)
+    folder = Path(out) if out else s.build_dir
+    if attach or require_signature:
+        after_push(
+            s.definition,
+            s.engine,
+            pushed,
+            s.registry_access(pushed.registry),
+            credentials_from_env(username),
+            ca_cert=s.ca_cert,
+            out_dir=folder,
+            require_signature=require_signature,
         )
-        console.info(f"attached to {pushed.digest}: {attached.manifest_digest}")
-    return path
+    else:
+        data = generate_sbom(s.definition, s.engine, pushed.image_id, s.ca_cert)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / sbom_filename(s.variant)).write_bytes(data)
+        console.info(f"wrote {folder / sbom_filename(s.variant)}")
+    return folder / sbom_filename(s.variant)
 
 
 def _store_for(
