@@ -174,6 +174,9 @@ def test_label_checks() -> None:
     bad = label_checks({"org.opencontainers.image.base.digest": "latest"})
     assert [check.ok for check in bad] == [False, False, False, False]
     assert bad[0].line() == "FAIL label revision: missing"
+    dirty = label_checks({"org.opencontainers.image.revision": "0123456789ab-dirty"})[0]
+    assert dirty.ok and "uncommitted" in dirty.detail
+    assert not label_checks({"org.opencontainers.image.revision": "main"})[0].ok
 
 
 def test_sbom_parsing_and_packages() -> None:

@@ -19,7 +19,7 @@ from .sbom import packages, parse_sbom
 from .transport import ArtifactStore
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_REVISION = re.compile(r"^[0-9a-f]{7,40}$")
+_REVISION = re.compile(r"^[0-9a-f]{7,40}(-dirty)?$")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,10 @@ def label_checks(labels: dict[str, str]) -> list[Check]:
     stand-in flag."""
     out = []
     revision = labels.get(REVISION, "")
-    out.append(Check("label revision", bool(_REVISION.match(revision)), revision or "missing"))
+    detail = revision or "missing"
+    if revision.endswith("-dirty"):
+        detail += " (built from a work tree with uncommitted changes)"
+    out.append(Check("label revision", bool(_REVISION.match(revision)), detail))
     base = labels.get(BASE_NAME, "")
     out.append(Check("label base name", bool(base), base or "missing"))
     digest = labels.get(BASE_DIGEST, "")
