@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image import supply
+from ray_worker_image.engine import Engine
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.pipeline import do_push
 from ray_worker_image.refs import ImageRef
@@ -229,7 +230,15 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(scope="session")
+def podman_only(engine: Engine) -> None:
+    """Skip before the session's build fixtures run (session fixtures go in argument order)."""
+    if engine.name != "podman":
+        pytest.skip("the policy test drives podman's own policy engine (once, on podman)")
+
+
 def test_podman_policy_requires_the_signature(
+    podman_only: None,
     released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
@@ -239,8 +248,6 @@ def test_podman_policy_requires_the_signature(
     """sigstoreSigned + use-sigstore-attachments: the signed release pulls; an unsigned
     image, and the release tag moved to another digest (even with the real signature
     copied next to it), are refused."""
-    if built.session.engine.name != "podman":
-        pytest.skip("the policy test drives podman's own policy engine (once, on podman)")
     record, store, _, _ = released
     scope = f"{registry}/{record.repository}"
     policy = tmp_path / "policy.json"
