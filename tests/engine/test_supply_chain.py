@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -309,3 +311,57 @@ def test_podman_policy_requires_the_signature(
         for ref in pulled:  # tags only: a by-digest pull names the session's built image
             if "@" not in ref:
                 _podman("untag", ref, ref)
+
+
+# -- the release as a user runs it ----------------------------------------------------------
+def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
+    engine: Engine, registry: str, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`invoke release` with a signing key in the environment: the SBOM lands in --out and
+    on the digest, the digest is signed, and `invoke verify` passes the released image."""
+    folder = tmp_path / "image"
+    shutil.copytree(ROOT / "images/ray-swe-fleet", folder)
+    raw = yaml.safe_load((folder / "image.yaml").read_text())
+    raw["target"]["repository"] = f"swe-fleet/ray-supply-{uuid.uuid4().hex[:8]}"
+    (folder / "image.yaml").write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    result = _invoke(
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--registry",
+        registry,
+        "--definition",
+        str(folder / "image.yaml"),
+        "--json",
+        "--out",
+        str(out),
+        env={
+            "RAY_IMAGE_BUILD_DIR": str(tmp_path / "build"),
+            sign.KEY_ENV: str(keys[0]),
+            sign.PASSPHRASE_ENV: PASSPHRASE,
+        },
+    )
+    document = json.loads(result.stdout) if result.returncode == 0 else {}
+    store = ArtifactStore(RegistryAccess(registry), None, raw["target"]["repository"])
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert PASSPHRASE not in result.stdout + result.stderr
+        digest = document["digest"]
+        assert document["supply"]["signature"] == oci.signature_tag(digest)
+        assert document["supply"]["sbom"]["fallback_tag"] == oci.fallback_tag(digest)
+        shipped = out / f"sbom-{document['variant']}.cdx.json"
+        found = artifacts.find_sbom(store, digest)
+        assert found is not None and found[0] == shipped.read_bytes()
+        verified = _invoke("verify", f"{document['image']}@{digest}", "--public-key", str(keys[1]))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.count("\nok   ") == 6
+    finally:
+        if document:
+            artifacts.remove_attachments(store, document["digest"])
+            store.delete_manifest(document["digest"])
+            for tag in document["tags"]:
+                engine.remove_image(tag)
+            engine.remove_image(document["image_id"])
+        _delete_everything(store)

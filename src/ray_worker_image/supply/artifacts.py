@@ -97,3 +97,15 @@ def find_sbom(store: ArtifactStore, digest: str) -> tuple[bytes, str] | None:
             if layer.get("mediaType") == oci.CYCLONEDX_JSON:
                 return store.blob(str(layer["digest"])), f"{source} -> {entry['digest'][:19]}"
     return None
+
+
+def remove_attachments(store: ArtifactStore, digest: str) -> None:
+    """Delete what refers to ``digest``: the referrers in its fallback index, the index, and
+    its cosign signature manifest (tests, and a release taken back)."""
+    for tag in (oci.fallback_tag(digest), oci.signature_tag(digest)):
+        found = store.manifest(tag)
+        if found is None:
+            continue
+        for entry in found[1].get("manifests") or []:
+            store.delete_manifest(str(entry["digest"]))
+        store.delete_manifest(oci.sha256(found[0]))
