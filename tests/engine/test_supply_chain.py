@@ -274,6 +274,8 @@ def test_podman_policy_requires_the_signature(
     registries_d = Path(
         f"/etc/containers/registries.d/zz-ray-image-test-{uuid.uuid4().hex[:8]}.yaml"
     )
+    made_folder = not registries_d.parent.exists()
+    registries_d.parent.mkdir(parents=True, exist_ok=True)
     registries_d.write_text(f"docker:\n  {scope}:\n    use-sigstore-attachments: true\n")
     s = built.session
     moved = ImageRef(registry, record.repository, "moved")
@@ -308,6 +310,8 @@ def test_podman_policy_requires_the_signature(
         assert retagged.returncode != 0 and "Source image rejected" in retagged.stderr
     finally:
         registries_d.unlink(missing_ok=True)
+        if made_folder:
+            registries_d.parent.rmdir()
         for ref in pulled:  # tags only: a by-digest pull names the session's built image
             if "@" not in ref:
                 _podman("untag", ref, ref)
