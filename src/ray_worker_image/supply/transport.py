@@ -1,7 +1,8 @@
 """The registry seam for supply-chain artifacts: blobs, manifests, referrers.
 
 oras-py (``oras.provider.Registry``) does the HTTP work: blob upload (POST + PUT, skipped
-when the blob exists), Basic and Bearer auth, the request plumbing. What it lacks is
+when the blob exists), Basic and Bearer auth (its backend picked from the registry's
+``/v2/`` challenge), the request plumbing. What it lacks is
 written here: a timeout on every request (a ``requests.Session`` with a default timeout
 shared with its auth backend), manifest PUTs of exact bytes with any media type (its
 ``upload_manifest`` sends only image manifests and re-serialises them), the referrers
@@ -12,20 +13,54 @@ retries, so a dead registry fails at once instead of in oras' long retry loop.
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jsonschema
 import oras.provider
 import oras.schemas
 import requests
+from tenacity import (
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from ..errors import PushError
-from ..registry import MANIFEST_TYPES, Credentials, RegistryAccess, RegistryClient, api_host
+from ..registry import (
+    ATTEMPTS,
+    MANIFEST_TYPES,
+    MAX_RETRY_SECONDS,
+    TRANSIENT_STATUS,
+    Credentials,
+    RegistryAccess,
+    RegistryClient,
+    api_host,
+)
 from . import oci
 
 TIMEOUT = 30.0  # seconds, per request
+T = TypeVar("T")
+
+
+class _Retry(Exception):
+    """A transient failure (reset, timeout, 429, 5xx): retried as the registry client does."""
+
+
+def _with_retries(call: Callable[[], T]) -> T:
+    """``call`` retried on _Retry: at most ATTEMPTS times within MAX_RETRY_SECONDS."""
+    retrying = Retrying(
+        stop=stop_after_attempt(ATTEMPTS) | stop_after_delay(MAX_RETRY_SECONDS),
+        wait=wait_exponential(multiplier=0.5, max=8),
+        retry=retry_if_exception_type(_Retry),
+        reraise=True,
+    )
+    return retrying(call)
 
 
 class _TimeoutSession(requests.Session):
@@ -36,6 +71,18 @@ class _TimeoutSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self._timeout)
         return super().request(method, url, *args, **kwargs)
+
+
+def _challenge(session: requests.Session, access: RegistryAccess, host: str) -> str:
+    """The scheme of the registry's ``/v2/`` challenge ("basic", "bearer"), "" when none
+    or unreachable (check() then reports it in one line)."""
+    try:
+        response = session.get(f"{access.scheme}://{host}/v2/", verify=access.verify)
+    except requests.RequestException:
+        return ""
+    if response.status_code != 401:
+        return ""
+    return response.headers.get("WWW-Authenticate", "").partition(" ")[0].lower()
 
 
 class ArtifactStore:
@@ -56,11 +103,21 @@ class ArtifactStore:
         self.access = access
         self.repository = repository
         self.client = RegistryClient(access, credentials, timeout=timeout)
+        self.credentials = credentials
         host = api_host(access.registry)
-        self._oras = oras.provider.Registry(
-            hostname=host, insecure=access.scheme == "http", tls_verify=access.verify
-        )
         session = _TimeoutSession(timeout)
+        self._challenge = _challenge(session, access, host)
+        # oras' token backend reads a Basic challenge's realm as a token URL: pick by challenge
+        self._oras = oras.provider.Registry(
+            hostname=host,
+            insecure=access.scheme == "http",
+            tls_verify=access.verify,
+            auth_backend="basic" if self._challenge == "basic" else "token",
+        )
+        # oras' own retry loop sleeps up to ~2 minutes on any exception; the project's bounded
+        # policy (_with_retries) replaces it: call the undecorated method (functools.wraps).
+        plain = type(self._oras).do_request.__wrapped__
+        self._oras.do_request = functools.partial(plain, self._oras)
         session.cookies.set_policy(self._oras.session.cookies.get_policy())
         self._oras.session = session
         self._oras.auth.session = session
@@ -79,14 +136,29 @@ class ArtifactStore:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
+
+        def once() -> requests.Response:
+            try:
+                answer: requests.Response = self._oras.do_request(
+                    f"{self._prefix}/{path}", method, data=data, headers=dict(headers or {})
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise _Retry(type(exc).__name__) from None
+            if answer.status_code in TRANSIENT_STATUS:
+                raise _Retry(f"HTTP {answer.status_code}")
+            return answer
+
         try:
-            response: requests.Response = self._oras.do_request(
-                f"{self._prefix}/{path}", method, data=data, headers=dict(headers or {})
-            )
+            response = _with_retries(once)
+        except _Retry as exc:
+            raise PushError(
+                f"registry {self.access.registry}: {what} failed ({exc}, retried); the "
+                "registry or a proxy in front of it is failing, retry later"
+            ) from None
         except Exception as exc:  # oras raises ValueError/requests errors: one line, no secret
             raise PushError(
                 f"registry {self.access.registry}: {what} failed ({type(exc).__name__}); "
-                "check that the registry runs and the credentials"
+                "check that the registry runs, --username and RAY_IMAGE_REGISTRY_PASSWORD"
             ) from None
         if response.status_code in (401, 403):
             raise PushError(
@@ -104,7 +176,17 @@ class ArtifactStore:
 
     # -- reads ------------------------------------------------------------------------
     def check(self) -> None:
+        """``/v2/`` answers (bounded retries), and the credentials open the repository:
+        one line naming the fix otherwise."""
         self.client.check()
+        if self._challenge and self.credentials is None:
+            raise PushError(
+                f"registry {self.access.registry} needs credentials; pass --username and set "
+                "RAY_IMAGE_REGISTRY_PASSWORD"
+            )
+        response = self._request("GET", "tags/list", f"access to {self.repository}")
+        if response.status_code not in (200, 404):
+            self._ok(response, f"GET tags of {self.repository}")
 
     def manifest(self, reference: str) -> tuple[bytes, dict[str, Any]] | None:
         """(bytes, parsed) of the manifest under a tag or digest; None when absent."""
@@ -155,12 +237,22 @@ class ArtifactStore:
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
+
+            def once() -> requests.Response:
+                try:
+                    answer: requests.Response = self._oras.upload_blob(path, self._container, layer)
+                except (requests.ConnectionError, requests.Timeout) as exc:
+                    raise _Retry(type(exc).__name__) from None
+                if answer.status_code in TRANSIENT_STATUS:
+                    raise _Retry(f"HTTP {answer.status_code}")
+                return answer
+
             try:
-                response = self._oras.upload_blob(path, self._container, layer)
+                response = _with_retries(once)
             except Exception as exc:
                 raise PushError(
                     f"registry {self.access.registry}: blob upload to {self.repository} failed "
-                    f"({type(exc).__name__}); check that the registry runs"
+                    f"({type(exc).__name__}); check that the registry runs and the credentials"
                 ) from None
         finally:
             os.unlink(path)
