@@ -15,11 +15,19 @@ from invoke.context import Context
 from invoke.tasks import task as invoke_task
 
 import devtasks
-from ray_worker_image import pipeline, settings
-from ray_worker_image.definition import load_definition
+from ray_worker_image import console, pipeline, preflight, settings
+from ray_worker_image.definition import DEFAULT_DEFINITION, load_definition
+from ray_worker_image.errors import PipelineError
 from ray_worker_image.pipeline import Options
+from ray_worker_image.release_tag import variant_for_tag
 
 ROOT = Path(__file__).resolve().parent
+
+try:  # invoke parses invoke.yaml right after importing this file, with a traceback if broken
+    settings.check_project_file(ROOT)
+except PipelineError as exc:
+    console.error(str(exc))
+    raise SystemExit(1) from None
 
 
 def task(**kwargs):
@@ -40,7 +48,7 @@ ALL_VARIANTS_HELP = {"all_variants": "every variant of the definition, in file o
 
 
 def _config(c: Context) -> dict[str, object]:
-    return dict(c.config.get("ray_image", {}) or {})
+    return settings.config_section(c.config.get("ray_image"))  # validated, one-line errors
 
 
 def _setting(c: Context, name: str, flag: object = None) -> object:
@@ -58,6 +66,7 @@ def _options(
     variant: str | None = None,
     all_variants: bool = False,
 ) -> Options:
+    preflight.check_variant_flags(variant, all_variants)
     given = {
         "engine": engine,
         "definition": definition,
@@ -65,10 +74,14 @@ def _options(
         "stand_in_registry": stand_in_registry,
         "variant": variant,
     }
-    resolved = settings.resolve_all(given, os.environ, _config(c))
+    config = _config(c)
+    resolved = settings.resolve_all(given, os.environ, config)
+    where = settings.definition_path(
+        definition, os.environ, config, root=ROOT, cwd=Path.cwd(), default=DEFAULT_DEFINITION
+    )
     return Options(
         root=ROOT,
-        definition_path=Path(resolved["definition"] or Options.definition_path),
+        definition_path=where,
         engine=str(resolved["engine"]),
         stand_in=bool(resolved["stand_in"]),
         stand_in_registry=str(resolved["stand_in_registry"]),
@@ -168,6 +181,7 @@ def test(
     ca_cert=None,
 ):
     """Run the in-image tests (tests/image/, pytest-testinfra) against a container of the image."""
+    preflight.check_image(image, allow_id=True)
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
@@ -263,13 +277,15 @@ def _cluster(
     force: bool = False,
     kind: str | None = None,
 ) -> pipeline.ClusterOptions:
-    defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
+    defaults = _config(c).get("cluster") or {}
+    assert isinstance(defaults, dict)
     if groups is not None:
         chosen: tuple[str, ...] | None = tuple(g for g in groups.split(",") if g)
+        preflight.check_groups(chosen)
     elif from_:
         chosen = None
     else:
-        chosen = tuple(defaults.get("groups", ()))
+        chosen = tuple(defaults.get("groups") or ())
     return pipeline.ClusterOptions(
         source=from_,
         name=name or (None if from_ else defaults.get("name")),
@@ -334,6 +350,9 @@ def patch(
     )
     cluster = _cluster(
         c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
+    )
+    preflight.check_patch_inputs(
+        cluster, all_variants=all_variants, out=out, write=write, check=check
     )
     with pipeline.sessions(options) as opened:
         if all_variants and cluster.source:  # one patch, each group on the variant it runs
@@ -502,7 +521,7 @@ def e2e(
     from_=None,
     name=None,
     namespace=None,
-    tasks=4,
+    tasks="4",
     login_shell=False,
     variant=None,
     engine=None,
@@ -521,6 +540,8 @@ def e2e(
     agent.response.completed; a durable pull consumer must get each result exactly once.
     Then the same on the plain base must fail with ModuleNotFoundError. All removed after.
     """
+    preflight.check_image(image, allow_id=True)
+    count = preflight.positive_int(tasks, "--tasks")
     options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_e2e(
@@ -529,7 +550,7 @@ def e2e(
             manifest=from_,
             name=name,
             namespace=namespace,
-            tasks=int(tasks),
+            tasks=count,
             login_shell=login_shell,
         )
 
@@ -569,8 +590,16 @@ def add_variant(
 )
 @pipeline.entry
 def verify_tag(c, tag, variant=None, definition=None):
-    """Refuse a release tag that does not match the variant's target tag (v<tag>.N)."""
-    with pipeline.session(_options(c, definition=definition, variant=variant)) as s:
+    """Refuse a release tag that does not match the variant's target tag (v<tag>.N).
+
+    Without --variant, the variant is the one whose target tag the release tag carries.
+    """
+    options = _options(c, definition=definition, variant=variant)
+    if options.variant is None:
+        found = load_definition(options.definition_path, ROOT)
+        chosen = variant_for_tag(tag, {v.variant: v.target.tag for v in found.variants})
+        options = dataclasses.replace(options, variant=chosen)
+    with pipeline.session(options) as s:
         pipeline.do_verify_tag(s, tag)
 
 
@@ -612,6 +641,7 @@ def contract(
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
     the real rayproject/ray where a registry serves it.
     """
+    preflight.check_image(image, allow_id=True)
     options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_contract(s, image)
