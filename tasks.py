@@ -233,10 +233,13 @@ def push(
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
+    target = str(_setting(c, "registry", registry))
+    preflight.check_registry(target)  # before the engine is asked for the last build
+    preflight.check_pem(registry_ca, "--registry-ca")
     with pipeline.sessions(options) as opened:
         records = pipeline.do_push_all(
             opened,
-            registry=str(_setting(c, "registry", registry)),
+            registry=target,
             username=username,
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
