@@ -37,7 +37,8 @@ def task(**kwargs):
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
-    "definition": "image definition YAML (default: images/ray-swe-fleet/image.yaml)",
+    "definition": "image definition YAML, from the current directory (default: "
+    "$RAY_IMAGE_DEFINITION, invoke.yaml, else the repository's images/ray-swe-fleet/image.yaml)",
     "variant": "variant of the definition, by base tag, e.g. 2.52.1-py311 "
     "(default: $RAY_IMAGE_VARIANT, invoke.yaml, else the definition's default_variant)",
     "stand_in": "offline mode: use the stand-in base from the loopback registry, not Docker Hub",
@@ -95,7 +96,11 @@ def _options(
 @task(
     help=COMMON_HELP
     | ALL_VARIANTS_HELP
-    | {"check": "only verify: exit 1 naming the variant of every stale entry"}
+    | {
+        "check": "only verify: exit 1 naming the variant of every stale entry",
+        "variant": "lock only this variant, by base tag, e.g. 2.52.1-py311 (default: "
+        "$RAY_IMAGE_VARIANT, invoke.yaml; with none of them, every variant)",
+    }
 )
 @pipeline.entry
 def lock(
@@ -111,7 +116,8 @@ def lock(
 ):
     """Lock each variant's requirements with pip-compile inside that variant's base image.
 
-    Without --variant every variant is locked (or checked). Also rewrites each
+    Without a variant (no --variant, $RAY_IMAGE_VARIANT or invoke.yaml variant) every
+    variant is locked (or checked). Also rewrites each
     requirements/<variant>/constraints.txt from the base's own `pip list`, so the lock can
     never move a package the base ships. --check changes nothing and fails if anything is stale.
     """
@@ -588,7 +594,8 @@ def add_variant(
     help={
         "tag": "the git tag being released, e.g. v2.49.2-nats.1",
         "definition": COMMON_HELP["definition"],
-        "variant": COMMON_HELP["variant"],
+        "variant": "the variant the tag releases (default: the one whose target tag the "
+        "release tag carries; needed only when several fit)",
     }
 )
 @pipeline.entry
