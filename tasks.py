@@ -420,8 +420,9 @@ def release(
     """The whole pipeline: plan (every input checked), then lock --check, build, test, push, patch.
 
     Nothing slow starts before the plan holds; with --all-variants every variant is built and
-    tested before any is pushed. Progress goes to stderr; stdout gets the rollout script, or
-    with --json one JSON document (a JSON list of them with --all-variants).
+    tested before any is pushed. Progress goes to stderr; stdout gets the patch and the rollout
+    commands for a human (the runnable script is written to build/<variant>/rollout/rollout.sh),
+    or with --json one JSON document (a JSON list of them with --all-variants).
     """
     cluster = _cluster(
         c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
