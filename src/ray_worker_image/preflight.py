@@ -25,11 +25,6 @@ if TYPE_CHECKING:
 _HOSTNAME = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _IPV6 = r"\[[0-9A-Fa-f:.]+\]"
 REGISTRY = re.compile(rf"^(?P<host>{_HOSTNAME}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?$", re.ASCII)
-# A Kubernetes label value (apimachinery validation.IsValidLabelValue): at most 63
-# characters, alphanumerics at both ends, '-', '_' and '.' between. KubeRay writes the
-# groupName into the `ray.io/group` label of every pod of the group (FACTS.md: constant.go
-# RayNodeGroupLabelKey; common/pod.go), and rollout.sh selects pods by it.
-LABEL_VALUE = re.compile(r"^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", re.ASCII)
 IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 
@@ -124,15 +119,14 @@ def check_writable_file(path: str | None, flag: str = "--write") -> None:
         )
 
 
-def check_groups(groups: tuple[str, ...] | None, flag: str = "--groups") -> None:
-    """Each worker group name is a valid KubeRay groupName, i.e. a Kubernetes label value."""
-    for group in groups or ():
-        if not LABEL_VALUE.match(group):
-            raise PipelineError(
-                f"{flag}: {group!r} is not a valid worker group name: KubeRay puts it in the "
-                "ray.io/group label, so at most 63 ASCII letters, digits, '-', '_' or '.', "
-                "starting and ending with a letter or digit; separate groups with ','"
-            )
+def check_groups(groups: tuple[str, ...] | list[str] | None, what: str = "--groups") -> None:
+    """Each worker group name is a valid KubeRay groupName: a Kubernetes label value, since
+    KubeRay labels each pod ``ray.io/group=<groupName>`` (:mod:`.rollout.names`, which
+    cites the operator). ``what`` names the source; ``{index}`` in it is the group's index."""
+    from .rollout.names import check_group_name
+
+    for index, group in enumerate(groups or ()):
+        check_group_name(group, what.format(index=index))
 
 
 def check_image(image: str | None, *, flag: str = "--image", allow_id: bool = False) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import PipelineError
-from .preflight import LABEL_VALUE
+from .preflight import check_groups
 from .schema import first_violation
 
 TRUE = ("1", "true", "yes", "on")
@@ -124,15 +124,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
             "properties": {
                 "name": _TEXT,
                 "namespace": _TEXT,
-                "groups": {
-                    "type": ["array", "null"],
-                    "items": {
-                        "type": "string",
-                        "pattern": LABEL_VALUE.pattern,
-                        "description": "a KubeRay worker group name (a label value: at most 63 "
-                        "ASCII letters, digits, - _ .)",
-                    },
-                },
+                "groups": {"type": ["array", "null"], "items": {"type": "string"}},
                 "kind": {"enum": ["RayCluster", "RayJob", "RayService", None]},
             },
         },
@@ -164,6 +156,8 @@ def config_section(raw: Any) -> dict[str, Any]:
         return {}
     found = first_violation({"properties": {"ray_image": CONFIG_SCHEMA}}, {"ray_image": section})
     if found is None:
+        groups = (section.get("cluster") or {}).get("groups")
+        check_groups(groups, CONFIG_FILE + ": field 'ray_image.cluster.groups[{index}]':")
         return dict(section)
     field, expected = found
     if expected.startswith("expected") and field in HINTS:

@@ -99,11 +99,11 @@ CASES = {
     "push: registry port": (("push", "--registry", "reg:0"), "port 0 is out of range"),
     "groups with a space": (
         (*RELEASE, "--registry", "127.0.0.1:5000", "--groups", "a b"),
-        "--groups: 'a b' is not a valid worker group name",
+        "--groups 'a b' is not a valid label value",
     ),
     "patch --groups": (
         ("patch", "--image", REF, "--groups", "gpu workers"),
-        "--groups: 'gpu workers' is not a valid worker group name",
+        "--groups 'gpu workers' is not a valid label value",
     ),
     "definition is a folder": (
         (*RELEASE, "--registry", "127.0.0.1:5000", "--definition", "/tmp"),

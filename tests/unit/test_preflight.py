@@ -109,7 +109,7 @@ def test_write_must_be_a_file_we_can_replace(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("bad", ["a b", "gpu/workers", "-gpu", "gpu-", "x" * 64, "grüppe"])
 def test_groups_must_be_kuberay_group_names(bad: str) -> None:
-    with pytest.raises(PipelineError, match=r"--groups: .* is not a valid worker group name"):
+    with pytest.raises(PipelineError, match=r"--groups '.*' is not a valid label value"):
         preflight.check_groups(("gpu-workers", bad))
 
 
@@ -186,7 +186,10 @@ def test_stand_in_push_to_a_remote_registry_needs_allow_stand_in() -> None:
             r"\[gpu-workers\], got str",
         ),
         ({"cluster": {"groups": 5}}, r"field 'ray_image.cluster.groups': expected a list"),
-        ({"cluster": {"groups": ["a b"]}}, r"field 'ray_image.cluster.groups\[0\]'"),
+        (
+            {"cluster": {"groups": ["ok", "a b"]}},
+            r"field 'ray_image.cluster.groups\[1\]': 'a b' is not a valid label value",
+        ),
         ([1, 2], r"field 'ray_image': expected a mapping of settings"),
         (5, r"field 'ray_image': expected a mapping of settings"),
         ({"engine": "dockr"}, r"field 'ray_image.engine': expected one of podman, docker, auto"),
