@@ -103,7 +103,8 @@ def check_writable_file(path: str | None, flag: str = "--write") -> None:
         return
     file = Path(path)
     if not file.is_file():
-        raise PipelineError(f"{flag} {path}: no such file; give the manifest to edit")
+        what = "is a folder" if file.is_dir() else "no such file"
+        raise PipelineError(f"{flag} {path}: {what}; give the manifest file to edit")
     try:
         with file.open("r+b"):
             pass

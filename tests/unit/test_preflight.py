@@ -93,7 +93,7 @@ def test_out_must_be_a_folder_we_can_write(tmp_path: Path) -> None:
 def test_write_must_be_a_file_we_can_replace(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match=r"--write .*: no such file"):
         preflight.check_writable_file(str(tmp_path / "missing.yaml"))
-    with pytest.raises(PipelineError, match=r"--write .*: no such file"):
+    with pytest.raises(PipelineError, match=r"--write .*: is a folder"):
         preflight.check_writable_file(str(tmp_path))
     with pytest.raises(PipelineError, match=r"--write /sys/kernel/notes: cannot write it"):
         preflight.check_writable_file("/sys/kernel/notes")
