@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 # distribution's reference grammar (reference/regexp.go: domainName | ipv6address).
 _HOSTNAME = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _IPV6 = r"\[[0-9A-Fa-f:.]+\]"
-REGISTRY = re.compile(rf"^(?P<host>{_HOSTNAME}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?$", re.ASCII)
+REGISTRY = re.compile(rf"^(?P<host>{_HOSTNAME}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?\Z", re.ASCII)
 IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
 PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 

@@ -49,6 +49,7 @@ def test_registry_accepts_host_port_and_bracketed_ipv6(good: str) -> None:
         ("reg.example.com/team", r"give HOST\[:PORT\] only"),
         ("régistry.example.com", r"give HOST\[:PORT\] only"),
         ("", "no registry to push to"),
+        ("reg.example.com\n", r"give HOST\[:PORT\] only"),
     ],
 )
 def test_registry_refuses_what_the_reference_grammar_refuses(bad: str, said: str) -> None:
