@@ -12,14 +12,14 @@ every variant is built and tested does anything get pushed; then each variant's 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, rollout, supply
+from . import console, preflight, rollout, supply
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
+from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .records import verify_push
 from .refs import ImageRef
@@ -29,7 +29,6 @@ from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
 
-REGISTRY_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 
@@ -56,20 +55,6 @@ class VariantResult:
     image: str | None = None  # REPO:TAG@digest pushed (or rehearsed on a dry run)
 
 
-def check_registry(registry: str) -> None:
-    """HOST[:PORT], ASCII, no scheme or path; one line naming the fix otherwise. Pure."""
-    if not registry:
-        raise PipelineError(
-            "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
-            "or invoke.yaml ray_image.registry"
-        )
-    if not REGISTRY_HOST.match(registry):
-        raise PipelineError(
-            f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path), "
-            "e.g. 127.0.0.1:5000"
-        )
-
-
 def plan_release(
     sessions: list[Session],
     cluster: ClusterOptions,
@@ -83,6 +68,7 @@ def plan_release(
 ) -> ReleasePlan:
     """Check every input of the release; raises PipelineError (one line) on the first bad one."""
     check_registry(registry)
+    preflight.check_release_inputs(sessions, cluster, registry, allow_stand_in, out)
     credentials = None if dry_run else credentials_from_env(username)
     placeholders = []
     for s in sessions:
