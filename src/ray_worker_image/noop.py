@@ -19,7 +19,7 @@ from .records import built_image, find_built, pushed_refs
 from .registry import RegistryClient
 from .render import render_context
 from .session import Session
-from .state import BuiltImage, PushRecord
+from .state import BuiltImage, PushRecord, TestRecord
 
 
 @dataclass(frozen=True)
@@ -89,4 +89,11 @@ def say_nothing_to_do(s: Session, record: PushRecord) -> None:
     console.step(
         f"{s.variant}: {record.registry}/{record.repository}:{record.tags[-1]}@{record.digest} "
         "already released with these inputs; nothing to do"
+    )
+
+
+def kept_verdict(s: Session, built: BuiltImage) -> TestRecord:
+    """The verdict kept for a released image, else the one its push implies (passed)."""
+    return s.state.load_test(built.image_id) or TestRecord(
+        built.image_id, built.engine, True, 0, 0, ""
     )

@@ -12,14 +12,13 @@ every variant is built and tested does anything get pushed; then each variant's 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, noop, rollout
-from .errors import PipelineError
+from . import console, noop, preflight, rollout, supply
 from .patching import ClusterOptions, plan_patch
+from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
@@ -29,7 +28,6 @@ from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
 
-REGISTRY_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 
@@ -56,20 +54,6 @@ class VariantResult:
     image: str | None = None  # REPO:TAG@digest pushed (or rehearsed on a dry run)
 
 
-def check_registry(registry: str) -> None:
-    """HOST[:PORT], ASCII, no scheme or path; one line naming the fix otherwise. Pure."""
-    if not registry:
-        raise PipelineError(
-            "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
-            "or invoke.yaml ray_image.registry"
-        )
-    if not REGISTRY_HOST.match(registry):
-        raise PipelineError(
-            f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path), "
-            "e.g. 127.0.0.1:5000"
-        )
-
-
 def plan_release(
     sessions: list[Session],
     cluster: ClusterOptions,
@@ -83,10 +67,12 @@ def plan_release(
 ) -> ReleasePlan:
     """Check every input of the release; raises PipelineError (one line) on the first bad one."""
     check_registry(registry)
+    preflight.check_release_inputs(sessions, cluster, registry, allow_stand_in, out)
     credentials = None if dry_run else credentials_from_env(username)
     placeholders = []
     for s in sessions:
         lock_digest(s.definition)  # every lock file present
+        supply.check_sbom_lock(s.definition)  # the SBOM generator's lock for its Python
         ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
         placeholders.append(f"{ref}@{PLACEHOLDER_DIGEST}")
         if not (cluster.source and len(sessions) > 1):
@@ -95,6 +81,8 @@ def plan_release(
         rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster)
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
+    if not dry_run:
+        supply.check_signing_key()  # a configured key that does not load stops here
     return ReleasePlan(
         tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
     )
@@ -181,6 +169,19 @@ def _publish(
     patch = None
     out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
     out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
+    supplied = None
+    # SBOM attached to the digest and written next to the rollout; signed (a released
+    # image got both when it was pushed)
+    if pushed is not None and released is None:
+        supplied = supply.after_push(
+            s.definition,
+            s.engine,
+            pushed,
+            s.registry_access(plan.registry),
+            plan.credentials,
+            ca_cert=s.ca_cert,
+            out_dir=out_dir,
+        )
     if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
         patch = plan_patch(s, image, plan.cluster)
@@ -192,6 +193,8 @@ def _publish(
     document = release_document(
         s.variant, built, tests, pushed, refs, patch, rehearsed_digest=rehearsed
     )
+    if supplied is not None:
+        document["supply"] = supplied
     return VariantResult(s.variant, document, patch, out_dir, image)
 
 
@@ -234,7 +237,7 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
         if done.released is not None and done.released_image is not None:
             noop.say_nothing_to_do(s, done.released)
             by_variant[s.variant] = _publish(
-                plan, s, done.released_image, _kept_verdict(s, done.released_image),
+                plan, s, done.released_image, noop.kept_verdict(s, done.released_image),
                 released=done.released,
             )  # fmt: skip
     results = []
@@ -245,13 +248,6 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     if plan.cluster.source and len(results) > 1:
         return _one_patch_for_all(plan, results)
     return results
-
-
-def _kept_verdict(s: Session, built: BuiltImage) -> TestRecord:
-    """The verdict kept for a released image, else the one its push implies (passed)."""
-    return s.state.load_test(built.image_id) or TestRecord(
-        built.image_id, built.engine, True, 0, 0, ""
-    )
 
 
 def push_immutable_all(

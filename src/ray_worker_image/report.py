@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from .patching import ClusterOptions, plan_patch
+from .preflight import check_registry
 from .registry import Credentials
-from .release import check_registry, release_document
+from .release import release_document
 from .session import Session
 from .state import TestRecord
 
