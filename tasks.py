@@ -129,7 +129,11 @@ def render(
         print(pipeline.do_render(s) / "Dockerfile")
 
 
-@task(help=COMMON_HELP | ALL_VARIANTS_HELP)
+@task(
+    help=COMMON_HELP
+    | ALL_VARIANTS_HELP
+    | {"no_cache": "ignore the engine's layer cache: a cold build (what `invoke bench` times)"}
+)
 @pipeline.entry
 def build(
     c,
@@ -140,6 +144,7 @@ def build(
     stand_in=False,
     stand_in_registry=None,
     ca_cert=None,
+    no_cache=False,
 ):
     """Render, then build the variant's image with podman or Docker; prints the image id."""
     options = _options(
@@ -147,7 +152,7 @@ def build(
     )
     with pipeline.sessions(options) as opened:
         for s in opened:
-            print(pipeline.do_build(s).image_id)
+            print(pipeline.do_build(s, no_cache=no_cache).image_id)
 
 
 @task(
@@ -615,3 +620,35 @@ def contract(
     options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_contract(s, image)
+
+
+@task(
+    help={
+        "runs": "runs per timed figure (medians); default 2",
+        "sections": "comma-separated of cold,size,latency,warm,docker (default: all)",
+        "variant": COMMON_HELP["variant"],
+        "registry": "loopback registry the warm/lock sections push to (default 127.0.0.1:5000)",
+    }
+)
+@pipeline.entry
+def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000"):
+    """Benchmark the pipeline against the hand Dockerfile and runtime_env (podman, offline).
+
+    Writes bench/results.json, bench/RESULTS.md, bench/chart.png and README's Benchmarks table.
+    Takes the shared engine lock itself per command: do not run it under flock.
+    """
+    from bench.main import (
+        SECTIONS,
+        BenchOptions,
+        parse_runs,
+        parse_sections,
+        run_bench,
+        write_outputs,
+    )
+
+    chosen = parse_sections(sections) if sections else SECTIONS
+    options = BenchOptions(
+        runs=parse_runs(runs), sections=chosen, variant=variant, registry=registry
+    )
+    for path in write_outputs(run_bench(options), options.out):
+        print(path)

@@ -72,6 +72,7 @@ def build_image(
     base: ResolvedBase,
     *,
     ca_cert: Path | None,
+    no_cache: bool = False,
 ) -> BuiltImage:
     revision = git_revision(definition.root)
     if revision.endswith("-dirty"):
@@ -89,6 +90,7 @@ def build_image(
         tags[0],
         labels=build_labels(definition, revision, created, base.source),
         on_line=console.info,
+        no_cache=no_cache,
     )
     for tag in tags[1:]:
         engine.tag(image_id, ImageRef.parse(tag))

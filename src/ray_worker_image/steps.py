@@ -76,9 +76,12 @@ def do_render(s: Session) -> Path:
     return context.directory
 
 
-def do_build(s: Session) -> BuiltImage:
+def do_build(s: Session, *, no_cache: bool = False) -> BuiltImage:
+    """Render and build the variant; ``no_cache`` ignores the engine's layer cache (cold)."""
     context = render_context(s.definition, s.resolve_base(), s.build_dir)
-    built = build_image(s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert)
+    built = build_image(
+        s.definition, s.engine, context, s.resolve_base(), ca_cert=s.ca_cert, no_cache=no_cache
+    )
     s.state.save("image", built)
     return built
 
