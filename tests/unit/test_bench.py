@@ -16,9 +16,15 @@ import requests
 
 from bench import hand, invoking, measure, parse, report
 from bench.chart import panels, write_chart
-from bench.main import README_END, README_START, parse_runs, parse_sections, readme_block
-from bench.main import readme_summary
-from bench.proxy import Counts, CountingProxy, body_kind
+from bench.main import (
+    README_END,
+    README_START,
+    parse_runs,
+    parse_sections,
+    readme_block,
+    readme_summary,
+)
+from bench.proxy import CountingProxy, Counts, body_kind
 from bench.runner import BenchError, last_error_line
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.lock import parse_lock
@@ -85,7 +91,7 @@ class _Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     received: list[bytes] = []  # noqa: RUF012 - test double
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
     def _body(self) -> bytes:
@@ -221,7 +227,11 @@ def test_private_definition_and_a_lock_only_change(workdir: Path) -> None:
 
 def test_floor_and_new_layers() -> None:
     base = {"aiohttp": {"version": "3.11.16", "bytes": 9}, "pip": {"version": "24", "bytes": 1}}
-    image = {**base, "nats-py": {"version": "2.10.0", "bytes": 700}, "pip": {"version": "25", "bytes": 5}}
+    image = {
+        **base,
+        "nats-py": {"version": "2.10.0", "bytes": 700},
+        "pip": {"version": "25", "bytes": 5},
+    }
     new = measure.new_distributions(base, image)
     assert list(new) == ["nats-py", "pip"]
     assert measure.floor_bytes(new) == 705
@@ -302,7 +312,7 @@ def test_markdown_and_readme_block() -> None:
 
 def test_chart_panels_and_png(tmp_path: Path) -> None:
     shapes = panels(RESULTS)
-    assert [title for title, _ in shapes][0] == "Cold build (s, median)"
+    assert shapes[0][0] == "Cold build (s, median)"
     assert shapes[2][1] == [("pipeline", 1.05), ("hand", 2.0), ("floor", 1.0)]
     assert all(bars == [] for _, bars in panels({}))
     png = write_chart(RESULTS, tmp_path / "chart.png")
