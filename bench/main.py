@@ -13,10 +13,13 @@ import dataclasses
 import datetime as dt
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ray_worker_image import console
 from ray_worker_image.build import git_revision
+from ray_worker_image.errors import PipelineError
 
 from .chart import write_chart
 from .cold import Kept, bench_cold, docker_repro
@@ -131,10 +134,10 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         }
     }
     kept: Kept | None = None
+    wanted = set(options.sections)
     try:
         ws.resolve_base()
         results["meta"]["base"] = ws.base
-        wanted = set(options.sections)
         if wanted & {"cold", "size", "latency"}:
             if "cold" not in wanted:
                 ws = dataclasses.replace(ws, runs=1)
@@ -147,21 +150,28 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                         "hand Dockerfile": cold["image_ids"]["hand"],
                     }
                 }
+            chosen = kept
             if "size" in wanted:
-                results["added_bytes"] = bench_added(ws, kept)
+                _section(results, "added_bytes", lambda: bench_added(ws, chosen))
             if "latency" in wanted:
-                results["first_task"] = bench_latency(ws, kept.pipeline, options.workers)
+                _section(
+                    results,
+                    "first_task",
+                    lambda: bench_latency(ws, chosen.pipeline, options.workers),
+                )
             kept.remove()
             kept = None
         if "warm" in wanted:
             ws = dataclasses.replace(ws, runs=options.runs)
-            results.update(bench_warm(ws, options.registry))
+            warm = _section(results, "warm", lambda: bench_warm(ws, options.registry))
+            results.update(warm or {})
         if "docker" in wanted:
             if docker_present():
-                found = docker_repro(ws)
-                results.setdefault("reproducibility", {})["docker"] = {
-                    "pipeline": found["image_ids"]
-                }
+                found = _section(results, "docker", lambda: docker_repro(ws))
+                if found:
+                    results.setdefault("reproducibility", {})["docker"] = {
+                        "pipeline": found["image_ids"]
+                    }
             else:
                 results["meta"]["docker"] = "skipped: no Docker Engine answers `docker info`"
     finally:
@@ -172,6 +182,21 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     results["meta"]["notes"] = NOTES
     results["targets"] = targets(results)
     return results
+
+
+def _section(
+    results: dict[str, Any], name: str, measure: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Run one section; a failure is recorded (``results["failed"]``) and the rest goes on."""
+    try:
+        figures = measure()
+    except PipelineError as exc:
+        results.setdefault("failed", {})[name] = str(exc)
+        console.warn(f"bench: section {name} failed: {exc}")
+        return None
+    if name not in ("warm", "docker"):
+        results[name] = figures
+    return figures
 
 
 def readme_block(text: str, block: str) -> str:

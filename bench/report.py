@@ -164,6 +164,10 @@ def markdown(results: Mapping[str, Any]) -> str:
             f"| {row['gap']} |"
         )
     out += _sections(results)
+    failed = results.get("failed") or {}
+    if failed:
+        out += ["", "## Sections that failed", ""]
+        out += [f"- {name}: {why}" for name, why in failed.items()]
     notes = meta.get("notes") or []
     if notes:
         out += ["", "## Notes", ""] + [f"- {note}" for note in notes]

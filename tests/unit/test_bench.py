@@ -300,6 +300,8 @@ def test_markdown_and_readme_block() -> None:
     assert "| podman | pipeline | `aaa`, `bbb` | **no** |" in text
     assert "| podman | hand Dockerfile | `c`, `c` | yes |" in text
     assert "Speed-up of the first task: **30x**." in text
+    failed = report.markdown({**RESULTS, "failed": {"warm": "invoke release failed: x"}})
+    assert "## Sections that failed\n\n- warm: invoke release failed: x" in failed
     summary = readme_summary(RESULTS)
     assert "| target | goal | measured | result | gap |" in summary
     assert "![benchmark chart](bench/chart.png)" in summary
