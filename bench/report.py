@@ -78,6 +78,13 @@ def targets(results: Mapping[str, Any]) -> list[Row]:
             "",
         ),
         judge(
+            "no-op `invoke release` runs that failed",
+            None if noop_release is None else float(len(noop_release.get("failed") or [])),
+            "<=",
+            0,
+            "",
+        ),
+        judge(
             "no-op `invoke release` wall time", _get(noop_release or {}, "median_s"), "<", 3, " s"
         ),
         judge(
@@ -209,12 +216,17 @@ def _sections(results: Mapping[str, Any]) -> list[str]:
         ):
             row = warm[key]
             ran = row.get("pipeline_steps")
+            if row.get("failed"):
+                label += f" (**exit 1** in {len(row['failed'])} of {len(row['seconds'])} runs)"
             out.append(
                 f"| {label} | {_num(row['median_s'], ' s')} | {row['steps_rebuilt']} | "
                 f"{', '.join(ran) if ran else ('none' if ran is not None else 'n/a')} | "
                 f"{_bytes(row['uploaded_bytes'])} |"
             )
         out += ["", f"Bytes uploaded: {warm.get('bytes_measured', '')}."]
+        for key in ("invoke_build", "invoke_release", "hand_build_push"):
+            for error in sorted(set(warm[key].get("failed") or [])):
+                out += ["", f"`{key.replace('_', ' ', 1)}` failed: `{error}`"]
     added = results.get("added_bytes")
     if added:
         out += [

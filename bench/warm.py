@@ -28,55 +28,84 @@ from .invoking import ROOT, change_lock_only, invoke_argv, invoke_env
 from .measure import new_layers, ratio
 from .parse import pipeline_steps, steps_rebuilt
 from .proxy import CountingProxy
-from .runner import BenchError, Timed, dangling, engine_lock, remove_images, run
+from .runner import (
+    BenchError,
+    Timed,
+    dangling,
+    engine_lock,
+    last_error_line,
+    remove_images,
+    run,
+)
 from .workspace import Workspace
 
 
 class Published:
     """What the section pushed and built, so all of it is taken back."""
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, label: str) -> None:
         self.client = RegistryClient(upstream)
         self.upstream = upstream
+        self.label = label
         self.manifests: set[tuple[str, str]] = set()  # (repository, digest)
         self.images: set[str] = set()
 
+    def delete(self, repository: str, digest: str) -> None:
+        """Delete one manifest (best effort: already gone is fine)."""
+        with contextlib.suppress(Exception):
+            self.client.delete(ImageRef(self.upstream, repository, None, digest))
+
     def remove(self, cli: str) -> None:
         for repository, digest in sorted(self.manifests):
-            # Best effort: a manifest already gone is fine.
-            with contextlib.suppress(Exception):
-                self.client.delete(ImageRef(self.upstream, repository, None, digest))
+            self.delete(repository, digest)
         with engine_lock():
-            remove_images(cli, sorted(self.images))
+            listed = run([cli, "images", "--format", "{{.ID}} {{.Repository}}"]).stdout
+            ours = {  # also what a failed release built and tagged
+                line.split()[0]
+                for line in listed.splitlines()
+                if line.strip() and f"-{self.label}" in line.split()[-1]
+            }
+            remove_images(cli, sorted(self.images | ours))
 
 
 def _release(
-    ws: Workspace, relay: str, proxy: CountingProxy, published: Published
+    ws: Workspace,
+    relay: str,
+    proxy: CountingProxy,
+    published: Published,
+    *,
+    must_succeed: bool = True,
 ) -> dict[str, Any]:
+    """One ``invoke release --json`` through the relay; a no-op run may fail (recorded)."""
     before = proxy.snapshot()
     with engine_lock():
         stale = dangling(ws.cli)
-        timed = run_invoke(ws, "release", relay)
+        timed = run_invoke(ws, "release", relay, check=False)
         remove_images(ws.cli, sorted(dangling(ws.cli) - stale))
+    figures: dict[str, Any] = {
+        "seconds": round(timed.seconds, 2),
+        "exit_code": timed.returncode,
+        "pipeline_steps": pipeline_steps(timed.stderr),
+        "steps_rebuilt": steps_rebuilt(timed.stderr)["rebuilt"],
+        "upload": proxy.snapshot().minus(before).as_dict(),
+    }
+    if timed.returncode != 0:
+        figures["error"] = last_error_line(timed.stderr)
+        if must_succeed:
+            raise BenchError(f"invoke release failed: {figures['error']}")
+        return figures
     doc = json.loads(timed.stdout)
     repository = ImageRef.parse(doc["image"]).repository
     published.manifests.add((repository, doc["digest"]))
     published.images.add(doc["image_id"])
-    return {
-        "seconds": round(timed.seconds, 2),
-        "pipeline_steps": pipeline_steps(timed.stderr),
-        "steps_rebuilt": steps_rebuilt(timed.stderr)["rebuilt"],
-        "upload": proxy.snapshot().minus(before).as_dict(),
-        "repository": repository,
-        "digest": doc["digest"],
-    }
+    return {**figures, "repository": repository, "digest": doc["digest"]}
 
 
-def run_invoke(ws: Workspace, task: str, relay: str | None) -> Timed:
+def run_invoke(ws: Workspace, task: str, relay: str | None, *, check: bool = True) -> Timed:
     """``invoke TASK`` on the warm state folder (call under the engine lock)."""
     flags: dict[str, Any] = {"registry": relay, "json": True} if relay else {}
     argv = invoke_argv(task, engine=ws.cli, definition=ws.definition, variant=ws.variant, **flags)
-    return run(argv, env=invoke_env(ws.build_dir("warm")), cwd=ROOT)
+    return run(argv, env=invoke_env(ws.build_dir("warm")), cwd=ROOT, check=check)
 
 
 def _noop_build(ws: Workspace) -> dict[str, Any]:
@@ -128,6 +157,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "steps_rebuilt": max(r["steps_rebuilt"] for r in runs),
         "pipeline_steps": runs[-1].get("pipeline_steps"),
         "uploaded_bytes": max(r["upload"]["uploaded_bytes"] for r in runs),
+        "failed": [r["error"] for r in runs if r.get("error")],
         "last": runs[-1],
     }
 
@@ -135,7 +165,7 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
     """The warm no-op and lock-only sections (see the module docstring)."""
     proxy = CountingProxy(registry)
-    published = Published(registry)
+    published = Published(registry, ws.label)
     try:
         with proxy.running():
             relay = proxy.address
@@ -144,10 +174,15 @@ def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
             builds, releases, hands = [], [], []
             for _ in range(ws.runs):
                 builds.append(_noop_build(ws))
-                releases.append(_release(ws, relay, proxy, published))
+                releases.append(_release(ws, relay, proxy, published, must_succeed=False))
                 hands.append(_hand(ws, relay, proxy, published))
             lock_file = change_lock_only(ws.definition, ws.variant)
-            previous = _manifest(published, releases[-1])
+            last = next(r for r in [*reversed(releases), first_release] if "digest" in r)
+            previous = _manifest(published, last)
+            # A lock change is a new commit, hence a new immutable tag; the bench cannot commit,
+            # so it deletes the previous release's manifest (its tags; the repository keeps its
+            # blobs, so what a push skips is unchanged) and the release pushes afresh.
+            published.delete(last["repository"], last["digest"])
             changed = _release(ws, relay, proxy, published)
             layers = new_layers(previous, _manifest(published, changed) or {})
     finally:
@@ -164,7 +199,9 @@ def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
             "bytes_measured": f"request bodies through a counting relay in front of {registry}",
         },
         "lock_change": {
-            "change": f"one comment line appended to {lock_file.name} (a private copy)",
+            "change": f"one comment line appended to {lock_file.name} (a private copy); the "
+            "previous release's manifest deleted first (its immutable tag would refuse the new "
+            "image: a real lock change is a new commit and tag)",
             "release": changed,
             "new_layers": layers,
             "new_layer_bytes": layer_bytes,

@@ -257,7 +257,7 @@ RESULTS: dict[str, Any] = {
     "warm_noop": {
         "invoke_build": {"median_s": 1.2, "steps_rebuilt": 0, "uploaded_bytes": 0,
                          "pipeline_steps": []},
-        "invoke_release": {"median_s": 95.0, "steps_rebuilt": 0, "uploaded_bytes": 1200,
+        "invoke_release": {"median_s": 95.0, "steps_rebuilt": 0, "uploaded_bytes": 1200, "seconds": [95.0], "failed": ["error: tag holds another image"],
                            "pipeline_steps": ["lock", "build", "test", "push"]},
         "hand_build_push": {"median_s": 4.0, "steps_rebuilt": 0, "uploaded_bytes": 1100,
                             "pipeline_steps": None},
@@ -283,6 +283,7 @@ def test_targets_pass_miss_and_gap() -> None:
     assert release["pass"] is False and release["gap"].startswith("92 s over")
     assert rows["no-op `invoke release` steps run (lock, build, test, push)"]["measured"] == 4
     assert rows["no-op `invoke release` bytes uploaded"]["pass"] is False
+    assert rows["no-op `invoke release` runs that failed"]["measured"] == 1
     assert rows["bytes added over the base / floor"]["pass"] is True  # 1.05 <= 1.05
     assert rows["lock-only release: uploaded / new layers"]["pass"] is False
     assert rows["first task: runtime_env pip / baked"]["pass"] is True
@@ -296,7 +297,11 @@ def test_targets_pass_miss_and_gap() -> None:
 def test_markdown_and_readme_block() -> None:
     text = report.markdown(RESULTS)
     assert "| cold build: pipeline / hand Dockerfile | <= 1.15x | 1.16 | **miss** |" in text
-    assert "| `invoke release` | 95 s | 0 | lock, build, test, push | 1.2 kB |" in text
+    assert (
+        "| `invoke release` (**exit 1** in 1 of 1 runs) | 95 s | 0 | lock, build, test, push "
+        "| 1.2 kB |" in text
+    )
+    assert "`invoke release` failed: `error: tag holds another image`" in text
     assert "| podman | pipeline | `aaa`, `bbb` | **no** |" in text
     assert "| podman | hand Dockerfile | `c`, `c` | yes |" in text
     assert "Speed-up of the first task: **30x**." in text
