@@ -6,12 +6,11 @@ work tree, which an installed pipeline has no business doing.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from ray_worker_image import console, rollout
+from ray_worker_image import console, proc, rollout
 from ray_worker_image.contract import expected_for, probe_script
 from ray_worker_image.definition import Definition
 from ray_worker_image.errors import PipelineError
@@ -65,7 +64,9 @@ def lint(definition: Definition) -> None:
         failed = []
         for name, argv in checks:
             console.step(name)
-            if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+            if proc.run(
+                argv, timeout=proc.LINT_TIMEOUT, hint=f"rerun `invoke lint` ({name})", cwd=root
+            ).returncode:
                 failed.append(name)
     if failed:
         raise PipelineError(f"lint failed: {', '.join(failed)} (see the output above)")
@@ -74,5 +75,5 @@ def lint(definition: Definition) -> None:
 def unit(root: Path) -> None:
     """The fast tests: no engine, no registry."""
     argv = [sys.executable, "-m", "pytest", "-q", *UNIT_SUITES]
-    if subprocess.run(argv, cwd=root, check=False).returncode != 0:
+    if proc.run(argv, timeout=1800, hint="rerun `invoke unit`", cwd=root).returncode != 0:
         raise PipelineError("unit tests failed (see the output above)")

@@ -12,6 +12,7 @@ from .context import context_tar
 from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
+from .proc import GIT_TIMEOUT
 from .refs import ImageRef
 from .render import RenderedContext
 from .state import BuiltImage, ResolvedBase
@@ -23,7 +24,12 @@ def git_revision(root: Path) -> str:
     """The commit being built; ``-dirty`` when the work tree has uncommitted changes."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=GIT_TIMEOUT,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
@@ -31,8 +37,9 @@ def git_revision(root: Path) -> str:
             capture_output=True,
             text=True,
             check=True,
+            timeout=GIT_TIMEOUT,
         ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         sha = os.environ.get("GITHUB_SHA", "")
         dirty = ""
         if not sha:

@@ -13,10 +13,7 @@ of the image, which reads everything the way KubeRay meets it, through ``/bin/ba
 
 from __future__ import annotations
 
-import io
-import json
-import tarfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
@@ -26,6 +23,7 @@ from jinja2 import Environment, StrictUndefined
 
 from .engine import Engine
 from .errors import PipelineError
+from .imageconfig import image_config
 
 # Sources, cited by the rows below.
 _POD_GO = "kuberay ray-operator/controllers/ray/common/pod.go BuildPod"
@@ -251,54 +249,6 @@ def summary_error(image: str, outcomes: Sequence[Outcome]) -> ContractError:
     """One line naming every broken row: ``<image> breaks the base contract: login-path (...)``."""
     broken = "; ".join(f"{o.row} ({o.detail})" for o in failures(outcomes))
     return ContractError(f"{image} breaks the base contract: {broken}")
-
-
-def image_config(engine: Engine, image: str) -> dict[str, Any]:
-    """The ``config`` object of the image's config blob, as stored (``Shell`` included).
-
-    podman's inspect (CLI and API) drops ``Shell``, so read the blob itself from the image's
-    ``docker save`` stream (``manifest.json`` -> ``Config``), stopping as soon as it is found.
-    """
-    blobs: dict[str, bytes] = {}
-    wanted: str | None = None
-    stream = _ChunkReader(engine.save(image))
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile() or not member.name.endswith(".json") or member.size > 1 << 20:
-                continue
-            data = (tar.extractfile(member) or io.BytesIO()).read()
-            if member.name == "manifest.json":
-                wanted = str(json.loads(data)[0]["Config"])
-            else:
-                blobs[member.name] = data
-            if wanted and wanted in blobs:
-                break
-    if not wanted or wanted not in blobs:
-        raise ContractError(f"{image}: no image config in the engine's export")
-    config: dict[str, Any] = json.loads(blobs[wanted]).get("config") or {}
-    return config
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks (for tarfile's stream mode)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size
 
 
 def check_image(engine: Engine, image: str, expected: Expected) -> list[Outcome]:

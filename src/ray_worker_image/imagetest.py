@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import console
-from .contract import image_config
+from . import console, proc
 from .definition import ImageDefinition
 from .engine import Engine
+from .imageconfig import image_config
 from .state import TestRecord
 
 SUITE = Path("tests/image")
@@ -78,7 +77,13 @@ def run_suite(
         ]
         console.step(f"in-image tests on {image[:71]} ({engine.name}, {box.testinfra_url})")
         # stdout belongs to the task's result (e.g. `release --json`); pytest talks to stderr.
-        result = subprocess.run(argv, cwd=definition.root, check=False, stdout=sys.stderr)
+        result = proc.run(
+            argv,
+            timeout=proc.IMAGE_TESTS_TIMEOUT,
+            hint="see the test output above; a hung test keeps its container until then",
+            cwd=definition.root,
+            stdout=sys.stderr,
+        )
     count, failed = _read_report(report) if report.exists() else (0, ("(no report)",))
     passed = result.returncode == 0 and not failed and count > 0
     return SuiteResult(passed, count, failed, report)

@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import console
+from . import console, proc
 from .context import context_tar
 from .contract import check_image, expected_for, failures, summary_error
 from .definition import ImageDefinition
@@ -155,7 +154,13 @@ def _mmdebstrap(target: Path, suite: str) -> None:
         suite,
         str(target),
     ]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    result = proc.run(
+        argv,
+        timeout=proc.STAND_IN_TIMEOUT,
+        hint="check that the Debian archive is reachable and rerun `invoke standin`",
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         tail = result.stderr.strip().splitlines()[-1:] or ["(no output)"]
         raise PipelineError(f"stand-in: mmdebstrap failed: {tail[0]}")

@@ -1,0 +1,38 @@
+"""Host commands outside the engine and registry seams (git, mmdebstrap, pytest, linters).
+
+Every one runs with a timeout; a command that cannot start or does not finish in time
+becomes a one-line PipelineError naming what to do, never a traceback.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import PipelineError
+
+GIT_TIMEOUT = 60  # seconds: git rev-parse/status/log on a checkout
+STAND_IN_TIMEOUT = 1800  # seconds: mmdebstrap of a minimal Debian root from the archive
+IMAGE_TESTS_TIMEOUT = 1800  # seconds: the whole in-image testinfra suite of one image
+LINT_TIMEOUT = 600  # seconds: one linter over the generated files
+
+
+def run(
+    argv: Sequence[str], *, timeout: float, hint: str, **kwargs: Any
+) -> subprocess.CompletedProcess[Any]:
+    """``subprocess.run(argv, timeout=timeout, check=False, **kwargs)``.
+
+    Raises PipelineError (one line: the program, what happened, ``hint``) when the
+    program is missing or cannot start (OSError) or runs longer than ``timeout`` seconds
+    (it is killed first). A non-zero exit is returned, not raised: callers decide.
+    """
+    program = argv[0] if argv else "?"
+    try:
+        return subprocess.run(list(argv), timeout=timeout, check=False, **kwargs)
+    except subprocess.TimeoutExpired:
+        raise PipelineError(
+            f"`{program}` did not finish within {timeout:.0f} s and was stopped; {hint}"
+        ) from None
+    except OSError as exc:
+        raise PipelineError(f"`{program}` could not run ({exc.strerror or exc}); {hint}") from None
