@@ -257,7 +257,8 @@ RESULTS: dict[str, Any] = {
     "warm_noop": {
         "invoke_build": {"median_s": 1.2, "steps_rebuilt": 0, "uploaded_bytes": 0,
                          "pipeline_steps": []},
-        "invoke_release": {"median_s": 95.0, "steps_rebuilt": 0, "uploaded_bytes": 1200, "seconds": [95.0], "failed": ["error: tag holds another image"],
+        "invoke_release": {"median_s": 95.0, "steps_rebuilt": 0, "uploaded_bytes": 1200,
+                           "seconds": [95.0], "failed": ["error: tag holds another image"],
                            "pipeline_steps": ["lock", "build", "test", "push"]},
         "hand_build_push": {"median_s": 4.0, "steps_rebuilt": 0, "uploaded_bytes": 1100,
                             "pipeline_steps": None},
