@@ -628,10 +628,12 @@ def contract(
         "sections": "comma-separated of cold,size,latency,warm,docker (default: all)",
         "variant": COMMON_HELP["variant"],
         "registry": "loopback registry the warm/lock sections push to (default 127.0.0.1:5000)",
+        "render": "measure nothing: write the outputs from a saved results JSON (e.g. "
+        "build/bench-partial.json of an interrupted run)",
     }
 )
 @pipeline.entry
-def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000"):
+def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000", render=None):
     """Benchmark the pipeline against the hand Dockerfile and runtime_env (podman, offline).
 
     Writes bench/results.json, bench/RESULTS.md, bench/chart.png and README's Benchmarks table.
@@ -642,6 +644,7 @@ def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000"):
         BenchOptions,
         parse_runs,
         parse_sections,
+        render_saved,
         run_bench,
         write_outputs,
     )
@@ -650,5 +653,6 @@ def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000"):
     options = BenchOptions(
         runs=parse_runs(runs), sections=chosen, variant=variant, registry=registry
     )
-    for path in write_outputs(run_bench(options), options.out):
+    results = render_saved(Path(render)) if render else run_bench(options)
+    for path in write_outputs(results, options.out):
         print(path)

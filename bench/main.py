@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,9 @@ from .workspace import Workspace
 
 SECTIONS = ("cold", "size", "latency", "warm", "docker")
 OUT = ROOT / "bench"
+# Written after every section (git-ignored, so the work tree stays clean while the bench runs:
+# its revision is part of the tags it measures); `invoke bench --render` turns it into outputs.
+PARTIAL = ROOT / "build" / "bench-partial.json"
 README_START = "<!-- bench:start (written by invoke bench) -->"
 README_END = "<!-- bench:end -->"
 NOTES = [
@@ -119,9 +123,14 @@ def docker_present() -> bool:
         return False
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise BenchError(f"interrupted (signal {signum}); figures so far: {PARTIAL}")
+
+
 def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Every chosen section; returns the results dict (also written by ``write_outputs``)."""
     started = time.perf_counter()
+    signal.signal(signal.SIGTERM, _terminated)  # so every cleanup (finally) still runs
     ws = Workspace.create(options.engine, options.variant, options.runs)
     results: dict[str, Any] = {
         "meta": {
@@ -142,6 +151,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             if "cold" not in wanted:
                 ws = dataclasses.replace(ws, runs=1)
             cold, kept = bench_cold(ws)
+            results["meta"]["cold_s"] = round(time.perf_counter() - started, 1)
             if "cold" in wanted:
                 results["cold_build"] = cold
                 results["reproducibility"] = {
@@ -150,6 +160,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                         "hand Dockerfile": cold["image_ids"]["hand"],
                     }
                 }
+                checkpoint(results)
             chosen = kept
             if "size" in wanted:
                 _section(results, "added_bytes", lambda: bench_added(ws, chosen))
@@ -178,10 +189,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         if kept is not None:
             kept.remove()
         ws.remove()
-    results["meta"]["total_s"] = round(time.perf_counter() - started, 1)
-    results["meta"]["notes"] = NOTES
-    results["targets"] = targets(results)
-    return results
+    return finish(results, started)
 
 
 def _section(
@@ -196,7 +204,22 @@ def _section(
         return None
     if name not in ("warm", "docker"):
         results[name] = figures
+    checkpoint(results)
     return figures
+
+
+def finish(results: dict[str, Any], started: float) -> dict[str, Any]:
+    """Add the totals, notes and judged targets (also to a partial run)."""
+    results["meta"]["total_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["notes"] = NOTES
+    results["targets"] = targets(results)
+    return results
+
+
+def checkpoint(results: dict[str, Any]) -> None:
+    """Save what is measured so far to PARTIAL (never a tracked file)."""
+    PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+    PARTIAL.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def readme_block(text: str, block: str) -> str:
@@ -221,6 +244,17 @@ def readme_summary(results: dict[str, Any]) -> str:
             "Every section's figures and the notes: [bench/RESULTS.md](bench/RESULTS.md).",
         ]
     )
+
+
+def render_saved(path: Path) -> dict[str, Any]:
+    """A saved results JSON (e.g. PARTIAL of an interrupted run), judged again."""
+    try:
+        results: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: not a results JSON ({exc}); run `invoke bench` first") from None
+    results.setdefault("meta", {})["notes"] = NOTES
+    results["targets"] = targets(results)
+    return results
 
 
 def write_outputs(results: dict[str, Any], out: Path) -> list[Path]:
