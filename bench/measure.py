@@ -2,8 +2,9 @@
 
 - *added bytes*: the engine's image size minus the base's (``podman image inspect``
   ``.Size``: uncompressed bytes of all layers).
-- *floor*: the bytes of the files the new distributions install, summed from each
-  distribution's ``RECORD`` (sizes pip wrote, compiled ``.pyc`` included) by a probe run in a
+- *floor*: the bytes of the files the new distributions install: every file each
+  distribution's ``RECORD`` lists, sized on disk (pip lists the ``.pyc`` it compiles without a
+  size, so RECORD's own sizes would leave them out), by a probe run in a
   container of the image and of the base with the image's own Python; a distribution counts
   as new when its name and version are not in the base.
 - *new layers*: layers (compressed blobs) of a manifest that an earlier manifest lacks.
@@ -20,10 +21,11 @@ from .runner import run
 
 # Python >= 3.8 in the image; prints {name: {"version": v, "bytes": n}}.
 DISTS_PROBE = """
-import importlib.metadata as m, json
+import importlib.metadata as m, json, os
 out = {}
 for d in m.distributions():
-    size = sum(f.size or 0 for f in (d.files or []))
+    paths = {str(d.locate_file(f)) for f in (d.files or [])}
+    size = sum(os.path.getsize(p) for p in paths if os.path.isfile(p))
     out[d.metadata["Name"].lower().replace("_", "-")] = {"version": d.version, "bytes": size}
 print(json.dumps(out))
 """
