@@ -160,7 +160,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         f"`invoke bench` on {meta.get('date', '?')}, engine {meta.get('engine', '?')}, variant "
         f"{meta.get('variant', '?')} (offline stand-in base), {meta.get('runs', '?')} runs per "
         f"figure (medians), revision {meta.get('revision', '?')}; the whole run took "
-        f"{_num(meta.get('total_s'), ' s')}. Raw figures: `bench/results.json`.",
+        f"{_num(meta.get('total_s'), ' s')} (waits for the shared engine lock included). Raw "
+        "figures: `bench/results.json`.",
         "",
         "| target | goal | measured | result | gap |",
         "|---|---|---|---|---|",
@@ -240,8 +241,10 @@ def _sections(results: Mapping[str, Any]) -> list[str]:
             f"| hand Dockerfile | {_bytes(added['hand'])} "
             f"| {_num(added['hand_over_floor'], 'x')} |",
             f"| floor: files of {', '.join(added.get('new_distributions', {})) or '?'} "
-            f"(RECORD sizes) | {_bytes(added['floor'])} | 1x |",
+            f"(RECORD's files on disk) | {_bytes(added['floor'])} | 1x |",
         ]
+        if added.get("measured_separately"):
+            out += ["", f"Sizes {added['measured_separately']}."]
     lock = results.get("lock_change")
     if lock:
         out += [
