@@ -15,11 +15,20 @@ from invoke.context import Context
 from invoke.tasks import task as invoke_task
 
 import devtasks
-from ray_worker_image import pipeline, settings
-from ray_worker_image.definition import load_definition
+from ray_worker_image import console, pipeline, preflight, settings
+from ray_worker_image.definition import DEFAULT_DEFINITION, load_definition
+from ray_worker_image.errors import PipelineError
 from ray_worker_image.pipeline import Options
+from ray_worker_image.release_tag import variant_for_tag
+from ray_worker_image.supply import steps as supply_steps
 
 ROOT = Path(__file__).resolve().parent
+
+try:  # invoke parses invoke.yaml right after importing this file, with a traceback if broken
+    settings.check_project_file(ROOT)
+except PipelineError as exc:
+    console.error(str(exc))
+    raise SystemExit(1) from None
 
 
 def task(**kwargs):
@@ -29,7 +38,8 @@ def task(**kwargs):
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
-    "definition": "image definition YAML (default: images/ray-swe-fleet/image.yaml)",
+    "definition": "image definition YAML, from the current directory (default: "
+    "$RAY_IMAGE_DEFINITION, invoke.yaml, else the repository's images/ray-swe-fleet/image.yaml)",
     "variant": "variant of the definition, by base tag, e.g. 2.52.1-py311 "
     "(default: $RAY_IMAGE_VARIANT, invoke.yaml, else the definition's default_variant)",
     "stand_in": "offline mode: use the stand-in base from the loopback registry, not Docker Hub",
@@ -40,7 +50,7 @@ ALL_VARIANTS_HELP = {"all_variants": "every variant of the definition, in file o
 
 
 def _config(c: Context) -> dict[str, object]:
-    return dict(c.config.get("ray_image", {}) or {})
+    return settings.config_section(c.config.get("ray_image"))  # validated, one-line errors
 
 
 def _setting(c: Context, name: str, flag: object = None) -> object:
@@ -58,6 +68,7 @@ def _options(
     variant: str | None = None,
     all_variants: bool = False,
 ) -> Options:
+    preflight.check_variant_flags(variant, all_variants)
     given = {
         "engine": engine,
         "definition": definition,
@@ -65,10 +76,14 @@ def _options(
         "stand_in_registry": stand_in_registry,
         "variant": variant,
     }
-    resolved = settings.resolve_all(given, os.environ, _config(c))
+    config = _config(c)
+    resolved = settings.resolve_all(given, os.environ, config)
+    where = settings.definition_path(
+        definition, os.environ, config, root=ROOT, cwd=Path.cwd(), default=DEFAULT_DEFINITION
+    )
     return Options(
         root=ROOT,
-        definition_path=Path(resolved["definition"] or Options.definition_path),
+        definition_path=where,
         engine=str(resolved["engine"]),
         stand_in=bool(resolved["stand_in"]),
         stand_in_registry=str(resolved["stand_in_registry"]),
@@ -82,7 +97,11 @@ def _options(
 @task(
     help=COMMON_HELP
     | ALL_VARIANTS_HELP
-    | {"check": "only verify: exit 1 naming the variant of every stale entry"}
+    | {
+        "check": "only verify: exit 1 naming the variant of every stale entry",
+        "variant": "lock only this variant, by base tag, e.g. 2.52.1-py311 (default: "
+        "$RAY_IMAGE_VARIANT, invoke.yaml; with none of them, every variant)",
+    }
 )
 @pipeline.entry
 def lock(
@@ -98,7 +117,8 @@ def lock(
 ):
     """Lock each variant's requirements with pip-compile inside that variant's base image.
 
-    Without --variant every variant is locked (or checked). Also rewrites each
+    Without a variant (no --variant, $RAY_IMAGE_VARIANT or invoke.yaml variant) every
+    variant is locked (or checked). Also rewrites each
     requirements/<variant>/constraints.txt from the base's own `pip list`, so the lock can
     never move a package the base ships. --check changes nothing and fails if anything is stale.
     """
@@ -173,6 +193,7 @@ def test(
     ca_cert=None,
 ):
     """Run the in-image tests (tests/image/, pytest-testinfra) against a container of the image."""
+    preflight.check_image(image, allow_id=True)
     options = _options(
         c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
     )
@@ -224,10 +245,13 @@ def push(
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
+    target = str(_setting(c, "registry", registry))
+    preflight.check_registry(target)  # before the engine is asked for the last build
+    preflight.check_pem(registry_ca, "--registry-ca")
     with pipeline.sessions(options) as opened:
         records = pipeline.do_push_all(
             opened,
-            registry=str(_setting(c, "registry", registry)),
+            registry=target,
             username=username,
             skip_tests=skip_tests,
             allow_stand_in=allow_stand_in,
@@ -268,13 +292,15 @@ def _cluster(
     force: bool = False,
     kind: str | None = None,
 ) -> pipeline.ClusterOptions:
-    defaults = (c.config.get("ray_image", {}) or {}).get("cluster", {}) or {}
+    defaults = _config(c).get("cluster") or {}
+    assert isinstance(defaults, dict)
     if groups is not None:
         chosen: tuple[str, ...] | None = tuple(g for g in groups.split(",") if g)
+        preflight.check_groups(chosen)
     elif from_:
         chosen = None
     else:
-        chosen = tuple(defaults.get("groups", ()))
+        chosen = tuple(defaults.get("groups") or ())
     return pipeline.ClusterOptions(
         source=from_,
         name=name or (None if from_ else defaults.get("name")),
@@ -340,6 +366,9 @@ def patch(
     cluster = _cluster(
         c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
     )
+    preflight.check_patch_inputs(
+        cluster, all_variants=all_variants, out=out, write=write, check=check
+    )
     with pipeline.sessions(options) as opened:
         if all_variants and cluster.source:  # one patch, each group on the variant it runs
             pipeline.do_patch_variants(
@@ -397,8 +426,9 @@ def release(
     """The whole pipeline: plan (every input checked), then lock --check, build, test, push, patch.
 
     Nothing slow starts before the plan holds; with --all-variants every variant is built and
-    tested before any is pushed. Progress goes to stderr; stdout gets the rollout script, or
-    with --json one JSON document (a JSON list of them with --all-variants).
+    tested before any is pushed. Progress goes to stderr; stdout gets the patch and the rollout
+    commands for a human (the runnable script is written to build/<variant>/rollout/rollout.sh),
+    or with --json one JSON document (a JSON list of them with --all-variants).
     """
     cluster = _cluster(
         c, from_, name, namespace, groups, restart, current_image, force=force, kind=kind
@@ -507,7 +537,7 @@ def e2e(
     from_=None,
     name=None,
     namespace=None,
-    tasks=4,
+    tasks="4",
     login_shell=False,
     variant=None,
     engine=None,
@@ -526,6 +556,8 @@ def e2e(
     agent.response.completed; a durable pull consumer must get each result exactly once.
     Then the same on the plain base must fail with ModuleNotFoundError. All removed after.
     """
+    preflight.check_image(image, allow_id=True)
+    count = preflight.positive_int(tasks, "--tasks")
     options = _options(c, engine, definition, False, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_e2e(
@@ -534,7 +566,7 @@ def e2e(
             manifest=from_,
             name=name,
             namespace=namespace,
-            tasks=int(tasks),
+            tasks=count,
             login_shell=login_shell,
         )
 
@@ -569,13 +601,22 @@ def add_variant(
     help={
         "tag": "the git tag being released, e.g. v2.49.2-nats.1",
         "definition": COMMON_HELP["definition"],
-        "variant": COMMON_HELP["variant"],
+        "variant": "the variant the tag releases (default: the one whose target tag the "
+        "release tag carries; needed only when several fit)",
     }
 )
 @pipeline.entry
 def verify_tag(c, tag, variant=None, definition=None):
-    """Refuse a release tag that does not match the variant's target tag (v<tag>.N)."""
-    with pipeline.session(_options(c, definition=definition, variant=variant)) as s:
+    """Refuse a release tag that does not match the variant's target tag (v<tag>.N).
+
+    Without --variant, the variant is the one whose target tag the release tag carries.
+    """
+    options = _options(c, definition=definition, variant=variant)
+    if options.variant is None:
+        found = load_definition(options.definition_path, ROOT)
+        chosen = variant_for_tag(tag, {v.variant: v.target.tag for v in found.variants})
+        options = dataclasses.replace(options, variant=chosen)
+    with pipeline.session(options) as s:
         pipeline.do_verify_tag(s, tag)
 
 
@@ -617,9 +658,95 @@ def contract(
     Python minor. Exits 1 naming every broken row. Works on the stand-in, the built image and
     the real rayproject/ray where a registry serves it.
     """
+    preflight.check_image(image, allow_id=True)
     options = _options(c, engine, definition, stand_in, stand_in_registry, ca_cert, variant)
     with pipeline.session(options) as s:
         pipeline.do_contract(s, image)
+
+
+SUPPLY_HELP = {
+    "username": "registry user (password: $RAY_IMAGE_REGISTRY_PASSWORD, never a flag)",
+    "registry_ca": "PEM CA of a registry with a private CA",
+    "insecure_registry": "plain HTTP to a non-loopback registry",
+}
+
+
+@task(
+    help=COMMON_HELP
+    | SUPPLY_HELP
+    | ALL_VARIANTS_HELP
+    | {
+        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
+        "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
+        "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
+    }
+)
+@pipeline.entry
+def sbom(
+    c,
+    out=None,
+    attach=False,
+    sign=False,
+    username=None,
+    variant=None,
+    all_variants=False,
+    engine=None,
+    definition=None,
+    stand_in=False,
+    stand_in_registry=None,
+    ca_cert=None,
+    registry_ca=None,
+    insecure_registry=False,
+):
+    """CycloneDX SBOM of the last pushed image's Python environment (cyclonedx-py, in a
+    throwaway container of the image); --attach refers it to the digest in the registry."""
+    options = _options(
+        c, engine, definition, stand_in, stand_in_registry, ca_cert, variant, all_variants
+    )
+    options = dataclasses.replace(
+        options, registry_ca=registry_ca, insecure_registry=insecure_registry
+    )
+    with pipeline.sessions(options) as opened:
+        for s in opened:
+            path = supply_steps.do_sbom(
+                s, username=username, out=out, attach=attach, require_signature=sign
+            )
+            print(path)
+
+
+@task(help=SUPPLY_HELP | {"ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."})
+@pipeline.entry
+def sign(c, ref, username=None, registry_ca=None, insecure_registry=False):
+    """Sign the digest REF names (cosign format, sha256-<hex>.sig) with the key in
+    $RAY_IMAGE_SIGNING_KEY (path or PEM; passphrase $RAY_IMAGE_SIGNING_KEY_PASSPHRASE)."""
+    print(
+        supply_steps.do_sign(
+            ref, username=username, registry_ca=registry_ca, insecure=insecure_registry
+        )
+    )
+
+
+@task(
+    help=SUPPLY_HELP
+    | {
+        "ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...",
+        "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
+    }
+)
+@pipeline.entry
+def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_registry=False):
+    """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
+    and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
+    ok = supply_steps.do_verify(
+        ref,
+        public_key=public_key,
+        username=username,
+        registry_ca=registry_ca,
+        insecure=insecure_registry,
+    )
+    if not ok:
+        raise SystemExit(1)
 
 
 @task(

@@ -143,12 +143,19 @@ class Definition:
         return self.variants if all_variants else (self.variant(name),)
 
 
-def _repo_path(path: Path, field: str, value: str, root: Path) -> Path:
+def _repo_path(path: Path, field: str, value: str, root: Path, *, file: bool = False) -> Path:
+    """``root / value``; ``file``: it must be an existing file (checked at load time, so a
+    missing input is refused before any slow step, naming the field)."""
     if Path(value).is_absolute() or ".." in Path(value).parts:
         raise DefinitionError(
             f"{path}: field '{field}': {value!r} must be a path inside the repository"
         )
-    return root / value
+    full = root / value
+    if file and not full.is_file():
+        raise DefinitionError(
+            f"{path}: field '{field}': {value} is not a file in {root}; create it or fix the path"
+        )
+    return full
 
 
 def _variant(
@@ -193,8 +200,10 @@ def _variant(
         ),
         target=Target(repository=target["repository"], tag=tag, source=target["source"]),
         requirements=Requirements(
-            input=_repo_path(path, "requirements.input", reqs["input"], root),
-            build_input=_repo_path(path, "requirements.build_input", reqs["build_input"], root),
+            input=_repo_path(path, "requirements.input", reqs["input"], root, file=True),
+            build_input=_repo_path(
+                path, "requirements.build_input", reqs["build_input"], root, file=True
+            ),
             extra=tuple(item.get("requirements", ())),
             constraints=locks / "constraints.txt",
             lock=locks / "ray-worker.txt",
@@ -212,6 +221,15 @@ def read_yaml(path: Path, root: Path) -> tuple[Path, Any]:
     except FileNotFoundError:
         raise DefinitionError(
             f"{path}: file not found; pass --definition PATH or run from the repository root"
+        ) from None
+    except IsADirectoryError:
+        raise DefinitionError(
+            f"{path}: is a folder; pass the definition file itself, e.g. {path}/image.yaml"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise DefinitionError(
+            f"{path}: cannot read it ({reason}); pass --definition PATH"
         ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -43,6 +43,15 @@ def print_rollout(plan: rollout.Rollout, out_dir: Path) -> None:
             " its own patch.json and rollback.json from what it finds.\n"
         )
     sys.stdout.write(rollout.to_json(plan.patch))
+    if not plan.view.live:
+        # The commands apply a patch.json that rollout.sh writes when it reads the cluster:
+        # printed alone they would point at a file that does not exist yet.
+        sys.stdout.write(
+            f"\n# Roll out (patch, restart, wait, check): bash {out_dir / 'rollout.sh'}\n"
+            f"# Check only: bash {out_dir / 'rollout.sh'} check\n"
+            f"# Undo (after a rollout): bash {out_dir / 'rollout.sh'} rollback\n"
+        )
+        return
     for command in plan.commands:
         sys.stdout.write(f"\n# {command.title} [{command.phase}]\n# {command.why}\n")
         sys.stdout.write(command.shell.rstrip() + "\n")

@@ -12,14 +12,14 @@ every variant is built and tested does anything get pushed; then each variant's 
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import console, rollout
+from . import console, preflight, rollout, supply
 from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
+from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .records import verify_push
 from .refs import ImageRef
@@ -29,7 +29,6 @@ from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
 
-REGISTRY_HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?$")
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
 
@@ -56,20 +55,6 @@ class VariantResult:
     image: str | None = None  # REPO:TAG@digest pushed (or rehearsed on a dry run)
 
 
-def check_registry(registry: str) -> None:
-    """HOST[:PORT], ASCII, no scheme or path; one line naming the fix otherwise. Pure."""
-    if not registry:
-        raise PipelineError(
-            "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
-            "or invoke.yaml ray_image.registry"
-        )
-    if not REGISTRY_HOST.match(registry):
-        raise PipelineError(
-            f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path), "
-            "e.g. 127.0.0.1:5000"
-        )
-
-
 def plan_release(
     sessions: list[Session],
     cluster: ClusterOptions,
@@ -83,10 +68,12 @@ def plan_release(
 ) -> ReleasePlan:
     """Check every input of the release; raises PipelineError (one line) on the first bad one."""
     check_registry(registry)
+    preflight.check_release_inputs(sessions, cluster, registry, allow_stand_in, out)
     credentials = None if dry_run else credentials_from_env(username)
     placeholders = []
     for s in sessions:
         lock_digest(s.definition)  # every lock file present
+        supply.check_sbom_lock(s.definition)  # the SBOM generator's lock for its Python
         ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
         placeholders.append(f"{ref}@{PLACEHOLDER_DIGEST}")
         if not (cluster.source and len(sessions) > 1):
@@ -95,6 +82,8 @@ def plan_release(
         rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster)
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
+    if not dry_run:
+        supply.check_signing_key()  # a configured key that does not load stops here
     return ReleasePlan(
         tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
     )
@@ -193,6 +182,17 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     patch = None
     out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
     out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
+    supplied = None
+    if pushed is not None:  # SBOM attached to the digest and written next to the rollout; signed
+        supplied = supply.after_push(
+            s.definition,
+            s.engine,
+            pushed,
+            s.registry_access(plan.registry),
+            plan.credentials,
+            ca_cert=s.ca_cert,
+            out_dir=out_dir,
+        )
     if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
         patch = plan_patch(s, image, plan.cluster)
@@ -204,6 +204,8 @@ def _publish(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord
     document = release_document(
         s.variant, built, tests, pushed, refs, patch, rehearsed_digest=rehearsed
     )
+    if supplied is not None:
+        document["supply"] = supplied
     return VariantResult(s.variant, document, patch, out_dir, image)
 
 

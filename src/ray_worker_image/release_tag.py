@@ -9,6 +9,7 @@ must give a new, distinct git tag.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from .errors import PipelineError
 
@@ -30,3 +31,19 @@ def parse_release_tag(tag: str, image_tag: str, *, where: str = VERSION_SOURCE) 
             f" made from {where} ({image_tag!r}); retag, or change that field first"
         )
     return int(match.group(1))
+
+
+def variant_for_tag(tag: str, targets: Mapping[str, str]) -> str | None:
+    """The variant whose target tag ``tag`` carries (``v<target tag>.N``), from ``targets``
+    (variant name -> target tag). None when no variant fits (the caller's default then
+    explains the mismatch); PipelineError when several do (pass --variant)."""
+    fits = [
+        name
+        for name, image_tag in targets.items()
+        if image_tag and re.fullmatch(re.escape(f"v{image_tag}.") + r"[1-9][0-9]*", tag)
+    ]
+    if len(fits) > 1:
+        raise PipelineError(
+            f"release tag {tag!r} fits variants {', '.join(fits)}; pass --variant NAME"
+        )
+    return fits[0] if fits else None

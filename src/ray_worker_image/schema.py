@@ -55,6 +55,9 @@ def _expected(error: jsonschema.ValidationError) -> str:
             return (
                 f"expected {schema['type']}, got {type(error.instance).__name__} {error.instance!r}"
             )
+        case "enum":
+            allowed = ", ".join(str(v) for v in schema.get("enum", []) if v is not None)
+            return f"expected one of {allowed}, got {error.instance!r}"
         case "pattern" | "const":
             hint = schema.get("description", f"a value matching {schema.get('pattern')}")
             return f"expected {hint}, got {error.instance!r}"
@@ -62,10 +65,19 @@ def _expected(error: jsonschema.ValidationError) -> str:
             return error.message
 
 
+def first_violation(schema: dict[str, Any], raw: Any) -> tuple[str, str] | None:
+    """(field, what is expected) of the first violation of ``schema`` (the shallowest
+    first), or None when ``raw`` is valid. Field paths as in YAML: ``cluster.groups``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.path)))
+    if not errors:
+        return None
+    return _field(errors[0]), _expected(errors[0])
+
+
 def validate(raw: Any, path: Path) -> None:
     """Raise DefinitionError for the first schema violation, naming file and field."""
-    validator = jsonschema.Draft202012Validator(_schema())
-    errors = sorted(validator.iter_errors(raw), key=lambda e: (len(e.absolute_path), str(e.path)))
-    if errors:
-        first = errors[0]
-        raise DefinitionError(f"{path}: field '{_field(first)}': {_expected(first)}")
+    found = first_violation(_schema(), raw)
+    if found:
+        field, expected = found
+        raise DefinitionError(f"{path}: field '{field}': {expected}")

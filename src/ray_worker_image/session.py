@@ -20,6 +20,7 @@ from .base import resolve_base
 from .context import resolve_ca_cert
 from .definition import DEFAULT_DEFINITION, Definition, ImageDefinition, load_definition
 from .errors import PipelineError
+from .preflight import check_pem
 from .records import confirm_build
 from .registry import RegistryAccess
 from .standin import DEFAULT_STAND_IN_REGISTRY, check_stand_in
@@ -138,8 +139,7 @@ class Session:
     def registry_access(self, registry: str) -> RegistryAccess:
         """How to reach ``registry``: --registry-ca and --insecure-registry applied."""
         ca = self.options.registry_ca
-        if ca and not Path(ca).is_file():
-            raise PipelineError(f"--registry-ca {ca}: no such file; give the registry CA's PEM")
+        check_pem(ca, "--registry-ca")  # a PEM file, as --ca-cert
         return RegistryAccess(
             registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
         )

@@ -1,16 +1,24 @@
 """Settings precedence in one place: command-line flag, environment, invoke.yaml, default.
 
 Pure: the environment and invoke.yaml's ``ray_image:`` section are passed in, so the rule
-is unit-tested without touching either. tasks.py calls :func:`resolve` once per task.
+is unit-tested without touching either. tasks.py calls :func:`resolve` once per task, on
+the section :func:`config_section` validated against :data:`CONFIG_SCHEMA` (an unknown key,
+a wrong type: one line naming invoke.yaml, the field and the fix).
 """
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .errors import PipelineError
+from .preflight import check_groups
+from .schema import first_violation
 
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
@@ -75,3 +83,122 @@ def resolve_all(
 ) -> dict[str, Any]:
     """:func:`resolve` for every setting; ``flags`` maps setting names to flag values."""
     return {name: resolve(name, flags.get(name), env, config) for name in SETTINGS}
+
+
+def definition_path(
+    flag: str | None,
+    env: Mapping[str, str],
+    config: Mapping[str, Any] | None,
+    *,
+    root: Path,
+    cwd: Path,
+    default: Path,
+) -> Path:
+    """Where the image definition is: ``--definition`` and ``$RAY_IMAGE_DEFINITION`` are
+    relative to the current directory (as ``--from``, ``--out`` and ``--write`` are);
+    invoke.yaml's ``definition`` to the repository (``root``, where invoke.yaml lives);
+    the default is the repository's ``images/ray-swe-fleet/image.yaml``."""
+    if flag:
+        return cwd / flag
+    if env.get("RAY_IMAGE_DEFINITION"):
+        return cwd / env["RAY_IMAGE_DEFINITION"]
+    configured = (config or {}).get("definition")
+    return root / str(configured) if configured else root / default
+
+
+CONFIG_FILE = "invoke.yaml"
+_TEXT = {"type": ["string", "null"]}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "engine": {"enum": ["podman", "docker", "auto", None]},
+        "stand_in": {"type": ["boolean", "string", "integer", "null"]},
+        "stand_in_registry": _TEXT,
+        "registry": _TEXT,
+        "variant": _TEXT,
+        "definition": _TEXT,
+        "cluster": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "name": _TEXT,
+                "namespace": _TEXT,
+                "groups": {"type": ["array", "null"], "items": {"type": "string"}},
+                "kind": {"enum": ["RayCluster", "RayJob", "RayService", None]},
+            },
+        },
+    },
+}
+HINTS = {  # field -> how to write it, for type errors
+    "ray_image": "a mapping of settings (engine: podman, registry: ..., cluster: {...})",
+    "ray_image.cluster": "a mapping: name, namespace, groups, kind",
+    "ray_image.cluster.groups": "a list of group names, e.g. groups: [gpu-workers]",
+}
+
+
+def _plain(value: Any) -> Any:
+    """invoke's DataProxy (and nested ones) as plain dicts and lists, for the schema."""
+    if isinstance(value, Mapping) or hasattr(value, "keys"):
+        return {key: _plain(value[key]) for key in value.keys()}  # noqa: SIM118 - DataProxy
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def config_section(raw: Any) -> dict[str, Any]:
+    """invoke.yaml's ``ray_image:`` section, validated, as a plain dict ({} when absent).
+
+    Raises PipelineError: ``invoke.yaml: field 'ray_image.<field>': <what to write>``.
+    """
+    section = _plain(raw)
+    if section is None:
+        return {}
+    found = first_violation({"properties": {"ray_image": CONFIG_SCHEMA}}, {"ray_image": section})
+    if found is None:
+        groups = (section.get("cluster") or {}).get("groups")
+        check_groups(groups, CONFIG_FILE + ": field 'ray_image.cluster.groups[{index}]':")
+        return dict(section)
+    field, expected = found
+    if expected.startswith("expected") and field in HINTS:
+        expected = f"expected {HINTS[field]}, got {type(_at(section, field)).__name__}"
+    if expected.startswith("unknown field"):
+        allowed = _allowed(field)
+        close = difflib.get_close_matches(field.rsplit(".", 1)[-1], allowed, n=1)
+        expected += f"; did you mean {close[0]!r}?" if close else ""
+    raise PipelineError(f"{CONFIG_FILE}: field '{field}': {expected}")
+
+
+def _at(section: Any, field: str) -> Any:
+    value: Any = {"ray_image": section}
+    for part in field.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _allowed(field: str) -> list[str]:
+    schema: dict[str, Any] = {"properties": {"ray_image": CONFIG_SCHEMA}}
+    for part in field.split(".")[:-1]:
+        schema = schema["properties"][part]
+    return sorted(schema.get("properties", {}))
+
+
+def check_project_file(folder: Path) -> None:
+    """invoke reads ``folder/invoke.yaml`` with its own parser and shows a traceback when the
+    YAML is broken; this reads it first (tasks.py, at import) and says where, in one line."""
+    for name in ("invoke.yaml", "invoke.yml"):
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            yaml.safe_load(path.read_text("utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark else ""
+            problem = getattr(exc, "problem", None) or exc.__class__.__name__
+            raise PipelineError(
+                f"{path}:{where}: not valid YAML ({problem}); fix the file"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise PipelineError(f"{path}: cannot read it ({reason})") from None

@@ -50,6 +50,12 @@ BAD = [
     (["--username", "ci-bot"], "RAY_IMAGE_REGISTRY_PASSWORD"),
     (["--variant", "2.52.1-py310"], "--variant 2.52.1-py310: not in"),
     (["--all-variants", "--from", str(SAMPLE)], "build variant 2.49.2-cu121"),
+    # preflight.py: refused in the plan, not after the build
+    (["--out", "/etc/passwd"], "--out /etc/passwd: is not a folder"),
+    (["--out", "/sys/rollout"], "--out /sys/rollout: cannot write in /sys"),
+    (["--registry-ca", "/etc/passwd"], "--registry-ca /etc/passwd: holds no PEM certificate"),
+    (["--groups", "a b"], "--groups 'a b' is not a valid label value"),
+    (["--variant", "2.49.2", "--all-variants"], "--variant 2.49.2 and --all-variants"),
 ]
 
 

@@ -22,7 +22,9 @@ import yaml
 from ray_worker_image.definition import load_variant
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.supply.artifacts import remove_attachments
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ..conftest import ROOT
 
@@ -99,6 +101,8 @@ def released(engine, registry: str, private_definition: Path, tmp_path: Path) ->
     finally:
         if document:
             ref = ImageRef.parse(document["image"])
+            store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
+            remove_attachments(store, document["digest"])  # the SBOM (and signature) it attached
             RegistryClient(registry).delete(ref.with_digest(document["digest"]))
             for tag in document["tags"]:
                 engine.remove_image(tag)

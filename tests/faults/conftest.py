@@ -77,7 +77,7 @@ class Registry:
         return self.folder / "data"
 
     def config(self) -> str:
-        http = f"addr: {self.address}"
+        http = f'addr: "{self.address}"'  # quoted: an IPv6 [::1]:PORT is not a YAML list
         if self.tls:
             http += f", tls: {{certificate: {self.tls[0]}, key: {self.tls[1]}}}"
         auth = ""

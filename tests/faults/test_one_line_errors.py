@@ -30,8 +30,7 @@ def test_missing_registry_ca_names_the_file(tiny: TinyImage, own_registry: Regis
     ca = "/tmp/x/[/tmp/x]/pkg[extra].pem"
     result = invoke(tiny.push_args(own_registry.address, "--registry-ca", ca), tiny.build_dir)
     assert (
-        one_line_error(result)
-        == f"error: --registry-ca {ca}: no such file; give the registry CA's PEM"
+        one_line_error(result) == f"error: --registry-ca {ca}: no such file; give the CA's PEM file"
     )
 
 

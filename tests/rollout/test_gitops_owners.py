@@ -81,6 +81,18 @@ def test_write_changes_only_the_image_lines_and_check_agrees(tmp_path: Path) -> 
     assert manifest.read_text() == after
 
 
+def test_write_keeps_crlf_line_ends(tmp_path: Path) -> None:
+    """A manifest checked out with CRLF line ends keeps them: only the image lines change."""
+    manifest = tmp_path / "ray-gpu.yaml"
+    lf = (DATA / "gitops/ray-gpu.yaml").read_bytes()
+    manifest.write_bytes(lf.replace(b"\n", b"\r\n"))
+    done = invoke("--write", str(manifest), "--image", IMAGE)
+    assert done.returncode == 0, done.stderr
+    after = manifest.read_bytes()
+    assert after.count(b"\r\n") == lf.count(b"\n") and b"\n" not in after.replace(b"\r\n", b"")
+    assert after.count(IMAGE.encode()) == 3
+
+
 def test_write_refuses_a_variant_mismatch_and_leaves_the_file(tmp_path: Path) -> None:
     manifest = tmp_path / "c.yaml"
     shutil.copy(DATA / "variants/py311-gpu-rayversion-2.49.2.yaml", manifest)

@@ -121,3 +121,53 @@ def test_unknown_group_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert "'gpu-workers' not found" in line and "cpu-small, gpu-a100, batch-cpu" in line
     assert not (tmp_path / "out").exists()
+
+
+SHELL_IN_A_NAME = [
+    (["--groups", 'g"$(touch {canary})"'], "--groups"),
+    (["--name", "ray-$(touch {canary})"], "--name"),
+    (["--namespace", "ns`touch {canary}`"], "--namespace"),
+]
+
+
+@pytest.mark.parametrize(("extra", "flag"), SHELL_IN_A_NAME, ids=[f for _, f in SHELL_IN_A_NAME])
+def test_names_that_kubernetes_refuses_never_reach_a_script(
+    tmp_path: Path, extra: list[str], flag: str
+) -> None:
+    """Names land in selectors and in rollout.sh: anything but a Kubernetes name is refused."""
+    canary = tmp_path / "ran"
+    options = {"--name": "ray-gpu", "--namespace": "fleet", "--groups": "gpu-workers"}
+    options[extra[0]] = extra[1].format(canary=canary)
+    argv = [a for pair in options.items() for a in pair]
+    out = tmp_path / "out"
+    result = _patch(*argv, "--image", IMAGE, "--format", "shell", "--out", str(out))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {flag} ") and "not a valid" in lines[0]
+    assert result.stdout == "" and not out.exists() and not canary.exists()
+
+
+def test_a_group_name_from_the_cluster_file_is_checked_like_the_flag(tmp_path: Path) -> None:
+    obj = _cluster_object()
+    obj["spec"]["workerGroupSpecs"][0]["groupName"] = "w'$(touch /tmp/x)'"
+    live = tmp_path / "rc.json"
+    live.write_text(json.dumps(obj))
+    result = _patch("--from", str(live), "--image", IMAGE, "--format", "shell")
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {live}: spec.workerGroupSpecs[0].groupName ")
+    assert "not a valid label value" in result.stderr and result.stdout == ""
+
+
+def test_an_escaped_value_stays_a_literal_in_bash(tmp_path: Path) -> None:
+    """The templates' second wall: `dq` keeps even an unvalidated value inert in bash."""
+    from ray_worker_image.rollout.commands import in_double_quotes
+
+    canary = tmp_path / "ran"
+    evil = f'x"; touch {canary}; echo "$(touch {canary})`touch {canary}`\\'
+    shown = subprocess.run(
+        ["bash", "-c", f'echo "{in_double_quotes(evil)}"'],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert shown == evil + "\n" and not canary.exists()

@@ -72,6 +72,22 @@ def test_auto_lists_everything_it_tried(monkeypatch, tmp_path) -> None:
     assert "podman: not installed" in message and "dockerd" in message
 
 
+def test_a_custom_podman_socket_is_never_started(monkeypatch, tmp_path) -> None:
+    """A mistyped $RAY_IMAGE_PODMAN_SOCKET must not leave a podman service behind."""
+    socket = tmp_path / "typo" / "podman.sock"
+    monkeypatch.setenv(engines.PODMAN_SOCKET_ENV, str(socket))
+    started: list[str] = []
+    monkeypatch.setattr(
+        engines.PodmanEngine, "_start_service", classmethod(lambda cls, url: started.append(url))
+    )
+    with pytest.raises(EngineError) as info:
+        engines.PodmanEngine.connect()
+    assert started == [] and not socket.parent.exists()
+    assert f"no podman API at unix://{socket} (from ${engines.PODMAN_SOCKET_ENV})" in str(
+        info.value
+    )
+
+
 def test_podman_push_digest_comes_from_its_status_line() -> None:
     podman = engines.PodmanEngine.__new__(engines.PodmanEngine)
     docker = engines.DockerEngine.__new__(engines.DockerEngine)

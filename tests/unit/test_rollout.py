@@ -541,3 +541,19 @@ def test_find_kubectl_prefers_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("PATH", os.devnull)
     bundled = Path(rollout.output.sysconfig.get_path("scripts")) / "kubectl"
     assert rollout.find_kubectl() == (str(bundled) if bundled.is_file() else None)
+
+
+def test_printed_rollout_without_the_live_object_points_only_at_rollout_sh(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --from, patch.json exists only once rollout.sh has read the cluster."""
+    from ray_worker_image.output import print_rollout
+
+    view = ClusterView.assumed(
+        "ray-gpu", "ray", ["cpu-small"], current_image="rayproject/ray:2.49.2"
+    )
+    print_rollout(plan_rollout(view, IMAGE, expected_ray_version="2.49.2"), tmp_path)
+    printed = capsys.readouterr().out
+    assert "patch.json" not in printed.replace("its own patch.json", "")
+    assert f"bash {tmp_path / 'rollout.sh'}\n" in printed
+    assert f"bash {tmp_path / 'rollout.sh'} rollback" in printed

@@ -380,6 +380,8 @@ def test_workflow_calls_the_agreed_tasks() -> None:
         "push",
         "patch",
         "report",
+        "sbom",
+        "verify",
     }
 
 
@@ -497,14 +499,24 @@ def test_every_task_uses_docker() -> None:
     assert load_workflow().get("env", {}).get("RAY_IMAGE_ENGINE") == "docker"
 
 
-def test_secrets_reach_the_push_step_only() -> None:
+def test_secrets_reach_the_registry_steps_only() -> None:
+    """Registry secrets reach push, sbom (attach + sign) and verify; the signing key, sbom only."""
     workflow = load_workflow()
     assert "secrets." not in json.dumps(workflow.get("env", {})), "workflow env"
     for job_id, job in jobs(workflow).items():
         assert "secrets." not in json.dumps(job.get("env", {})), f"job {job_id!r} env"
         for step in job.get("steps", []):
-            if "secrets." in json.dumps(step.get("env", {})):
-                assert "invoke push" in step.get("run", ""), f"{job_id}: {step.get('name')}"
+            env = json.dumps(step.get("env", {}))
+            run = step.get("run", "")
+            if "secrets." in env:
+                assert any(f"invoke {t}" in run for t in ("push", "sbom", "verify")), (
+                    f"{job_id}: {step.get('name')}"
+                )
+            if "SIGNING_KEY" in env and "secrets." in env:
+                assert "invoke sbom" in run and "--sign" in run, f"{job_id}: {step.get('name')}"
+    sbom = next(s for s in run_steps(workflow) if "invoke sbom" in s.script)
+    assert sbom.env.get("RAY_IMAGE_SIGNING_KEY") == "${{ secrets.SIGNING_KEY }}"
+    assert "SIGNING_KEY" not in sbom.script, "the task reads the key from env"
     push = next(s for s in run_steps(workflow) if "invoke push" in s.script)
     assert push.env.get("RAY_IMAGE_REGISTRY_PASSWORD") == "${{ secrets.REGISTRY_PASSWORD }}"
     assert "RAY_IMAGE_REGISTRY_PASSWORD" not in push.script, "the task reads it from env"

@@ -32,8 +32,16 @@ class PodmanEngine(Engine):
     def connect(cls, start: bool = True) -> Engine:
         url = f"unix://{cls.socket_path()}"
         client = _ping(url)
-        if client is None and start and shutil.which("podman"):
+        # Only the default socket is ever started here: a service started at a mistyped
+        # $RAY_IMAGE_PODMAN_SOCKET would outlive this process in a place nobody looks.
+        custom = cls.socket_path() != Path(DEFAULT_PODMAN_SOCKET)
+        if client is None and start and not custom and shutil.which("podman"):
             client = cls._start_service(url)
+        if client is None and custom:
+            raise EngineError(
+                f"podman: no podman API at {url} (from ${PODMAN_SOCKET_ENV}); start one there "
+                f"with `podman system service --time=0 {url}`, or unset {PODMAN_SOCKET_ENV}"
+            )
         if client is None:
             raise EngineError(f"podman: no podman API at {url}; {cls.how_to_start()}")
         return cls(client, url)

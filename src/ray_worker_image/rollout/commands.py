@@ -11,6 +11,7 @@ spec and switches traffic to it (``rayservice_types.go``); a RayJob's cluster is
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections.abc import Iterable
 from functools import cache
@@ -50,10 +51,26 @@ _CHECK_WHY = (
 )
 
 
+def in_double_quotes(value: object) -> str:
+    """``value`` escaped for the inside of a bash double-quoted string (``\\ " $ ` ``).
+
+    Names are validated before they reach a template (:mod:`.names`); this is the second
+    wall, so no value read from a cluster file can run as shell code.
+    """
+    return re.sub(r'([\\"$`])', r"\\\1", str(value))
+
+
+def as_comment(value: object) -> str:
+    """``value`` on one line, for the end of a ``#`` comment (line breaks become spaces)."""
+    return " ".join(str(value).splitlines())
+
+
 @cache
 def template(name: str) -> Template:
     env = template_env(TEMPLATES)
     env.globals["q"] = shlex.quote
+    env.filters["dq"] = in_double_quotes
+    env.filters["comment"] = as_comment
     return env.get_template(name)
 
 

@@ -109,7 +109,7 @@ def edit_manifest(path: str | os.PathLike[str], plan: Rollout) -> ManifestEdit:
     """
     file = Path(path)
     try:
-        original = file.read_text(encoding="utf-8")
+        original = file.read_bytes().decode("utf-8")  # not read_text: keep CRLF line ends
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise RolloutError(f"cannot read {file}: {reason}") from None

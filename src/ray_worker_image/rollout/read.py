@@ -6,6 +6,7 @@ file, the field and the fix (``RolloutError``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,12 +14,17 @@ from ..errors import PipelineError, RolloutError
 from ..refs import ImageRef
 from .files import FIX_FROM, load_cluster, load_objects, select
 from .model import API_VERSIONS, HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView
+from .names import check_cluster_name, check_group_name, check_namespace
 
 __all__ = ["FIX_FROM", "assumed_view", "load_cluster", "load_objects", "select", "view_from_object"]
 
 
+_PLACEHOLDER = re.compile(r"\$\{|\$[A-Z_]{2,}|\{\{|\}\}|<[^<>]*>|^__|__$")
+
+
 def _placeholder(value: str) -> bool:
-    return any(c in value for c in "${}<>") or value.startswith("__") or value.endswith("__")
+    """A template left unrendered: ``${VAR}``, ``$VAR``, ``{{ x }}``, ``<image>``, ``__IMAGE__``."""
+    return bool(_PLACEHOLDER.search(value))
 
 
 def view_from_object(
@@ -47,6 +53,7 @@ def view_from_object(
         raise RolloutError(
             f"{source}: metadata.name {name!r} is missing or a placeholder; {FIX_FROM}"
         )
+    check_cluster_name(name, f"{source}: metadata.name")
     notes: list[str] = []
     ns = meta.get("namespace")
     if isinstance(ns, str) and _placeholder(ns):
@@ -59,6 +66,8 @@ def view_from_object(
             f"{source}: metadata.namespace is {ns!r} but --namespace is {namespace!r};"
             " drop --namespace or fetch the object from the namespace you mean"
         )
+    if ns:
+        check_namespace(str(ns), f"{source}: metadata.namespace")
     if not ns:
         ns = namespace or "default"
         if not namespace:
@@ -93,6 +102,7 @@ def view_from_object(
             raise RolloutError(
                 f"{source}: {path}.groupName is missing; every worker group needs one"
             )
+        check_group_name(group_name, f"{source}: {path}.groupName")
         if any(g.name == group_name for g in groups):
             raise RolloutError(
                 f"{source}: {path}.groupName {group_name!r} is used twice; KubeRay needs unique"
@@ -262,6 +272,10 @@ def assumed_view(
     for value, flag in ((name, "--name"), (namespace, "--namespace")):
         if _placeholder(value):
             raise RolloutError(f"{flag} {value!r} is a placeholder; pass the real value")
+    check_cluster_name(name, "--name")
+    check_namespace(namespace, "--namespace")
+    for group in groups:
+        check_group_name(group, "--groups")
     if len(set(groups)) != len(groups):
         raise RolloutError(f"--groups {','.join(groups)!r} names a group twice")
     parse_image(current_image, "--current-image")

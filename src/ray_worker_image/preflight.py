@@ -1,0 +1,202 @@
+"""Cheap checks of command-line inputs, run before any slow step (engine, registry, build).
+
+Pure or filesystem-only: each function raises :class:`PipelineError` with one line naming
+the flag, the value and the fix, and returns normally otherwise. tasks.py and
+``release.plan_release`` call them before anything starts (issue 12, item 1).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .errors import PipelineError
+from .refs import ImageRef
+
+if TYPE_CHECKING:
+    from .rollout import ClusterOptions
+    from .session import Session
+
+# HOST[:PORT]: a DNS name or IPv4 address, or an IPv6 address in brackets, as in
+# distribution's reference grammar (reference/regexp.go: domainName | ipv6address).
+_HOSTNAME = r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+_IPV6 = r"\[[0-9A-Fa-f:.]+\]"
+REGISTRY = re.compile(rf"^(?P<host>{_HOSTNAME}|{_IPV6})(?::(?P<port>[0-9]{{1,5}}))?\Z", re.ASCII)
+IMAGE_ID = re.compile(r"^(?:sha256:)?[0-9a-f]{12,64}$")
+PEM_CERT = b"-----BEGIN CERTIFICATE-----"
+
+
+def check_registry(registry: str) -> None:
+    """``HOST[:PORT]``: ASCII, no scheme or path, port 1-65535, IPv6 in brackets."""
+    if not registry:
+        raise PipelineError(
+            "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
+            "or invoke.yaml ray_image.registry"
+        )
+    match = REGISTRY.match(registry)
+    if not match:
+        raise PipelineError(
+            f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path; an "
+            "IPv6 address in brackets), e.g. 127.0.0.1:5000 or [::1]:5000"
+        )
+    port = match.group("port")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise PipelineError(f"--registry {registry!r}: port {port} is out of range (1-65535)")
+
+
+def check_pem(path: str | None, flag: str) -> None:
+    """``path`` (when given) is a readable file holding a PEM certificate."""
+    if not path:
+        return
+    file = Path(path)
+    if not file.is_file():
+        raise PipelineError(f"{flag} {path}: no such file; give the CA's PEM file")
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise PipelineError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+    if PEM_CERT not in data:
+        raise PipelineError(f"{flag} {path}: holds no PEM certificate; give the CA's PEM file")
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path("/")
+
+
+def _probe_folder(folder: Path) -> str | None:
+    """Why a file cannot be created in ``folder`` (strerror), or None when it can. A real
+    probe (a temporary file, removed at once): ``os.access`` says yes to root even on a
+    read-only mount or in /sys."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return None
+    except OSError as exc:
+        return exc.strerror or exc.__class__.__name__
+
+
+def check_out_dir(out: str | None, flag: str = "--out") -> None:
+    """``out`` (when given) is a folder we can write, or can be created as one."""
+    if not out:
+        return
+    folder = Path(out).absolute()
+    existing = _nearest_existing(folder)
+    if not existing.is_dir():
+        what = "is not a folder" if existing == folder else f"{existing} is not a folder"
+        raise PipelineError(f"{flag} {out}: {what}; give a folder to write the rollout files into")
+    reason = _probe_folder(existing)
+    if reason:
+        raise PipelineError(
+            f"{flag} {out}: cannot write in {existing} ({reason}); give a folder you can write"
+        )
+
+
+def check_writable_file(path: str | None, flag: str = "--write") -> None:
+    """``path`` (when given) is an existing file that can be replaced in place (its folder
+    is writable too: the edit is written next to it and renamed over it)."""
+    if not path:
+        return
+    file = Path(path)
+    if not file.is_file():
+        what = "is a folder" if file.is_dir() else "no such file"
+        raise PipelineError(f"{flag} {path}: {what}; give the manifest file to edit")
+    try:
+        with file.open("r+b"):
+            pass
+    except OSError as exc:
+        raise PipelineError(
+            f"{flag} {path}: cannot write it ({exc.strerror}); fix its permissions or mount"
+        ) from None
+    reason = _probe_folder(file.absolute().parent)
+    if reason:
+        raise PipelineError(
+            f"{flag} {path}: cannot write in its folder ({reason}): the edit is written next "
+            "to the file, then renamed over it; fix the folder's permissions"
+        )
+
+
+def check_groups(groups: tuple[str, ...] | list[str] | None, what: str = "--groups") -> None:
+    """Each worker group name is a valid KubeRay groupName: a Kubernetes label value, since
+    KubeRay labels each pod ``ray.io/group=<groupName>`` (:mod:`.rollout.names`, which
+    cites the operator). ``what`` names the source; ``{index}`` in it is the group's index."""
+    from .rollout.names import check_group_name
+
+    for index, group in enumerate(groups or ()):
+        check_group_name(group, what.format(index=index))
+
+
+def check_image(image: str | None, *, flag: str = "--image", allow_id: bool = False) -> None:
+    """``image`` (when given) is an image reference (or, ``allow_id``, an image id)."""
+    if not image or (allow_id and IMAGE_ID.match(image)):
+        return
+    ImageRef.parse(image, what=flag)
+
+
+def check_variant_flags(variant: str | None, all_variants: bool) -> None:
+    """``--variant`` and ``--all-variants`` exclude each other."""
+    if variant and all_variants:
+        raise PipelineError(
+            f"--variant {variant} and --all-variants: give one or the other, not both"
+        )
+
+
+def check_patch_inputs(
+    cluster: ClusterOptions, *, all_variants: bool, out: str | None, write: str | None, check: bool
+) -> None:
+    """``patch``'s flags before anything is planned or printed: ``--image`` with
+    ``--all-variants`` (each variant's last push is the image: refused, not ignored),
+    ``--out`` a folder we can write, ``--write`` a file we can replace (checked before the
+    diff is printed as if it were written)."""
+    if all_variants and cluster.images:
+        raise PipelineError(
+            "--image with --all-variants: each variant's own last push is its image; drop "
+            "--image, or drop --all-variants and give --image REF (or GROUP=REF per group)"
+        )
+    check_out_dir(out)
+    if write and not check:
+        check_writable_file(write)
+
+
+def positive_int(text: object, flag: str) -> int:
+    """``text`` as a positive integer (invoke would raise a traceback on ``--tasks many``)."""
+    value = str(text).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise PipelineError(f"{flag} {text!r}: give a whole number of 1 or more, e.g. {flag} 4")
+    return int(value)
+
+
+def check_stand_in_push(*, stand_in: bool, registry: str, allow_stand_in: bool) -> None:
+    """A stand-in-based image goes to a loopback registry only, unless --allow-stand-in
+    (what ``push.plan_push`` refuses after the build, checked here before it)."""
+    from .registry import RegistryAccess
+
+    if stand_in and not allow_stand_in and not RegistryAccess(registry).loopback:
+        raise PipelineError(
+            f"--stand-in with --registry {registry}: the image would be built on the offline "
+            "STAND-IN base, which is pushed to a loopback registry only; build on the real "
+            "base, or pass --allow-stand-in"
+        )
+
+
+def check_release_inputs(
+    sessions: Sequence[Session],
+    cluster: ClusterOptions,
+    registry: str,
+    allow_stand_in: bool,
+    out: str | None,
+) -> None:
+    """What ``release`` would otherwise refuse only after the build: the stand-in push,
+    ``--out``, ``--registry-ca`` and ``--groups``."""
+    options = sessions[0].options if sessions else None
+    if options is not None:
+        check_stand_in_push(
+            stand_in=options.stand_in, registry=registry, allow_stand_in=allow_stand_in
+        )
+        check_pem(options.registry_ca, "--registry-ca")
+    check_out_dir(out)
+    check_groups(cluster.groups)

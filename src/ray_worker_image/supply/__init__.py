@@ -1,0 +1,95 @@
+"""Supply chain: an SBOM attached to every pushed digest, and a cosign-compatible signature.
+
+- :mod:`.oci`: pure shapes (descriptors, SBOM manifest, referrers index, signing payload);
+- :mod:`.transport`: the registry seam for artifacts (oras-py, timeouts, one-line errors);
+- :mod:`.sbom`: ``cyclonedx-py environment`` in a throwaway container of the image;
+- :mod:`.artifacts`: attach an SBOM as a referrer (API or tag-schema fallback), find it;
+- :mod:`.sign`: keys from the environment, sign and verify ``sha256-<hex>.sig``;
+- :mod:`.verify`: ``invoke verify REF``.
+
+:func:`after_push` is the release flow's hook: SBOM, attach, sign.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .. import console
+from ..definition import ImageDefinition
+from ..engine import Engine
+from ..registry import Credentials, RegistryAccess
+from ..state import PushRecord
+from . import artifacts, sign
+from .sbom import generate_sbom, sbom_filename, sbom_lock
+from .transport import ArtifactStore
+
+
+def signing_key_configured() -> bool:
+    return bool(os.environ.get(sign.KEY_ENV))
+
+
+def check_sbom_lock(definition: ImageDefinition) -> None:
+    """The SBOM generator's lock for the variant's Python exists (release planning)."""
+    sbom_lock(definition)
+
+
+def check_signing_key() -> None:
+    """Load the signing key when one is configured (release planning: fails before building)."""
+    if signing_key_configured():
+        sign.load_private_key()
+
+
+def after_push(
+    definition: ImageDefinition,
+    engine: Engine,
+    pushed: PushRecord,
+    access: RegistryAccess,
+    credentials: Credentials | None,
+    *,
+    ca_cert: Path | None,
+    out_dir: Path | None,
+    require_signature: bool = False,
+) -> dict[str, Any]:
+    """SBOM of the pushed image (from its local id), attached to its digest, then signed.
+
+    Writes ``sbom-<variant>.cdx.json`` into ``out_dir`` when given. Returns the release
+    document's ``supply`` part. Without ``$RAY_IMAGE_SIGNING_KEY`` the image is not signed
+    and a loud warning says so (``require_signature``: an error, before anything is made).
+    Raises PipelineError (one line).
+    """
+    key = sign.load_private_key() if require_signature or signing_key_configured() else None
+    store = ArtifactStore(access, credentials, pushed.repository)
+    store.check()
+    data = generate_sbom(definition, engine, pushed.image_id, ca_cert)
+    filename = sbom_filename(definition.variant)
+    attached = artifacts.attach_sbom(
+        store,
+        pushed.digest,
+        data,
+        filename=filename,
+        annotations={"org.opencontainers.image.title": filename},
+    )
+    console.info(f"SBOM attached to {pushed.digest[:19]}: {attached.manifest_digest}")
+    result: dict[str, Any] = {
+        "sbom": {
+            "manifest": attached.manifest_digest,
+            "fallback_tag": attached.fallback_tag,
+            "file": filename,
+        },
+        "signature": None,
+    }
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / filename).write_bytes(data)
+        console.info(f"wrote {out_dir / filename}")
+    if key is not None:
+        tag = sign.sign_digest(store, pushed.digest, key)
+        console.info(f"signed {pushed.digest[:19]}: {tag}")
+        result["signature"] = tag
+    else:
+        console.loud_warning(
+            f"${sign.KEY_ENV} is not set: {pushed.digest[:19]} is NOT signed (README: Supply chain)"
+        )
+    return result

@@ -1,0 +1,95 @@
+"""The supply-chain tasks on a session: ``invoke sbom``, ``invoke sign``, ``invoke verify``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import console
+from ..errors import PipelineError
+from ..push import credentials_from_env
+from ..records import verify_push
+from ..refs import ImageRef
+from ..registry import RegistryAccess
+from ..session import Session
+from ..state import PushRecord
+from . import after_push, sign
+from .sbom import generate_sbom, sbom_filename
+from .transport import ArtifactStore
+from .verify import run_checks
+
+
+def last_push(s: Session) -> PushRecord:
+    """The variant's last push, confirmed by the registry (HEAD)."""
+    pushed = s.state.load("push", PushRecord, hint="run `invoke push` first")
+    return verify_push(pushed, s.registry_access(pushed.registry))
+
+
+def do_sbom(
+    s: Session, *, username: str | None, out: str | None, attach: bool, require_signature: bool
+) -> Path:
+    """SBOM of the variant's last pushed image (made from its local id), written into the
+    folder ``out`` (default ``build/<variant>/``) as ``sbom-<variant>.cdx.json``; with
+    ``attach`` also attached to the pushed digest and, when a key is configured (or
+    ``require_signature``), the digest signed: what ``invoke release`` does after a push."""
+    pushed = last_push(s)
+    folder = Path(out) if out else s.build_dir
+    if attach or require_signature:
+        after_push(
+            s.definition,
+            s.engine,
+            pushed,
+            s.registry_access(pushed.registry),
+            credentials_from_env(username),
+            ca_cert=s.ca_cert,
+            out_dir=folder,
+            require_signature=require_signature,
+        )
+    else:
+        data = generate_sbom(s.definition, s.engine, pushed.image_id, s.ca_cert)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / sbom_filename(s.variant)).write_bytes(data)
+        console.info(f"wrote {folder / sbom_filename(s.variant)}")
+    return folder / sbom_filename(s.variant)
+
+
+def _store_for(
+    ref: ImageRef, username: str | None, registry_ca: str | None, insecure: bool
+) -> ArtifactStore:
+    if registry_ca and not Path(registry_ca).is_file():
+        raise PipelineError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
+    access = RegistryAccess(ref.registry, Path(registry_ca) if registry_ca else None, insecure)
+    store = ArtifactStore(access, credentials_from_env(username), ref.repository)
+    store.check()
+    return store
+
+
+def do_sign(ref_text: str, *, username: str | None, registry_ca: str | None, insecure: bool) -> str:
+    """Sign the digest ``ref_text`` names with ``$RAY_IMAGE_SIGNING_KEY``; returns the tag."""
+    key = sign.load_private_key()  # before any network: a bad key stops here
+    ref = ImageRef.parse(ref_text, what="REF")
+    store = _store_for(ref, username, registry_ca, insecure)
+    digest = store.client.manifest_digest(ref)
+    if not digest or (ref.digest and digest != ref.digest):
+        raise PipelineError(f"{ref}: not in the registry; check the reference")
+    tag = sign.sign_digest(store, digest, key)
+    console.info(f"signed {ref.name}@{digest}: {tag}")
+    return tag
+
+
+def do_verify(
+    ref_text: str,
+    *,
+    public_key: str | None,
+    username: str | None,
+    registry_ca: str | None,
+    insecure: bool,
+) -> bool:
+    """Print one line per check; True when every check passed."""
+    key = sign.load_public_key(public_key)
+    ref = ImageRef.parse(ref_text, what="REF")
+    store = _store_for(ref, username, registry_ca, insecure)
+    digest, checks = run_checks(store, ref, key)
+    print(f"{ref.name}@{digest}")
+    for check in checks:
+        print(check.line())
+    return all(check.ok for check in checks)

@@ -1,0 +1,102 @@
+"""`invoke verify REF`: signature, SBOM and labels of a pushed image, checked from the registry.
+
+One line per check (``ok`` or ``FAIL``), each independent of the others, so a user sees
+everything that is wrong at once; the caller exits 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..errors import PipelineError
+from ..records import BASE_DIGEST, BASE_NAME, REVISION, STAND_IN
+from ..refs import ImageRef
+from . import artifacts, sign
+from .sbom import packages, parse_sbom
+from .transport import ArtifactStore
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REVISION = re.compile(r"^[0-9a-f]{7,40}(-dirty)?$")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def line(self) -> str:
+        return f"{'ok  ' if self.ok else 'FAIL'} {self.name}: {self.detail}"
+
+
+def label_checks(labels: dict[str, str]) -> list[Check]:
+    """The labels every pipeline image carries (pure): revision, base name and digest,
+    stand-in flag."""
+    out = []
+    revision = labels.get(REVISION, "")
+    detail = revision or "missing"
+    if revision.endswith("-dirty"):
+        detail += " (built from a work tree with uncommitted changes)"
+    out.append(Check("label revision", bool(_REVISION.match(revision)), detail))
+    base = labels.get(BASE_NAME, "")
+    out.append(Check("label base name", bool(base), base or "missing"))
+    digest = labels.get(BASE_DIGEST, "")
+    out.append(Check("label base digest", bool(_DIGEST.match(digest)), digest or "missing"))
+    stand_in = labels.get(STAND_IN)
+    out.append(
+        Check(
+            "label stand-in",
+            stand_in in ("true", "false"),
+            {"true": "true (offline stand-in base)", "false": "false"}.get(
+                stand_in or "", stand_in or "missing"
+            ),
+        )
+    )
+    return out
+
+
+def resolve(store: ArtifactStore, ref: ImageRef) -> str:
+    """The digest ``ref`` names (its own, or what its tag serves); PipelineError when absent."""
+    digest = store.client.manifest_digest(ref)
+    if not digest:
+        raise PipelineError(f"{ref}: not in the registry; check the reference")
+    if ref.digest and digest != ref.digest:
+        raise PipelineError(f"{ref}: the registry serves {digest} for it")
+    return digest
+
+
+def run_checks(
+    store: ArtifactStore, ref: ImageRef, key: ec.EllipticCurvePublicKey, expect: str = "nats-py"
+) -> tuple[str, list[Check]]:
+    """(digest, checks) for ``ref``. Only the resolution of ``ref`` raises."""
+    digest = resolve(store, ref)
+    checks: list[Check] = []
+    try:
+        checks.append(Check("signature", True, sign.verify_digest(store, digest, key)))
+    except PipelineError as exc:
+        checks.append(Check("signature", False, str(exc)))
+    try:
+        found = artifacts.find_sbom(store, digest)
+        if found is None:
+            checks.append(Check("sbom", False, f"no CycloneDX SBOM refers to {digest[:19]}"))
+        else:
+            data, source = found
+            names = packages(parse_sbom(data, "SBOM"))
+            version = names.get(expect)
+            checks.append(
+                Check(
+                    "sbom",
+                    version is not None,
+                    f"{len(names)} distributions via {source}, {expect} " + (version or "MISSING"),
+                )
+            )
+    except PipelineError as exc:
+        checks.append(Check("sbom", False, str(exc)))
+    try:
+        checks += label_checks(store.client.labels(ref.with_digest(digest)))
+    except PipelineError as exc:
+        checks.append(Check("labels", False, str(exc)))
+    return digest, checks

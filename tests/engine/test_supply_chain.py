@@ -1,0 +1,371 @@
+"""SBOM and signature of a pushed image, against the real engines and the loopback registry.
+
+Per engine: the built, tested image is pushed, the release hook makes its SBOM inside a
+throwaway container, attaches it to the digest (referrers fallback tag on distribution
+2.8) and signs the digest; the test pulls both back *by the digest* and checks them, runs
+`invoke verify` as a user does, and shows a wrong key, an unsigned image and a moved tag
+fail. Then podman's own policy engine is asked to pull with a ``sigstoreSigned`` policy.
+Everything created (registry manifests and tags, local names, registries.d entry) is removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ray_worker_image import supply
+from ray_worker_image.engine import Engine
+from ray_worker_image.lock import parse_lock
+from ray_worker_image.pipeline import do_push
+from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import RegistryAccess
+from ray_worker_image.state import PushRecord, TestRecord
+from ray_worker_image.supply import artifacts, oci, sign
+from ray_worker_image.supply.sbom import packages, parse_sbom
+from ray_worker_image.supply.transport import ArtifactStore
+from ray_worker_image.supply.verify import run_checks
+
+from ..conftest import ROOT, Built
+
+pytestmark = pytest.mark.engine
+PASSPHRASE = "supply-test-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """An ECDSA P-256 key pair as the README makes it (encrypted PKCS#8 + SPKI PEM)."""
+    folder = tmp_path_factory.mktemp("keys")
+    key = ec.generate_private_key(ec.SECP256R1())
+    private, public = folder / "key.pem", folder / "pub.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    public.write_bytes(sign.public_pem(key))
+    return private, public
+
+
+def _delete_everything(store: ArtifactStore) -> None:
+    """Every manifest a tag of the test repository holds, and what its indexes list."""
+    for tag in store.client.tags(store.repository):
+        found = store.manifest(tag)
+        if found is None:
+            continue
+        for entry in found[1].get("manifests") or []:
+            store.delete_manifest(str(entry["digest"]))
+        store.delete_manifest(oci.sha256(found[0]))
+
+
+@pytest.fixture
+def released(
+    built: Built,
+    tested: TestRecord,
+    registry: str,
+    keys: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[PushRecord, ArtifactStore, dict[str, object], Path]]:
+    """Pushed, then the release hook: SBOM made, attached, written, signed."""
+    record = do_push(
+        built.session, registry=registry, username=None, skip_tests=False, allow_stand_in=False
+    )
+    assert record is not None
+    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    try:
+        monkeypatch.setenv(sign.KEY_ENV, str(keys[0]))
+        monkeypatch.setenv(sign.PASSPHRASE_ENV, PASSPHRASE)
+        s = built.session
+        image_before = s.engine.image_attrs(record.image_id)["Id"]
+        result = supply.after_push(
+            s.definition,
+            s.engine,
+            record,
+            RegistryAccess(registry),
+            None,
+            ca_cert=s.ca_cert,
+            out_dir=tmp_path / "out",
+        )
+        assert s.engine.image_attrs(record.image_id)["Id"] == image_before  # unchanged
+        assert not s.engine.image_exists(f"{registry}/{record.repository}:sbom")
+        yield record, store, result, tmp_path / "out"
+    finally:
+        _delete_everything(store)
+        for tag in record.tags:
+            built.session.engine.remove_image(f"{registry}/{record.repository}:{tag}")
+
+
+def _locked_nats(built: Built) -> str:
+    lock = parse_lock(built.session.definition.requirements.lock.read_text())
+    return lock["nats-py"].version
+
+
+def test_sbom_and_signature_pulled_back_by_digest(
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    built: Built,
+    keys: tuple[Path, Path],
+    registry: str,
+) -> None:
+    record, _, result, out = released
+    # a fresh client, as a user elsewhere would have: only the digest is known
+    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    assert store.referrers_api(record.digest) is None  # distribution 2.8: no referrers API
+    found = artifacts.find_sbom(store, record.digest)
+    assert found is not None
+    data, source = found
+    assert source.startswith(f"tag {oci.fallback_tag(record.digest)}")
+    names = packages(parse_sbom(data, "pulled SBOM"))
+    assert names["nats-py"] == _locked_nats(built)
+    assert "ray" in names and "aiohttp" in names  # the base's packages too
+    # the referrer's subject is the image manifest exactly as the registry serves it
+    index = store.manifest(oci.fallback_tag(record.digest))
+    assert index is not None and index[1]["mediaType"] == oci.OCI_INDEX
+    (entry,) = index[1]["manifests"]
+    sbom_manifest = store.manifest(str(entry["digest"]))
+    assert sbom_manifest is not None
+    image_manifest = store.manifest(record.digest)
+    assert image_manifest is not None
+    assert sbom_manifest[1]["subject"]["size"] == len(image_manifest[0])
+    assert sbom_manifest[1]["artifactType"] == "application/vnd.cyclonedx+json"
+    # the release output folder ships the same file
+    assert (out / f"sbom-{built.session.variant}.cdx.json").read_bytes() == data
+    assert result["signature"] == oci.signature_tag(record.digest)
+    # the signature verifies with the public key, by digest
+    public = sign.load_public_key(str(keys[1]), {})
+    assert "cosign signature" in sign.verify_digest(store, record.digest, public)
+    digest, checks = run_checks(
+        store, ImageRef(registry, record.repository, digest=record.digest), public
+    )
+    assert digest == record.digest and all(check.ok for check in checks), checks
+
+
+def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / ".venv/bin/invoke"), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_image(
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    built: Built,
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    record, _, _, _ = released
+    tag_ref = f"{registry}/{record.repository}:{record.tags[0]}"
+    good = _invoke("verify", tag_ref, "--public-key", str(keys[1]))
+    assert good.returncode == 0, good.stdout + good.stderr
+    lines = good.stdout.strip().splitlines()
+    assert lines[0] == f"{registry}/{record.repository}@{record.digest}"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "ok   signature",
+        "ok   sbom",
+        "ok   label revision",
+        "ok   label base name",
+        "ok   label base digest",
+        "ok   label stand-in",
+    ]
+    other = tmp_path / "other.pem"
+    other.write_bytes(sign.public_pem(ec.generate_private_key(ec.SECP256R1())))
+    wrong = _invoke(
+        "verify", f"{registry}/{record.repository}@{record.digest}", "--public-key", str(other)
+    )
+    assert wrong.returncode == 1
+    assert "FAIL signature: no valid signature" in wrong.stdout
+    assert "ok   sbom" in wrong.stdout
+    # an image without SBOM or signature: the plain base, pushed into the test repository
+    s = built.session
+    unsigned = ImageRef(registry, record.repository, "unsigned")
+    s.engine.tag(built.image.base.pinned, unsigned)
+    try:
+        s.engine.push(unsigned, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
+        bad = _invoke("verify", str(unsigned), "--public-key", str(keys[1]))
+        assert bad.returncode == 1
+        assert "FAIL signature" in bad.stdout and "FAIL sbom" in bad.stdout
+    finally:
+        s.engine.untag(str(unsigned))
+
+
+def test_signing_errors_never_show_the_passphrase_or_key(
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    keys: tuple[Path, Path],
+    registry: str,
+) -> None:
+    record, _, _, _ = released
+    ref = f"{registry}/{record.repository}@{record.digest}"
+    pem = keys[0].read_text()
+    for env in (
+        {sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: "not-" + PASSPHRASE},
+        {sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: "not-" + PASSPHRASE},
+    ):
+        run = _invoke("sign", ref, env=env)
+        assert run.returncode == 1
+        err = run.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error: $RAY_IMAGE_SIGNING_KEY"), run.stderr
+        out = run.stdout + run.stderr
+        assert PASSPHRASE not in out and pem.splitlines()[1] not in out and "Traceback" not in out
+
+
+# -- podman's policy engine --------------------------------------------------------------
+def _podman(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["podman", *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.fixture(scope="session")
+def podman_only(engine: Engine) -> None:
+    """Skip before the session's build fixtures run (session fixtures go in argument order)."""
+    if engine.name != "podman":
+        pytest.skip("the policy test drives podman's own policy engine (once, on podman)")
+
+
+def test_podman_policy_requires_the_signature(
+    podman_only: None,
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    built: Built,
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    """sigstoreSigned + use-sigstore-attachments: the signed release pulls; an unsigned
+    image, and the release tag moved to another digest (even with the real signature
+    copied next to it), are refused."""
+    record, store, _, _ = released
+    scope = f"{registry}/{record.repository}"
+    policy = tmp_path / "policy.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "default": [{"type": "insecureAcceptAnything"}],
+                "transports": {
+                    "docker": {
+                        scope: [
+                            {
+                                "type": "sigstoreSigned",
+                                "keyPath": str(keys[1]),
+                                "signedIdentity": {"type": "matchRepository"},
+                            }
+                        ]
+                    }
+                },
+            }
+        )
+    )
+    registries_d = Path(
+        f"/etc/containers/registries.d/zz-ray-image-test-{uuid.uuid4().hex[:8]}.yaml"
+    )
+    made_folder = not registries_d.parent.exists()
+    registries_d.parent.mkdir(parents=True, exist_ok=True)
+    registries_d.write_text(f"docker:\n  {scope}:\n    use-sigstore-attachments: true\n")
+    s = built.session
+    moved = ImageRef(registry, record.repository, "moved")
+    pulled: list[str] = []
+
+    def pull(ref: str) -> subprocess.CompletedProcess[str]:
+        pulled.append(ref)
+        return _podman("pull", "--tls-verify=false", "--signature-policy", str(policy), ref)
+
+    try:
+        s.engine.tag(built.image.base.pinned, moved)
+        s.engine.push(moved, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
+        s.engine.untag(str(moved))
+        unsigned = pull(str(moved))
+        assert unsigned.returncode != 0, unsigned.stdout
+        signed = pull(f"{scope}@{record.digest}")
+        if "sigstore disabled" in signed.stderr:
+            pytest.skip(
+                "this podman's containers/image is built with sigstore verification disabled "
+                "(Debian 12: 'Debian-local change: sigstore disabled'); "
+                f"it refuses every sigstoreSigned pull: {signed.stderr.strip().splitlines()[-1]}"
+            )
+        assert signed.returncode == 0, signed.stderr
+        assert "Source image rejected" in unsigned.stderr, unsigned.stderr
+        # the real signature copied onto the moved tag's digest does not make it pass
+        moved_digest = store.client.manifest_digest(moved)
+        assert moved_digest and moved_digest != record.digest
+        sig = store.manifest(oci.signature_tag(record.digest))
+        assert sig is not None
+        store.push_manifest(sig[1], oci.signature_tag(moved_digest))
+        retagged = pull(str(moved))
+        assert retagged.returncode != 0 and "Source image rejected" in retagged.stderr
+    finally:
+        registries_d.unlink(missing_ok=True)
+        if made_folder:
+            registries_d.parent.rmdir()
+        for ref in pulled:  # tags only: a by-digest pull names the session's built image
+            if "@" not in ref:
+                _podman("untag", ref, ref)
+
+
+# -- the release as a user runs it ----------------------------------------------------------
+def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
+    engine: Engine, registry: str, keys: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """`invoke release` with a signing key in the environment: the SBOM lands in --out and
+    on the digest, the digest is signed, and `invoke verify` passes the released image."""
+    folder = tmp_path / "image"
+    shutil.copytree(ROOT / "images/ray-swe-fleet", folder)
+    raw = yaml.safe_load((folder / "image.yaml").read_text())
+    raw["target"]["repository"] = f"swe-fleet/ray-supply-{uuid.uuid4().hex[:8]}"
+    (folder / "image.yaml").write_text(yaml.safe_dump(raw))
+    out = tmp_path / "out"
+    result = _invoke(
+        "release",
+        "--engine",
+        engine.name,
+        "--stand-in",
+        "--registry",
+        registry,
+        "--definition",
+        str(folder / "image.yaml"),
+        "--json",
+        "--out",
+        str(out),
+        env={
+            "RAY_IMAGE_BUILD_DIR": str(tmp_path / "build"),
+            sign.KEY_ENV: str(keys[0]),
+            sign.PASSPHRASE_ENV: PASSPHRASE,
+        },
+    )
+    document = json.loads(result.stdout) if result.returncode == 0 else {}
+    store = ArtifactStore(RegistryAccess(registry), None, raw["target"]["repository"])
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert PASSPHRASE not in result.stdout + result.stderr
+        digest = document["digest"]
+        assert document["supply"]["signature"] == oci.signature_tag(digest)
+        assert document["supply"]["sbom"]["fallback_tag"] == oci.fallback_tag(digest)
+        shipped = out / f"sbom-{document['variant']}.cdx.json"
+        found = artifacts.find_sbom(store, digest)
+        assert found is not None and found[0] == shipped.read_bytes()
+        verified = _invoke("verify", f"{document['image']}@{digest}", "--public-key", str(keys[1]))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert verified.stdout.count("\nok   ") == 6
+    finally:
+        if document:
+            artifacts.remove_attachments(store, document["digest"])
+            store.delete_manifest(document["digest"])
+            for tag in document["tags"]:
+                engine.remove_image(tag)
+            engine.remove_image(document["image_id"])
+        _delete_everything(store)

@@ -1,0 +1,224 @@
+"""Pure parts of the supply chain: OCI shapes, the signing payload, keys, label checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ray_worker_image.definition import load_definition
+from ray_worker_image.errors import PipelineError
+from ray_worker_image.supply import oci, sign
+from ray_worker_image.supply.sbom import packages, parse_sbom, sbom_lock, script
+from ray_worker_image.supply.verify import label_checks
+
+DIGEST = "sha256:" + "ab" * 32
+OTHER = "sha256:" + "cd" * 32
+ROOT = Path(__file__).resolve().parents[2]
+PASSPHRASE = "correct horse battery staple"
+
+
+def test_sbom_manifest_refers_to_its_subject() -> None:
+    subject = oci.subject_descriptor(oci.OCI_MANIFEST, DIGEST, 1234)
+    sbom = b'{"bomFormat":"CycloneDX"}'
+    manifest = oci.sbom_manifest(subject, sbom, filename="sbom.json", annotations={"a": "b"})
+    assert manifest["artifactType"] == "application/vnd.cyclonedx+json"
+    assert manifest["subject"] == {"mediaType": oci.OCI_MANIFEST, "digest": DIGEST, "size": 1234}
+    assert manifest["config"] == {
+        "mediaType": "application/vnd.oci.empty.v1+json",
+        "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+        "size": 2,
+    }
+    (layer,) = manifest["layers"]
+    assert layer["digest"] == oci.sha256(sbom) and layer["size"] == len(sbom)
+    assert layer["annotations"] == {"org.opencontainers.image.title": "sbom.json"}
+
+
+def test_fallback_and_signature_tags() -> None:
+    assert oci.fallback_tag(DIGEST) == "sha256-" + "ab" * 32
+    assert oci.signature_tag(DIGEST) == "sha256-" + "ab" * 32 + ".sig"
+    with pytest.raises(ValueError, match="not a sha256 digest"):
+        oci.fallback_tag("sha256:xyz")
+
+
+def test_referrers_index_appends_once_and_keeps_others() -> None:
+    manifest = oci.sbom_manifest(
+        oci.subject_descriptor(oci.OCI_MANIFEST, DIGEST, 1), b"{}", filename="f", annotations={}
+    )
+    entry = oci.referrer_descriptor(oci.canonical(manifest), manifest)
+    assert entry["artifactType"] == oci.CYCLONEDX_JSON
+    other = {"mediaType": oci.OCI_MANIFEST, "digest": OTHER, "size": 3, "artifactType": "x/y"}
+    index = oci.referrers_index({"manifests": [other]}, entry)
+    assert index["mediaType"] == oci.OCI_INDEX and index["manifests"] == [other, entry]
+    again = oci.referrers_index(index, entry)
+    assert again["manifests"] == [other, entry]
+    assert oci.referrers_of(again, oci.CYCLONEDX_JSON) == [entry]
+    assert oci.referrers_index(None, entry)["manifests"] == [entry]
+
+
+def test_referrer_without_artifact_type_takes_the_config_media_type() -> None:
+    manifest = {"mediaType": oci.OCI_MANIFEST, "config": {"mediaType": "a/b"}, "layers": []}
+    assert oci.referrer_descriptor(b"x", manifest)["artifactType"] == "a/b"
+
+
+def test_payload_is_cosigns_simple_signing_shape() -> None:
+    payload = oci.simple_signing_payload("127.0.0.1:5000/swe-fleet/ray", DIGEST)
+    assert json.loads(payload) == {
+        "critical": {
+            "identity": {"docker-reference": "127.0.0.1:5000/swe-fleet/ray"},
+            "image": {"docker-manifest-digest": DIGEST},
+            "type": "cosign container image signature",
+        },
+        "optional": None,
+    }
+    assert oci.parse_payload(payload) == ("127.0.0.1:5000/swe-fleet/ray", DIGEST)
+    with pytest.raises(ValueError, match="payload type"):
+        oci.parse_payload(b'{"critical": {"type": "atomic container signature"}}')
+    with pytest.raises(ValueError, match="not a cosign simple-signing payload"):
+        oci.parse_payload(b'{"critical": {}}')
+
+
+def test_signature_manifest_carries_the_signature_annotation() -> None:
+    payload = oci.simple_signing_payload("r/x", DIGEST)
+    manifest = oci.signature_manifest(payload, "c2ln")
+    (layer,) = manifest["layers"]
+    assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
+    assert layer["digest"] == oci.sha256(payload)
+    assert layer["annotations"] == {"dev.cosignproject.cosign/signature": "c2ln"}
+    assert manifest["config"]["mediaType"] == oci.OCI_CONFIG
+
+
+def _key_files(tmp_path: Path) -> tuple[Path, Path, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = tmp_path / "key.pem"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    public = tmp_path / "pub.pem"
+    public.write_bytes(sign.public_pem(key))
+    return private, public, key
+
+
+def test_sign_and_verify_round_trip(tmp_path: Path) -> None:
+    private, public, _ = _key_files(tmp_path)
+    key = sign.load_private_key({sign.KEY_ENV: str(private), sign.PASSPHRASE_ENV: PASSPHRASE})
+    payload = oci.simple_signing_payload("r/x", DIGEST)
+    signature = sign.sign_payload(key, payload)
+    verifier = sign.load_public_key(str(public), {})
+    assert sign.signature_valid(verifier, payload, signature)
+    assert not sign.signature_valid(verifier, oci.simple_signing_payload("r/x", OTHER), signature)
+    other_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert not sign.signature_valid(other_key, payload, signature)
+    assert not sign.signature_valid(verifier, payload, "not base64!")
+    # the key may also come as PEM text (a CI secret), and the public key from the env
+    pem = private.read_text()
+    assert sign.load_private_key({sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: PASSPHRASE})
+    assert sign.load_public_key(None, {sign.VERIFY_KEY_ENV: str(public)})
+
+
+def test_key_errors_name_variables_never_material(tmp_path: Path) -> None:
+    private, _, _ = _key_files(tmp_path)
+    pem = private.read_text()
+    cases = [
+        {},
+        {sign.KEY_ENV: str(private)},  # passphrase missing
+        {sign.KEY_ENV: str(private), sign.PASSPHRASE_ENV: "wrong " + PASSPHRASE},
+        {sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: "wrong " + PASSPHRASE},
+        {sign.KEY_ENV: "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"},
+        {sign.KEY_ENV: str(tmp_path / "absent.pem")},
+    ]
+    for env in cases:
+        with pytest.raises(PipelineError) as caught:
+            sign.load_private_key(env)
+        message = str(caught.value)
+        assert "\n" not in message and sign.KEY_ENV in message
+        assert PASSPHRASE not in message and "BEGIN" not in message
+        assert pem.splitlines()[1][:16] not in message
+
+
+def test_a_non_p256_key_is_refused(tmp_path: Path) -> None:
+    key = ec.generate_private_key(ec.SECP384R1())
+    path = tmp_path / "p384.pem"
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    with pytest.raises(PipelineError, match="P-256"):
+        sign.load_private_key({sign.KEY_ENV: str(path)})
+
+
+def test_public_key_is_required() -> None:
+    with pytest.raises(PipelineError, match=r"--public-key FILE or export \$RAY_IMAGE_VERIFY_KEY"):
+        sign.load_public_key(None, {})
+
+
+def test_label_checks() -> None:
+    good = {
+        "org.opencontainers.image.revision": "0123456789abcdef0123456789abcdef01234567",
+        "org.opencontainers.image.base.name": "docker.io/rayproject/ray:2.49.2",
+        "org.opencontainers.image.base.digest": DIGEST,
+        "io.github.ray-worker-image.stand-in": "false",
+    }
+    assert all(check.ok for check in label_checks(good))
+    bad = label_checks({"org.opencontainers.image.base.digest": "latest"})
+    assert [check.ok for check in bad] == [False, False, False, False]
+    assert bad[0].line() == "FAIL label revision: missing"
+    dirty = label_checks({"org.opencontainers.image.revision": "0123456789ab-dirty"})[0]
+    assert dirty.ok and "uncommitted" in dirty.detail
+    assert not label_checks({"org.opencontainers.image.revision": "main"})[0].ok
+
+
+def test_sbom_parsing_and_packages() -> None:
+    document = parse_sbom(
+        json.dumps(
+            {
+                "bomFormat": "CycloneDX",
+                "components": [
+                    {"name": "Nats_Py", "version": "2.10.0"},
+                    {"name": "aiohttp", "version": "3.11.16"},
+                    {"name": "no-version"},
+                ],
+            }
+        ).encode(),
+        "x",
+    )
+    assert packages(document) == {"nats-py": "2.10.0", "aiohttp": "3.11.16"}
+    with pytest.raises(PipelineError, match="not a CycloneDX"):
+        parse_sbom(b'{"spdxVersion": "SPDX-2.3"}', "x")
+    with pytest.raises(PipelineError, match="not JSON"):
+        parse_sbom(b"<xml/>", "x")
+
+
+def test_sbom_script_installs_with_hashes_and_points_at_the_base_python() -> None:
+    text = script("/home/ray/anaconda3/bin/python", with_ca=True)
+    assert "--require-hashes" in text and "--no-deps" in text
+    assert text.startswith("export PIP_CERT=/tmp/sbom/ca-bundle.pem; ")
+    assert text.endswith(
+        "environment --output-reproducible --output-format JSON "
+        "--output-file /tmp/sbom/bom.json /home/ray/anaconda3/bin/python"
+    )
+    assert "PIP_CERT" not in script("/p/python", with_ca=False)
+
+
+def test_every_variant_has_an_sbom_lock_and_a_missing_one_is_named() -> None:
+    every = load_definition(root=ROOT)
+    for name in every.names:
+        lock = sbom_lock(every.variant(name))
+        assert "--hash=sha256:" in lock.read_text() and "cyclonedx-bom==" in lock.read_text()
+    odd = dataclasses.replace(
+        every.variant(every.names[0]),
+        base=dataclasses.replace(every.variant(every.names[0]).base, python="3.10"),
+    )
+    with pytest.raises(PipelineError, match=r"requirements/sbom-py3.10.txt: missing"):
+        sbom_lock(odd)
