@@ -792,3 +792,39 @@ def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_re
     )
     if not ok:
         raise SystemExit(1)
+
+
+@task(
+    help={
+        "runs": "runs per timed figure (medians); default 2",
+        "sections": "comma-separated of cold,size,latency,warm,docker (default: all)",
+        "variant": COMMON_HELP["variant"],
+        "registry": "loopback registry the warm/lock sections push to (default 127.0.0.1:5000)",
+        "render": "measure nothing: write the outputs from a saved results JSON (e.g. "
+        "build/bench-partial.json of an interrupted run)",
+    }
+)
+@pipeline.entry
+def bench(c, runs=2, sections=None, variant=None, registry="127.0.0.1:5000", render=None):
+    """Benchmark the pipeline against the hand Dockerfile and runtime_env (podman, offline).
+
+    Writes bench/results.json, bench/RESULTS.md, bench/chart.png and README's Benchmarks table.
+    Takes the shared engine lock itself per command: do not run it under flock.
+    """
+    from bench.main import (
+        SECTIONS,
+        BenchOptions,
+        parse_runs,
+        parse_sections,
+        render_saved,
+        run_bench,
+        write_outputs,
+    )
+
+    chosen = parse_sections(sections) if sections else SECTIONS
+    options = BenchOptions(
+        runs=parse_runs(runs), sections=chosen, variant=variant, registry=registry
+    )
+    results = render_saved(Path(render)) if render else run_bench(options)
+    for path in write_outputs(results, options.out):
+        print(path)

@@ -1,0 +1,115 @@
+"""Cold builds: the pipeline (``invoke build --no-cache``) against the hand Dockerfile
+(``podman build --no-cache``), same engine, alternating order, and the image ids they give.
+
+The image ids of the cold runs are also the reproducibility figures (identical inputs, no
+cache: a reproducible build gives one id every time). The last run's images are kept for the
+size and first-task sections; ``Kept.remove`` drops them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import Any
+
+from . import hand
+from .invoking import ROOT, invoke_argv, invoke_env
+from .measure import ratio
+from .parse import steps_rebuilt
+from .runner import Timed, dangling, engine_lock, remove_images, run
+from .workspace import Workspace
+
+
+@dataclasses.dataclass
+class Kept:
+    """The images of the last cold run (ids), removed by ``remove``."""
+
+    cli: str
+    pipeline: str = ""
+    hand: str = ""
+
+    def remove(self) -> None:
+        with engine_lock():
+            remove_images(self.cli, [i for i in (self.pipeline, self.hand) if i])
+
+
+def _cleaned(cli: str, before: set[str]) -> None:
+    """Remove the dangling build stages this build left (we held the lock: they are ours)."""
+    remove_images(cli, sorted(dangling(cli) - before))
+
+
+def pipeline_cold(ws: Workspace, run_no: int, engine: str | None = None) -> tuple[Timed, str]:
+    """One ``invoke build --no-cache``: (timing, image id)."""
+    cli = engine or ws.engine
+    argv = invoke_argv(
+        "build", engine=cli, definition=ws.definition, variant=ws.variant, no_cache=True
+    )
+    with engine_lock():
+        before = dangling(cli)
+        timed = run(argv, env=invoke_env(ws.build_dir(f"cold-{cli}-{run_no}")), cwd=ROOT)
+        _cleaned(cli, before)
+    return timed, timed.stdout.strip().splitlines()[-1].removeprefix("sha256:")
+
+
+def hand_cold(ws: Workspace, run_no: int) -> tuple[Timed, str]:
+    """One ``podman build --no-cache`` of the hand Dockerfile: (timing, image id)."""
+    context = ws.folder / "hand"
+    context.mkdir(exist_ok=True)
+    base = ws.variant_definition.base
+    (context / "Dockerfile").write_text(
+        hand.render_dockerfile(ws.base, uid=base.user.uid, pip=base.pip_path)
+    )
+    iidfile = ws.folder / f"hand-{run_no}.iid"
+    tag = f"localhost/swe-fleet/ray-hand-{ws.label}:cold-{run_no}"
+    argv = hand.build_argv(ws.cli, context, tag, ca=ws.ca, iidfile=iidfile, no_cache=True)
+    with engine_lock():
+        before = dangling(ws.cli)
+        timed = run(argv)
+        _cleaned(ws.cli, before)
+    return timed, iidfile.read_text().strip().removeprefix("sha256:")
+
+
+def bench_cold(ws: Workspace) -> tuple[dict[str, Any], Kept]:
+    """``runs`` alternating cold builds of each; medians, ratio, ids; the last images kept."""
+    times: dict[str, list[float]] = {"pipeline": [], "hand": []}
+    ids: dict[str, list[str]] = {"pipeline": [], "hand": []}
+    steps: dict[str, dict[str, int]] = {}
+    kept = Kept(ws.cli)
+    for run_no in range(ws.runs):
+        order = ("pipeline", "hand") if run_no % 2 == 0 else ("hand", "pipeline")
+        for who in order:
+            timed, image_id = (
+                pipeline_cold(ws, run_no) if who == "pipeline" else hand_cold(ws, run_no)
+            )
+            times[who].append(round(timed.seconds, 2))
+            ids[who].append(image_id)
+            steps[who] = steps_rebuilt(timed.stdout + timed.stderr)
+            previous = getattr(kept, who)
+            if previous and previous != image_id:
+                with engine_lock():
+                    remove_images(ws.cli, [previous])
+            setattr(kept, who, image_id)
+    pipeline_s = statistics.median(times["pipeline"])
+    hand_s = statistics.median(times["hand"])
+    return {
+        "engine": ws.engine,
+        "runs": ws.runs,
+        "pipeline_s": times["pipeline"],
+        "hand_s": times["hand"],
+        "pipeline_median_s": round(pipeline_s, 2),
+        "hand_median_s": round(hand_s, 2),
+        "ratio": ratio(pipeline_s, hand_s),
+        "image_ids": ids,
+        "steps": steps,
+    }, kept
+
+
+def docker_repro(ws: Workspace, runs: int = 2) -> dict[str, Any]:
+    """Two cold ``invoke build --engine docker --no-cache``: their image ids (then removed)."""
+    found: list[str] = []
+    for run_no in range(runs):
+        _, image_id = pipeline_cold(ws, run_no, engine="docker")
+        found.append(image_id)
+        with engine_lock():
+            remove_images("docker", [image_id])
+    return {"image_ids": found, "identical": len(set(found)) == 1}

@@ -1,0 +1,279 @@
+"""``invoke bench``: every section in turn, then bench/results.json, RESULTS.md and chart.png.
+
+Sections: ``cold`` (pipeline vs hand Dockerfile, no cache, alternating; also the podman
+reproducibility ids), ``size`` (bytes added over the base and the floor), ``latency`` (first
+Ray task with nats), ``warm`` (no-op build/release vs hand build+push; lock-only release),
+``docker`` (two cold Docker builds: reproducibility). ``size`` and ``latency`` use the last
+cold build's images (with ``cold`` left out, one untimed-for-the-report run builds them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ray_worker_image import console
+from ray_worker_image.build import git_revision
+from ray_worker_image.errors import PipelineError
+
+from .chart import write_chart
+from .cold import Kept, bench_cold, docker_repro
+from .invoking import ROOT
+from .latency import bench_latency
+from .measure import distributions, floor_bytes, image_size, new_distributions, ratio
+from .report import markdown, targets
+from .runner import BenchError, engine_lock, run
+from .warm import bench_warm
+from .workspace import Workspace
+
+SECTIONS = ("cold", "size", "latency", "warm", "docker")
+OUT = ROOT / "bench"
+# Written after every section (git-ignored, so the work tree stays clean while the bench runs:
+# its revision is part of the tags it measures); `invoke bench --render` turns it into outputs.
+PARTIAL = ROOT / "build" / "bench-partial.json"
+README_START = "<!-- bench:start (written by invoke bench) -->"
+README_END = "<!-- bench:end -->"
+NOTES = [
+    "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared with "
+    "other developers' builds and tests between holds, so figures are noisy: read ratios.",
+    "No-op figures measure what the pipeline does today: the no-op skip (issue 13 item 2, "
+    "branch `state`) is not merged yet, so `invoke build` re-runs the steps after the per-build "
+    "`created` label, and `invoke release` re-resolves the lock, builds a new image id, re-runs "
+    "the in-image tests and then refuses to push (exit 1): the commit's immutable tag already "
+    "holds the first release's image. A second release of one commit fails today. The lead "
+    "re-runs `invoke bench` after merging `state` (and `supply`).",
+    "The hand no-op push uploads no blob, only its manifest again (the bytes shown).",
+    "First task: seconds from submitting the job (Ray Client driver) to the first JetStream "
+    "result on a freshly started miniature cluster (src/ray_worker_image/e2e), so scheduling "
+    "and worker start-up are in both figures; the 20x goal assumed a warm cluster.",
+    "Reproducibility likewise depends on branch `state` (timestamps from the commit); until it "
+    "is merged the `created` label and file times differ on every cold build.",
+    "Bytes uploaded are counted as HTTP request bodies (blob uploads and manifests) at a "
+    "counting relay in front of the loopback registry that every push of the warm and "
+    "lock-change sections goes through; a blob the registry already has is not sent.",
+    "Floor: every file the new distributions' RECORD lists, sized on disk (.pyc included); "
+    "the images add more: directory entries, tar headers and the layer's own metadata.",
+    "The lock-only change appends one comment line to a private copy of the variant's "
+    "ray-worker.txt: no version or hash differs (so `lock --check` passes), but the lock's "
+    "sha256 label and the build context change, which is what a lock edit does to the build.",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchOptions:
+    """What ``invoke bench`` was asked for (defaults: all sections, 2 runs, podman)."""
+
+    engine: str = "podman"
+    variant: str | None = None
+    runs: int = 2
+    sections: tuple[str, ...] = SECTIONS
+    registry: str = "127.0.0.1:5000"
+    workers: int = 2
+    out: Path = OUT
+
+
+def parse_runs(value: object) -> int:
+    """``--runs``: a whole number >= 1; BenchError otherwise."""
+    try:
+        runs = int(str(value))
+    except ValueError:
+        runs = 0
+    if runs < 1:
+        raise BenchError(f"--runs: expected a whole number >= 1, got {value!r}")
+    return runs
+
+
+def parse_sections(text: str) -> tuple[str, ...]:
+    """``"cold,warm"`` -> ("cold", "warm"); BenchError naming unknown ones."""
+    chosen = tuple(s.strip() for s in text.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown or not chosen:
+        raise BenchError(
+            f"--sections: unknown {', '.join(unknown) or '(empty)'}; choose from "
+            f"{', '.join(SECTIONS)}"
+        )
+    return chosen
+
+
+def bench_added(ws: Workspace, kept: Kept) -> dict[str, Any]:
+    """Bytes the pipeline and hand images add over the base, and the floor (RECORD sizes)."""
+    python = ws.variant_definition.base.python_path
+    with engine_lock():
+        base_size = image_size(ws.cli, ws.base)
+        sizes = {who: image_size(ws.cli, getattr(kept, who)) for who in ("pipeline", "hand")}
+        base_dists = distributions(ws.cli, ws.base, python)
+        new = new_distributions(base_dists, distributions(ws.cli, kept.pipeline, python))
+        hand_new = new_distributions(base_dists, distributions(ws.cli, kept.hand, python))
+    floor = floor_bytes(new)
+    return {
+        "measured": "engine image size minus base size (uncompressed); floor: RECORD sizes",
+        "base": base_size,
+        "pipeline": sizes["pipeline"] - base_size,
+        "hand": sizes["hand"] - base_size,
+        "floor": floor,
+        "new_distributions": new,
+        "hand_new_distributions": hand_new,
+        "pipeline_over_floor": ratio(sizes["pipeline"] - base_size, floor, 3),
+        "hand_over_floor": ratio(sizes["hand"] - base_size, floor, 3),
+    }
+
+
+def docker_present() -> bool:
+    try:
+        return run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20).returncode == 0
+    except BenchError:
+        return False
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise BenchError(f"interrupted (signal {signum}); figures so far: {PARTIAL}")
+
+
+def run_bench(options: BenchOptions) -> dict[str, Any]:
+    """Every chosen section; returns the results dict (also written by ``write_outputs``)."""
+    started = time.perf_counter()
+    signal.signal(signal.SIGTERM, _terminated)  # so every cleanup (finally) still runs
+    ws = Workspace.create(options.engine, options.variant, options.runs)
+    results: dict[str, Any] = {
+        "meta": {
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "engine": options.engine,
+            "variant": ws.variant,
+            "runs": options.runs,
+            "revision": git_revision(ROOT),
+            "sections": list(options.sections),
+        }
+    }
+    kept: Kept | None = None
+    wanted = set(options.sections)
+    try:
+        ws.resolve_base()
+        results["meta"]["base"] = ws.base
+        if wanted & {"cold", "size", "latency"}:
+            if "cold" not in wanted:
+                ws = dataclasses.replace(ws, runs=1)
+            cold, kept = bench_cold(ws)
+            results["meta"]["cold_s"] = round(time.perf_counter() - started, 1)
+            if "cold" in wanted:
+                results["cold_build"] = cold
+                results["reproducibility"] = {
+                    options.engine: {
+                        "pipeline": cold["image_ids"]["pipeline"],
+                        "hand Dockerfile": cold["image_ids"]["hand"],
+                    }
+                }
+                checkpoint(results)
+            chosen = kept
+            if "size" in wanted:
+                _section(results, "added_bytes", lambda: bench_added(ws, chosen))
+            if "latency" in wanted:
+                _section(
+                    results,
+                    "first_task",
+                    lambda: bench_latency(ws, chosen.pipeline, options.workers),
+                )
+            kept.remove()
+            kept = None
+        if "warm" in wanted:
+            ws = dataclasses.replace(ws, runs=options.runs)
+            warm = _section(results, "warm", lambda: bench_warm(ws, options.registry))
+            results.update(warm or {})
+        if "docker" in wanted:
+            if docker_present():
+                found = _section(results, "docker", lambda: docker_repro(ws))
+                if found:
+                    results.setdefault("reproducibility", {})["docker"] = {
+                        "pipeline": found["image_ids"]
+                    }
+            else:
+                results["meta"]["docker"] = "skipped: no Docker Engine answers `docker info`"
+    finally:
+        if kept is not None:
+            kept.remove()
+        ws.remove()
+    return finish(results, started)
+
+
+def _section(
+    results: dict[str, Any], name: str, measure: Callable[[], dict[str, Any]]
+) -> dict[str, Any] | None:
+    """Run one section; a failure is recorded (``results["failed"]``) and the rest goes on."""
+    try:
+        figures = measure()
+    except PipelineError as exc:
+        results.setdefault("failed", {})[name] = str(exc)
+        console.warn(f"bench: section {name} failed: {exc}")
+        return None
+    if name not in ("warm", "docker"):
+        results[name] = figures
+    checkpoint(results)
+    return figures
+
+
+def finish(results: dict[str, Any], started: float) -> dict[str, Any]:
+    """Add the totals, notes and judged targets (also to a partial run)."""
+    results["meta"]["total_s"] = round(time.perf_counter() - started, 1)
+    results["meta"]["notes"] = NOTES
+    results["targets"] = targets(results)
+    return results
+
+
+def checkpoint(results: dict[str, Any]) -> None:
+    """Save what is measured so far to PARTIAL (never a tracked file)."""
+    PARTIAL.parent.mkdir(parents=True, exist_ok=True)
+    PARTIAL.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def readme_block(text: str, block: str) -> str:
+    """Replace what lies between the README's bench markers with ``block``."""
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        raise BenchError(f"README.md: no '{README_START}' ... '{README_END}' markers")
+    return text[: start + len(README_START)] + "\n" + block.rstrip() + "\n" + text[end:]
+
+
+def readme_summary(results: dict[str, Any]) -> str:
+    """The README's part: RESULTS.md's targets table and the chart."""
+    lines = markdown(results).splitlines()
+    table_end = next(i for i, line in enumerate(lines) if i > 3 and not line.startswith("|"))
+    intro = lines[2:table_end]
+    return "\n".join(
+        [
+            *intro,
+            "",
+            "![benchmark chart](bench/chart.png)",
+            "",
+            "Every section's figures and the notes: [bench/RESULTS.md](bench/RESULTS.md).",
+        ]
+    )
+
+
+def render_saved(path: Path) -> dict[str, Any]:
+    """A saved results JSON (e.g. PARTIAL of an interrupted run), judged again."""
+    try:
+        results: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{path}: not a results JSON ({exc}); run `invoke bench` first") from None
+    results.setdefault("meta", {})["notes"] = NOTES
+    results["targets"] = targets(results)
+    return results
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> list[Path]:
+    """results.json, RESULTS.md, chart.png into ``out``; README.md's Benchmarks block."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "results.json", out / "RESULTS.md", out / "chart.png"]
+    written[0].write_text(json.dumps(results, indent=2) + "\n")
+    written[1].write_text(markdown(results))
+    write_chart(results, written[2])
+    if out.resolve() == OUT.resolve():
+        readme = ROOT / "README.md"
+        readme.write_text(readme_block(readme.read_text(), readme_summary(results)))
+        written.append(readme)
+    return written

@@ -1,0 +1,339 @@
+"""invoke bench's pure parts: log parsing, the counting relay, argv, sizes, targets, report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bench import hand, invoking, measure, parse, report
+from bench.chart import panels, write_chart
+from bench.main import (
+    README_END,
+    README_START,
+    parse_runs,
+    parse_sections,
+    readme_block,
+    readme_summary,
+)
+from bench.proxy import CountingProxy, Counts, body_kind
+from bench.runner import BenchError, last_error_line
+from ray_worker_image.errors import PipelineError
+from ray_worker_image.lock import parse_lock
+
+from ..conftest import ROOT
+
+PODMAN_LOG = """\
+    STEP 1/5: FROM 127.0.0.1:5000/rayproject/ray@sha256:abc AS install
+    STEP 2/5: COPY --chown=1000:100 requirements.txt /tmp/install/
+    --> Using cache 1111
+    STEP 3/5: RUN set -e; pip install ...
+    Successfully installed nats-py-2.10.0
+    STEP 4/5: FROM 127.0.0.1:5000/rayproject/ray@sha256:abc
+    STEP 5/5: COPY --from=install /tmp/overlay/ /x/
+    --> 2222
+"""
+DOCKER_LOG = """\
+Step 1/3 : FROM base
+ ---> 9f0
+Step 2/3 : RUN pip install nats-py
+ ---> Using cache
+ ---> 3c1
+Step 3/3 : USER 1000
+ ---> Using cache
+"""
+
+
+def test_steps_rebuilt_counts_steps_that_did_not_reuse_the_cache() -> None:
+    assert parse.steps_rebuilt(PODMAN_LOG) == {"steps": 3, "cached": 1, "rebuilt": 2}
+    assert parse.steps_rebuilt(DOCKER_LOG) == {"steps": 2, "cached": 2, "rebuilt": 0}
+    assert parse.steps_rebuilt("") == {"steps": 0, "cached": 0, "rebuilt": 0}
+
+
+def test_pipeline_steps_reads_the_step_lines_of_a_release() -> None:
+    stderr = "\n".join(
+        [
+            "==> 2.49.2: locking inside the base image (check only)",
+            "==> building localhost/x:2.49.2-nats with podman (base b)",
+            "==> in-image tests on sha256:d19 (podman, podman://c)",
+            "==> pushing 127.0.0.1:5000/x:2.49.2-nats with podman",
+        ]
+    )
+    assert parse.pipeline_steps(stderr) == ["lock", "build", "test", "push"]
+    assert parse.pipeline_steps("==> 2.49.2: nothing changed: image found by its inputs") == []
+    assert parse.pipeline_steps("    building wheel for nats-py") == []
+
+
+def test_body_kind_follows_the_registry_api() -> None:
+    assert body_kind("PATCH", "/v2/a/b/blobs/uploads/uuid?_state=x") == "blob"
+    assert body_kind("PUT", "/v2/a/b/blobs/uploads/uuid?digest=sha256:1") == "blob"
+    assert body_kind("PUT", "/v2/a/b/manifests/2.49.2-nats") == "manifest"
+    assert body_kind("HEAD", "/v2/a/b/blobs/sha256:1") == "other"
+
+
+def test_counts_minus_gives_one_phase() -> None:
+    before = Counts(10, 1, 0, {"PUT": 1})
+    after = Counts(110, 3, 0, {"PUT": 2, "HEAD": 4})
+    phase = after.minus(before)
+    assert phase.uploaded_bytes == 102
+    assert phase.as_dict()["requests"] == {"HEAD": 4, "PUT": 1}
+
+
+class _Upstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    received: list[bytes] = []  # noqa: RUF012 - test double
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", ""):
+            data = b""
+            while size := int(self.rfile.readline().strip(), 16):
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+            return data
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_PATCH(self) -> None:
+        self.received.append(self._body())
+        self.send_response(202)
+        self.send_header("Location", f"http://{self.headers['Host']}/v2/r/blobs/uploads/1")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_PUT = do_PATCH
+
+    def do_HEAD(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "12345")
+        self.end_headers()
+
+
+@pytest.fixture
+def upstream() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Upstream.received = []
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_relay_forwards_and_counts_request_bodies(upstream: str) -> None:
+    proxy = CountingProxy(upstream)
+    with proxy.running():
+        base = f"http://{proxy.address}/v2/r"
+        head = requests.head(f"{base}/blobs/sha256:1", timeout=10)
+        patched = requests.patch(
+            f"{base}/blobs/uploads/1", data=iter([b"a" * 1000, b"b" * 500]), timeout=10
+        )
+        put = requests.put(f"{base}/manifests/t", data=b"{}" * 50, timeout=10)
+    assert head.status_code == 200 and head.headers["Content-Length"] == "12345"
+    assert patched.status_code == 202
+    assert patched.headers["Location"] == f"http://{proxy.address}/v2/r/blobs/uploads/1"
+    assert put.status_code == 202
+    assert _Upstream.received == [b"a" * 1000 + b"b" * 500, b"{}" * 50]
+    counts = proxy.snapshot()
+    assert (counts.blob_bytes, counts.manifest_bytes, counts.uploaded_bytes) == (1500, 100, 1600)
+    assert counts.requests == {"HEAD": 1, "PATCH": 1, "PUT": 1}
+
+
+def test_hand_dockerfile_takes_the_ca_as_a_secret_never_a_layer() -> None:
+    text = hand.render_dockerfile("reg/ray@sha256:abc", uid=1000, pip="/opt/p/bin/pip")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines[0] == "FROM reg/ray@sha256:abc"
+    assert "--mount=type=secret,id=ca,uid=1000,mode=0444" in text
+    assert "PIP_CERT=/run/secrets/ca /opt/p/bin/pip install --no-cache-dir " in text
+    assert "nats-py==2.10.0 aiohttp==3.11.16 requests==2.32.3" in text
+    assert "COPY" not in text and "ADD" not in text
+    argv = hand.build_argv(
+        "podman", Path("/c"), "t:1", ca=Path("/ca.pem"), iidfile=Path("/i"), no_cache=True
+    )
+    assert argv[:4] == ["podman", "build", "--tls-verify=false", "--no-cache"]
+    assert argv[argv.index("--secret") + 1] == "id=ca,src=/ca.pem"
+    assert argv[-3:] == ["-t", "t:1", "/c"]
+    assert "--no-cache" not in hand.build_argv(
+        "docker", Path("/c"), "t", ca=Path("/a"), iidfile=Path("/i"), no_cache=False
+    )
+    assert hand.push_argv("podman", "h/r:t", digestfile=Path("/d")) == [
+        "podman",
+        "push",
+        "--tls-verify=false",
+        "--digestfile",
+        "/d",
+        "h/r:t",
+    ]
+
+
+def test_invoke_argv_spells_flags_as_invoke_does() -> None:
+    argv = invoking.invoke_argv(
+        "release",
+        engine="podman",
+        definition=Path("/d/image.yaml"),
+        variant="2.49.2",
+        registry="127.0.0.1:1",
+        json=True,
+        no_cache=False,
+    )
+    assert argv[1:] == [
+        "release",
+        "--engine",
+        "podman",
+        "--stand-in",
+        "--definition",
+        "/d/image.yaml",
+        "--variant",
+        "2.49.2",
+        "--registry",
+        "127.0.0.1:1",
+        "--json",
+    ]
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    folder = ROOT / "build" / f"test-bench-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    yield folder
+    shutil.rmtree(folder)
+
+
+def test_private_definition_and_a_lock_only_change(workdir: Path) -> None:
+    from ray_worker_image.definition import load_variant
+
+    path = invoking.private_definition(workdir, "abc")
+    chosen = load_variant(path, root=ROOT, variant="2.49.2")
+    assert chosen.target.repository == "swe-fleet/ray-bench-abc"
+    assert chosen.requirements.lock == workdir / "requirements/2.49.2/ray-worker.txt"
+    committed = (ROOT / "requirements/2.49.2/ray-worker.txt").read_text()
+    lock = invoking.change_lock_only(path, "2.49.2")
+    assert lock == chosen.requirements.lock
+    changed = lock.read_text()
+    assert changed != committed and changed.startswith(committed)
+    assert parse_lock(changed) == parse_lock(committed)  # same versions and hashes
+    assert (ROOT / "requirements/2.49.2/ray-worker.txt").read_text() == committed
+
+
+def test_floor_and_new_layers() -> None:
+    base = {"aiohttp": {"version": "3.11.16", "bytes": 9}, "pip": {"version": "24", "bytes": 1}}
+    image = {
+        **base,
+        "nats-py": {"version": "2.10.0", "bytes": 700},
+        "pip": {"version": "25", "bytes": 5},
+    }
+    new = measure.new_distributions(base, image)
+    assert list(new) == ["nats-py", "pip"]
+    assert measure.floor_bytes(new) == 705
+    before = {"layers": [{"digest": "a", "size": 1}, {"digest": "b", "size": 2}]}
+    after = {"layers": [{"digest": "a", "size": 1}, {"digest": "c", "size": 30}]}
+    assert measure.new_layers(before, after) == [{"digest": "c", "size": 30}]
+    assert measure.new_layers(None, after) == after["layers"]
+    assert measure.ratio(3, 2) == 1.5
+    assert measure.ratio(0, 2) == 0.0
+    assert measure.ratio(3, 0) is None and measure.ratio(None, 2) is None
+
+
+RESULTS: dict[str, Any] = {
+    "meta": {"date": "2026-11-30 00:00 UTC", "engine": "podman", "variant": "2.49.2", "runs": 2},
+    "cold_build": {
+        "pipeline_s": [70.0, 72.0],
+        "hand_s": [60.0, 62.0],
+        "pipeline_median_s": 71.0,
+        "hand_median_s": 61.0,
+        "ratio": 1.16,
+        "steps": {"pipeline": {"rebuilt": 5}, "hand": {"rebuilt": 1}},
+    },
+    "warm_noop": {
+        "invoke_build": {"median_s": 1.2, "steps_rebuilt": 0, "uploaded_bytes": 0,
+                         "pipeline_steps": []},
+        "invoke_release": {"median_s": 95.0, "steps_rebuilt": 0, "uploaded_bytes": 1200,
+                           "seconds": [95.0], "failed": ["error: tag holds another image"],
+                           "pipeline_steps": ["lock", "build", "test", "push"]},
+        "hand_build_push": {"median_s": 4.0, "steps_rebuilt": 0, "uploaded_bytes": 1100,
+                            "pipeline_steps": None},
+        "bytes_measured": "relay",
+    },
+    "added_bytes": {"pipeline": 1050, "hand": 2000, "floor": 1000, "pipeline_over_floor": 1.05,
+                    "hand_over_floor": 2.0, "new_distributions": {"nats-py": {}}},
+    "lock_change": {"change": "c", "uploaded_bytes": 300, "blob_bytes": 200, "new_layers": [{}],
+                    "new_layer_bytes": 250, "ratio": 1.2},
+    "first_task": {"baked": {"first_result_s": 0.3, "total_s": 1.0},
+                   "runtime_env_pip": {"first_result_s": 9.0, "total_s": 10.0},
+                   "speedup": 30.0, "nats_pin": "nats-py==2.10.0"},
+    "reproducibility": {"podman": {"pipeline": ["aaa", "bbb"], "hand Dockerfile": ["c", "c"]}},
+}  # fmt: skip
+
+
+def test_targets_pass_miss_and_gap() -> None:
+    rows = {row["target"]: row for row in report.targets(RESULTS)}
+    cold = rows["cold build: pipeline / hand Dockerfile"]
+    assert cold["pass"] is False and cold["gap"].startswith("0.01x over")
+    assert rows["no-op `invoke build` wall time"]["pass"] is True
+    release = rows["no-op `invoke release` wall time"]
+    assert release["pass"] is False and release["gap"].startswith("92 s over")
+    assert rows["no-op `invoke release` steps run (lock, build, test, push)"]["measured"] == 4
+    assert rows["no-op `invoke release` bytes uploaded"]["pass"] is False
+    assert rows["no-op `invoke release` runs that failed"]["measured"] == 1
+    assert rows["bytes added over the base / floor"]["pass"] is True  # 1.05 <= 1.05
+    assert rows["lock-only release: uploaded / new layers"]["pass"] is False
+    assert rows["first task: runtime_env pip / baked"]["pass"] is True
+    assert rows["podman cold builds: distinct image ids"]["pass"] is False
+    short = report.judge("x", 10, ">=", 20, "x")
+    assert short["pass"] is False and short["gap"] == "10x short (50% of the goal)"
+    missing = report.targets({})
+    assert all(row["pass"] is None and row["gap"] == "not measured" for row in missing)
+
+
+def test_markdown_and_readme_block() -> None:
+    text = report.markdown(RESULTS)
+    assert "| cold build: pipeline / hand Dockerfile | <= 1.15x | 1.16 | **miss** |" in text
+    assert (
+        "| `invoke release` (**exit 1** in 1 of 1 runs) | 95 s | 0 | lock, build, test, push "
+        "| 1.2 kB |" in text
+    )
+    assert "`invoke release` failed: `error: tag holds another image`" in text
+    assert "| podman | pipeline | `aaa`, `bbb` | **no** |" in text
+    assert "| podman | hand Dockerfile | `c`, `c` | yes |" in text
+    assert "Speed-up of the first task: **30x**." in text
+    failed = report.markdown({**RESULTS, "failed": {"warm": "invoke release failed: x"}})
+    assert "## Sections that failed\n\n- warm: invoke release failed: x" in failed
+    summary = readme_summary(RESULTS)
+    assert "| target | goal | measured | result | gap |" in summary
+    assert "![benchmark chart](bench/chart.png)" in summary
+    readme = f"# x\n\n## Benchmarks\n{README_START}\nold\n{README_END}\n\n## Next\n"
+    replaced = readme_block(readme, "new table")
+    assert replaced == f"# x\n\n## Benchmarks\n{README_START}\nnew table\n{README_END}\n\n## Next\n"
+    with pytest.raises(BenchError, match="markers"):
+        readme_block("# no markers\n", "x")
+
+
+def test_chart_panels_and_png(tmp_path: Path) -> None:
+    shapes = panels(RESULTS)
+    assert shapes[0][0] == "Cold build (s, median)"
+    assert shapes[2][1] == [("pipeline", 1.05), ("hand", 2.0), ("floor", 1.0)]
+    assert all(bars == [] for _, bars in panels({}))
+    png = write_chart(RESULTS, tmp_path / "chart.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    json.dumps(RESULTS)  # the results stay JSON
+
+
+def test_bad_options_are_one_line_errors() -> None:
+    assert parse_sections("cold, warm") == ("cold", "warm")
+    with pytest.raises(PipelineError, match=r"--sections: unknown colld; choose from cold"):
+        parse_sections("colld")
+    assert parse_runs("3") == 3
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(BenchError, match="--runs: expected a whole number >= 1"):
+            parse_runs(bad)
+    assert last_error_line("a\nerror: the registry said no\nb\n") == "error: the registry said no"
