@@ -241,7 +241,9 @@ def test_release_dry_run_publishes_nothing_and_plans_the_push(
         # The rehearsal left nothing behind on the loopback registry, and no push record exists.
         scratch = ImageRef(registry, f"rehearsal/{repository}", "2.49.2-nats")
         assert RegistryClient(registry).manifest_digest(scratch) is None
-        assert not (tmp_path / "build/state/push.json").exists()
+        state = tmp_path / "build/2.49.2/state"
+        kept = {f.relative_to(state).parts[0] for f in state.rglob("*") if f.is_file()}
+        assert kept == {"tests"}  # the test verdict only: a dry run records no push
         assert not (tmp_path / "build/rollout").exists()
         # The rehearsal drops only its scratch name: the built image and its tags remain.
         assert engine.image_exists(document["image_id"])
