@@ -196,10 +196,9 @@ def tiny(engine: engines.Engine, tmp_path: Path) -> Iterator[TinyImage]:
     remove_tiny(image)
 
 
-def invoke(
-    args: list[str], build_dir: Path, timeout: float = 240, **env: str
-) -> subprocess.CompletedProcess[str]:
-    """`invoke ARGS` as a user runs it, with a private build folder."""
+def invoke_env(build_dir: Path, **env: str) -> dict[str, str]:
+    """The environment a user's `invoke` gets here: a private build folder (and, for a tiny
+    image, its private definition), no password unless ``env`` gives one."""
     environment = {
         **os.environ,
         "RAY_IMAGE_BUILD_DIR": str(build_dir),
@@ -211,6 +210,14 @@ def invoke(
     if definition.is_file():
         environment["RAY_IMAGE_DEFINITION"] = str(definition)
     environment.update(env)
+    return environment
+
+
+def invoke(
+    args: list[str], build_dir: Path, timeout: float = 240, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`invoke ARGS` as a user runs it, with a private build folder."""
+    environment = invoke_env(build_dir, **env)
     return subprocess.run(
         [INVOKE, *args],
         cwd=ROOT,

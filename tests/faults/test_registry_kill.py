@@ -6,7 +6,6 @@ manifest, and so every layer, is complete), and a rerun must succeed.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,7 +15,16 @@ import pytest
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
 
-from .conftest import INVOKE, ROOT, Registry, build_tiny, invoke, one_line_error, remove_tiny
+from .conftest import (
+    INVOKE,
+    ROOT,
+    Registry,
+    build_tiny,
+    invoke,
+    invoke_env,
+    one_line_error,
+    remove_tiny,
+)
 
 pytestmark = pytest.mark.engine
 LAYER_BYTES = 96 * 1024 * 1024  # random, so gzip cannot shrink it: seconds of upload
@@ -39,7 +47,7 @@ def test_registry_killed_mid_upload_fails_in_one_line_and_rerun_succeeds(
     access = RegistryAccess(own_registry.address)
     try:
         assert image.tag_list(access) == []
-        env = {**os.environ, "RAY_IMAGE_BUILD_DIR": str(image.build_dir), "NO_COLOR": "1"}
+        env = invoke_env(image.build_dir)
         started = time.monotonic()
         process = subprocess.Popen(
             [INVOKE, *image.push_args(own_registry.address)],
