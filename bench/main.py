@@ -40,28 +40,35 @@ PARTIAL = ROOT / "build" / "bench-partial.json"
 README_START = "<!-- bench:start (written by invoke bench) -->"
 README_END = "<!-- bench:end -->"
 NOTES = [
-    "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared with "
-    "other developers' builds and tests between holds, so figures are noisy: read ratios.",
-    "No-op figures measure what the pipeline does today: the no-op skip (issue 13 item 2, "
-    "branch `state`) is not merged yet, so `invoke build` re-runs the steps after the per-build "
-    "`created` label, and `invoke release` re-resolves the lock, builds a new image id, re-runs "
-    "the in-image tests and then refuses to push (exit 1): the commit's immutable tag already "
-    "holds the first release's image. A second release of one commit fails today. The lead "
-    "re-runs `invoke bench` after merging `state` (and `supply`).",
+    "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared, and "
+    "the 2026-11-30 run overlapped the Docker half of the test suite, so figures are noisy: "
+    "read ratios.",
+    "Cold build: the pipeline builds two stages and 13 steps (CA-only first stage, hashed "
+    "install, COPY of the installed files, labels) against the hand Dockerfile's one RUN; for "
+    "reproducibility it also builds without intermediate images (layers=false) and saves and "
+    "reloads the image once to drop podman's random `container` field (engine/normalise.py). "
+    "On the stand-in base that is seconds; on the real multi-GB base the save/load costs more.",
+    "No-op: `invoke build` finds this revision's image with the same input-key label and "
+    "builds nothing; `invoke release` reads the registry's config blob of the immutable tag "
+    "and, with the same input key, runs no lock check, build, test or upload.",
     "The hand no-op push uploads no blob, only its manifest again (the bytes shown).",
     "First task: seconds from submitting the job (Ray Client driver) to the first JetStream "
     "result on a freshly started miniature cluster (src/ray_worker_image/e2e), so scheduling "
-    "and worker start-up are in both figures; the 20x goal assumed a warm cluster.",
-    "Reproducibility likewise depends on branch `state` (timestamps from the commit); until it "
-    "is merged the `created` label and file times differ on every cold build.",
+    "and worker start-up are in both figures; the 20x goal assumed a warm cluster. Not re-run "
+    "on 2026-11-30 (kept from revision 5fa9fc9): the image's contents did not change.",
     "Bytes uploaded are counted as HTTP request bodies (blob uploads and manifests) at a "
     "counting relay in front of the loopback registry that every push of the warm and "
     "lock-change sections goes through; a blob the registry already has is not sent.",
     "Floor: every file the new distributions' RECORD lists, sized on disk (.pyc included); "
     "the images add more: directory entries, tar headers and the layer's own metadata.",
     "The lock-only change appends one comment line to a private copy of the variant's "
-    "ray-worker.txt: no version or hash differs (so `lock --check` passes), but the lock's "
-    "sha256 label and the build context change, which is what a lock edit does to the build.",
+    "ray-worker.txt: no version or hash differs. Since builds are reproducible, the installed "
+    "files, and so every layer, are identical: the second release uploads only a new config "
+    "and manifest (no new layer, so the ratio to a new layer is undefined). Measuring the "
+    "ratio needs a lock change that installs different files.",
+    "Docker reproducibility is kept from revision 5fa9fc9 (not re-run on 2026-11-30): Docker "
+    "20.10's classic builder has no timestamp option through its API (README, Reproducible "
+    "builds).",
 ]
 
 
