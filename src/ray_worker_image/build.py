@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import console
+from . import console, proc
 from .context import context_tar
 from .definition import ImageDefinition
 from .engine import Engine
@@ -20,7 +19,6 @@ from .inputs import (
     normalised_definition,
     rfc3339,
 )
-from .proc import GIT_TIMEOUT
 from .refs import ImageRef
 from .render import RenderedContext
 from .state import BuiltImage, ResolvedBase
@@ -30,31 +28,16 @@ LOCAL_REGISTRY = "localhost"  # local names never resolve to a real registry by 
 
 def git_revision(root: Path) -> str:
     """The commit being built; ``-dirty`` when the work tree has uncommitted changes."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=GIT_TIMEOUT,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=GIT_TIMEOUT,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+    sha = proc.git(root, "rev-parse", "HEAD")
+    dirty = proc.git(root, "status", "--porcelain", "--untracked-files=no")
+    if not sha or dirty is None:
         sha = os.environ.get("GITHUB_SHA", "")
         dirty = ""
         if not sha:
             raise PipelineError(
                 f"{root}: not a git checkout with a commit, so the image cannot carry its "
                 "revision; build from a clone (or set GITHUB_SHA)"
-            ) from None
+            )
     return sha + ("-dirty" if dirty else "")
 
 

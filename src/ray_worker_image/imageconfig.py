@@ -5,10 +5,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-from collections.abc import Iterator
 from typing import Any
 
-from .engine import Engine
+from .engine import ChunkReader, Engine
 from .errors import EngineError
 
 
@@ -20,7 +19,7 @@ def image_config(engine: Engine, image: str) -> dict[str, Any]:
     """
     blobs: dict[str, bytes] = {}
     wanted: str | None = None
-    stream = _ChunkReader(engine.save(image))
+    stream = ChunkReader(engine.save(image))
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
             if not member.isfile() or not member.name.endswith(".json") or member.size > 1 << 20:
@@ -38,25 +37,3 @@ def image_config(engine: Engine, image: str) -> dict[str, Any]:
         )
     config: dict[str, Any] = json.loads(blobs[wanted]).get("config") or {}
     return config
-
-
-class _ChunkReader(io.RawIOBase):
-    """A file object over an iterator of byte chunks (for tarfile's stream mode)."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size

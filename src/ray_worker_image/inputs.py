@@ -12,14 +12,13 @@ import datetime as dt
 import hashlib
 import json
 import os
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import proc
 from .definition import ImageDefinition
 from .errors import PipelineError
-from .proc import GIT_TIMEOUT
 
 KEY_VERSION = "ray-worker-image/input-key/v1"
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
@@ -37,24 +36,16 @@ def commit_epoch(root: Path) -> int:
     ``created`` and history, file times on podman), so two builds of one commit agree.
     Without git, ``$SOURCE_DATE_EPOCH`` (reproducible-builds.org). Raises PipelineError.
     """
-    try:
-        out = subprocess.run(
-            ["git", "log", "-1", "--format=%ct"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=GIT_TIMEOUT,
-        ).stdout.strip()
+    out = proc.git(root, "log", "-1", "--format=%ct") or ""
+    if out.isdigit():
         return int(out)
-    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired, ValueError):
-        value = os.environ.get(SOURCE_DATE_EPOCH, "")
-        if value.isdigit():
-            return int(value)
-        raise PipelineError(
-            f"{root}: no git commit to take the build time from; build from a clone "
-            f"(or set ${SOURCE_DATE_EPOCH} to the commit's Unix time)"
-        ) from None
+    value = os.environ.get(SOURCE_DATE_EPOCH, "")
+    if value.isdigit():
+        return int(value)
+    raise PipelineError(
+        f"{root}: no git commit to take the build time from; build from a clone "
+        f"(or set ${SOURCE_DATE_EPOCH} to the commit's Unix time)"
+    )
 
 
 def normalised_definition(definition: ImageDefinition) -> dict[str, Any]:

@@ -36,3 +36,19 @@ def run(
         ) from None
     except OSError as exc:
         raise PipelineError(f"`{program}` could not run ({exc.strerror or exc}); {hint}") from None
+
+
+def git(root: object, *args: str) -> str | None:
+    """``git ARGS`` in ``root`` (bounded by GIT_TIMEOUT): its stripped stdout, or None when
+    git is missing, fails or hangs (callers fall back or raise their own one line)."""
+    try:
+        return subprocess.run(
+            ["git", *args],
+            cwd=str(root),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=GIT_TIMEOUT,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return None

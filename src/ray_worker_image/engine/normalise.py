@@ -19,6 +19,8 @@ import tarfile
 from collections.abc import Iterable
 from typing import IO, Any
 
+from .seam import ChunkReader
+
 VOLATILE = ("container", "container_config")
 
 
@@ -37,7 +39,7 @@ def rewrite_archive(chunks: Iterable[bytes], out: IO[bytes], tag: str) -> str:
     (``sha256:<hex>`` of the config bytes). Raises ValueError on an archive without
     exactly one image.
     """
-    source = _ChunkReader(chunks)
+    source = ChunkReader(chunks)
     manifest: list[dict[str, Any]] | None = None
     configs: dict[str, bytes] = {}
     with (
@@ -69,25 +71,3 @@ def _add(writer: tarfile.TarFile, name: str, data: bytes) -> None:
     info = tarfile.TarInfo(name)
     info.size, info.mode = len(data), 0o644
     writer.addfile(info, io.BytesIO(data))
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (a streamed `docker save`)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._buffer = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not self._buffer:
-            try:
-                self._buffer = next(self._chunks)
-            except StopIteration:
-                return 0
-        size = min(len(target), len(self._buffer))
-        target[:size] = self._buffer[:size]
-        self._buffer = self._buffer[size:]
-        return size

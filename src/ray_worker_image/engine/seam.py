@@ -7,8 +7,9 @@ EngineError; push streams are read by :func:`push_failure`.
 from __future__ import annotations
 
 import contextlib
+import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,25 @@ def _require_ca(engine: str, access: RegistryAccess, certs_d: Path) -> None:
             f"{access.ca_file}; as root run `install -D -m 0644 {access.ca_file} "
             f"{folder}/ca.crt` (no restart needed) and retry"
         )
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (a streamed `docker save`, for tarfile)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self._buffer:
+            try:
+                self._buffer = next(self._chunks)
+            except StopIteration:
+                return 0
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size

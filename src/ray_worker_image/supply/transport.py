@@ -137,11 +137,26 @@ class ArtifactStore:
         headers: dict[str, str] | None = None,
     ) -> requests.Response:
 
+        response = self._call(
+            what,
+            lambda: self._oras.do_request(
+                f"{self._prefix}/{path}", method, data=data, headers=dict(headers or {})
+            ),
+        )
+        if response.status_code in (401, 403):
+            raise PushError(
+                f"registry {self.access.registry}: {what} refused (HTTP {response.status_code}); "
+                "check --username and RAY_IMAGE_REGISTRY_PASSWORD"
+            )
+        return response
+
+    def _call(self, what: str, send: Callable[[], requests.Response]) -> requests.Response:
+        """``send()`` with the bounded retries (resets, timeouts, 429, 5xx); any failure is
+        one PushError naming ``what`` (never a secret: only exception type names)."""
+
         def once() -> requests.Response:
             try:
-                answer: requests.Response = self._oras.do_request(
-                    f"{self._prefix}/{path}", method, data=data, headers=dict(headers or {})
-                )
+                answer = send()
             except (requests.ConnectionError, requests.Timeout) as exc:
                 raise _Retry(type(exc).__name__) from None
             if answer.status_code in TRANSIENT_STATUS:
@@ -149,7 +164,7 @@ class ArtifactStore:
             return answer
 
         try:
-            response = _with_retries(once)
+            return _with_retries(once)
         except _Retry as exc:
             raise PushError(
                 f"registry {self.access.registry}: {what} failed ({exc}, retried); the "
@@ -160,12 +175,6 @@ class ArtifactStore:
                 f"registry {self.access.registry}: {what} failed ({type(exc).__name__}); "
                 "check that the registry runs, --username and RAY_IMAGE_REGISTRY_PASSWORD"
             ) from None
-        if response.status_code in (401, 403):
-            raise PushError(
-                f"registry {self.access.registry}: {what} refused (HTTP {response.status_code}); "
-                "check --username and RAY_IMAGE_REGISTRY_PASSWORD"
-            )
-        return response
 
     def _ok(self, response: requests.Response, what: str) -> None:
         if not 200 <= response.status_code < 300:
@@ -237,23 +246,10 @@ class ArtifactStore:
         try:
             with os.fdopen(handle, "wb") as out:
                 out.write(data)
-
-            def once() -> requests.Response:
-                try:
-                    answer: requests.Response = self._oras.upload_blob(path, self._container, layer)
-                except (requests.ConnectionError, requests.Timeout) as exc:
-                    raise _Retry(type(exc).__name__) from None
-                if answer.status_code in TRANSIENT_STATUS:
-                    raise _Retry(f"HTTP {answer.status_code}")
-                return answer
-
-            try:
-                response = _with_retries(once)
-            except Exception as exc:
-                raise PushError(
-                    f"registry {self.access.registry}: blob upload to {self.repository} failed "
-                    f"({type(exc).__name__}); check that the registry runs and the credentials"
-                ) from None
+            response = self._call(
+                f"blob upload to {self.repository}",
+                lambda: self._oras.upload_blob(path, self._container, layer),
+            )
         finally:
             os.unlink(path)
         if response.status_code not in (200, 201, 202):
