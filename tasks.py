@@ -8,7 +8,9 @@ Settings resolve as: command-line flag, then environment (RAY_IMAGE_*), then the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
+import sys
 from pathlib import Path
 
 from invoke.context import Context
@@ -32,8 +34,25 @@ except PipelineError as exc:
 
 
 def task(**kwargs):
-    # Long flags only: invoke's generated one-letter flags collide and confuse more than help.
-    return invoke_task(auto_shortflags=False, **kwargs)
+    """invoke's @task with long flags only (generated one-letter flags collide and confuse).
+
+    invoke gives a positional argument the next word even when it is ``--help``
+    (``invoke sign --help`` would sign a reference named "--help"); such a call shows the
+    task's help instead, exactly as ``invoke --help sign`` does.
+    """
+
+    def decorate(func):
+        @functools.wraps(func)
+        def guarded(c, *args, **kwargs_):
+            if any(v in ("-h", "--help") for v in (*args, *kwargs_.values())):
+                name = func.__name__.replace("_", "-")
+                sys.stdout.flush()
+                os.execv(sys.executable, [sys.executable, "-m", "invoke", "--help", name])  # noqa: S606 - fixed argv
+            return func(c, *args, **kwargs_)
+
+        return invoke_task(auto_shortflags=False, **kwargs)(guarded)
+
+    return decorate
 
 
 COMMON_HELP = {

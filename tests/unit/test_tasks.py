@@ -54,6 +54,17 @@ def test_every_task_explains_itself(task: str) -> None:
     assert not undocumented, f"options without help: {undocumented}"
 
 
+@pytest.mark.parametrize("task", _tasks())
+def test_help_after_the_task_name_shows_the_help(task: str) -> None:
+    """`invoke sign --help` is how most users ask; a task with a positional argument
+    (sign, verify, verify-tag) must not take `--help` as that argument's value."""
+    result = subprocess.run(
+        [INVOKE, task, "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Docstring:" in result.stdout and "error:" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
