@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tenacity import (
@@ -216,14 +217,21 @@ class PushJob:
 
 
 def push_immutable_first(
-    jobs: list[PushJob], credentials: Credentials | None, *, force: bool = False
+    jobs: list[PushJob],
+    credentials: Credentials | None,
+    *,
+    force: bool = False,
+    then: Callable[[list[tuple[PushRecord, bool]]], None] | None = None,
 ) -> list[PushRecord]:
     """All or none across variants: every job's immutable tags, before any floating tag.
 
     When a job fails, the images the earlier jobs pushed under new tags are deleted again
     (nothing else pointed at them) and PushError names the job, the cause and what was
-    removed or left. A failure later, while floating tags move, is manifest-only (every
-    layer is in by then); a rerun completes it.
+    removed or left. ``then`` runs once every immutable tag is in, with each record and
+    whether its tag is new (what it attaches, e.g. SBOMs and signatures); when it raises
+    PipelineError (after taking back what it made for the new ones) the new tags are
+    deleted too. A failure later, while floating tags move, is manifest-only (every layer
+    is in by then); a rerun completes it.
     """
     done: list[tuple[PushJob, PushRecord, bool]] = []
     for job in jobs:
@@ -255,6 +263,12 @@ def push_immutable_first(
                 f"{job.name}: {exc}; all or none: {removed or 'nothing else was pushed'}"
             ) from None
         done.append((job, record, new))
+    if then is not None:
+        try:
+            then([(record, new) for _job, record, new in done])
+        except PipelineError as exc:
+            removed = _take_back(done, credentials)
+            raise PushError(f"{exc}; all or none: {removed or 'nothing was new'}") from None
     return [record for _job, record, _new in done]
 
 

@@ -11,12 +11,15 @@ every variant is built and tested does anything get pushed; then each variant's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import console, noop, preflight, rollout, supply
+from .errors import PipelineError
 from .patching import ClusterOptions, plan_patch
 from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
@@ -27,6 +30,9 @@ from .render import lock_digest
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
+from .supply.artifacts import remove_attachments
+from .supply.sbom import sbom_filename
+from .supply.transport import ArtifactStore
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
@@ -130,8 +136,11 @@ def _publish(
     tests: TestRecord,
     *,
     released: PushRecord | None = None,
+    supplied: dict[str, Any] | None = None,
 ) -> VariantResult:
-    """Push (``released``: already in the registry, push nothing), then patch and document."""
+    """Push (``released``: already in the registry, push nothing), then patch and document.
+
+    ``supplied``: the SBOM and signature already attached (:func:`push_immutable_all`)."""
     push_plan = plan_push(
         s.definition,
         built,
@@ -167,21 +176,11 @@ def _publish(
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
         image = pushed.by_tag_and_digest
     patch = None
-    out_dir = Path(plan.out) / s.variant if plan.out and len(plan.sessions) > 1 else None
-    out_dir = out_dir or (Path(plan.out) if plan.out else s.build_dir / "rollout")
-    supplied = None
+    out_dir = _out_dir(plan, s)
     # SBOM attached to the digest and written next to the rollout; signed (a released
-    # image got both when it was pushed)
-    if pushed is not None and released is None:
-        supplied = supply.after_push(
-            s.definition,
-            s.engine,
-            pushed,
-            s.registry_access(plan.registry),
-            plan.credentials,
-            ca_cert=s.ca_cert,
-            out_dir=out_dir,
-        )
+    # image got both when it was pushed; several variants got them before any tag moved)
+    if pushed is not None and released is None and supplied is None:
+        supplied = _supply(plan, s, pushed)
     if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
         patch = plan_patch(s, image, plan.cluster)
@@ -229,9 +228,12 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
             tested.append((s, built, do_test(s, built.image_id)))
     if len(tested) > 1:
         console.step(f"all {len(tested)} variants built and tested; publishing")
+    supplied: dict[str, dict[str, Any]] = {}
     if not plan.dry_run and len(tested) > 1:
-        push_immutable_all(plan, tested)
-    by_variant = {s.variant: _publish(plan, s, b, t) for s, b, t in tested}
+        supplied = push_immutable_all(plan, tested)[1]
+    by_variant = {
+        s.variant: _publish(plan, s, b, t, supplied=supplied.get(s.variant)) for s, b, t in tested
+    }
     for s in plan.sessions:
         done = planned[s.variant]
         if done.released is not None and done.released_image is not None:
@@ -250,11 +252,40 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     return results
 
 
+def _out_dir(plan: ReleasePlan, s: Session) -> Path:
+    """Where a variant's rollout files and SBOM go: --out (per variant when several)."""
+    if plan.out:
+        return Path(plan.out) / s.variant if len(plan.sessions) > 1 else Path(plan.out)
+    return s.build_dir / "rollout"
+
+
+def _supply(plan: ReleasePlan, s: Session, pushed: PushRecord) -> dict[str, Any]:
+    """The SBOM attached to the pushed digest and written to the variant's folder; signed."""
+    return supply.after_push(
+        s.definition,
+        s.engine,
+        pushed,
+        s.registry_access(plan.registry),
+        plan.credentials,
+        ca_cert=s.ca_cert,
+        out_dir=_out_dir(plan, s),
+    )
+
+
+SupplyStep = Callable[[ReleasePlan, Session, PushRecord], dict[str, Any]]
+
+
 def push_immutable_all(
-    plan: ReleasePlan, tested: list[tuple[Session, BuiltImage, TestRecord]]
-) -> list[PushRecord]:
-    """All or none: every variant's immutable tags before any floating tag moves
-    (:func:`.push.push_immutable_first`). Raises PipelineError (one line)."""
+    plan: ReleasePlan,
+    tested: list[tuple[Session, BuiltImage, TestRecord]],
+    *,
+    supply_step: SupplyStep = _supply,
+) -> tuple[list[PushRecord], dict[str, dict[str, Any]]]:
+    """All or none: every variant's immutable tags, then every variant's SBOM and signature,
+    before any floating tag moves (:func:`.push.push_immutable_first`). When a variant's
+    SBOM or signature fails, what was attached to the new digests (and the SBOM files
+    written) is taken back with their tags. Returns the records and each variant's
+    ``supply`` document part. Raises PipelineError (one line)."""
     jobs = [
         PushJob(
             s.variant,
@@ -271,7 +302,31 @@ def push_immutable_all(
         )
         for s, built, tests in tested
     ]
-    return push_immutable_first(jobs, plan.credentials, force=plan.force)
+    supplied: dict[str, dict[str, Any]] = {}
+
+    def attach_all(records: list[tuple[PushRecord, bool]]) -> None:
+        pairs = [
+            (s, record, new) for (s, _b, _t), (record, new) in zip(tested, records, strict=True)
+        ]
+        for s, record, _new in pairs:
+            try:
+                supplied[s.variant] = supply_step(plan, s, record)
+            except PipelineError as exc:
+                for other, done, new in pairs:
+                    if new and (other.variant in supplied or other is s):
+                        _take_back_supply(plan, other, done)
+                raise PipelineError(f"{s.variant}: {exc}") from None
+
+    records = push_immutable_first(jobs, plan.credentials, force=plan.force, then=attach_all)
+    return records, supplied
+
+
+def _take_back_supply(plan: ReleasePlan, s: Session, record: PushRecord) -> None:
+    """Best effort: the SBOM and signature on a digest this release made, and the SBOM file."""
+    store = ArtifactStore(s.registry_access(plan.registry), plan.credentials, record.repository)
+    with contextlib.suppress(PipelineError):
+        remove_attachments(store, record.digest)
+    (_out_dir(plan, s) / sbom_filename(s.variant)).unlink(missing_ok=True)
 
 
 def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[VariantResult]:

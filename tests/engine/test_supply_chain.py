@@ -4,8 +4,9 @@ Per engine: the built, tested image is pushed, the release hook makes its SBOM i
 throwaway container, attaches it to the digest (referrers fallback tag on distribution
 2.8) and signs the digest; the test pulls both back *by the digest* and checks them, runs
 `invoke verify` as a user does, and shows a wrong key, an unsigned image and a moved tag
-fail. Then podman's own policy engine is asked to pull with a ``sigstoreSigned`` policy.
-Everything created (registry manifests and tags, local names, registries.d entry) is removed.
+fail. Then a containers/image policy engine (Debian 13's skopeo, in a container) pulls with a
+``sigstoreSigned`` policy. Everything created (registry manifests and tags, local names, the
+verifier image) is removed.
 """
 
 from __future__ import annotations
@@ -225,10 +226,19 @@ def test_signing_errors_never_show_the_passphrase_or_key(
         assert PASSPHRASE not in out and pem.splitlines()[1] not in out and "Traceback" not in out
 
 
-# -- podman's policy engine --------------------------------------------------------------
-def _podman(*args: str) -> subprocess.CompletedProcess[str]:
+# -- a containers/image policy engine -----------------------------------------------------
+# Debian 12's podman 4.3.1 and skopeo 1.9.3 are built with sigstore verification disabled
+# ("Debian-local change: sigstore disabled"): they refuse *every* sigstoreSigned pull, so
+# they cannot show the accept path. Debian 13's skopeo 1.18.0 (containers/image 5.34, the
+# library podman 5 pulls with) is built with it. The test runs that skopeo, from Debian's
+# archive, in a throwaway container; `skopeo copy docker://REF dir:…` is the same pull
+# (policy evaluated on the manifest before any layer is fetched) that `podman pull` does.
+VERIFIER = "localhost/ray-worker-image/policy-verifier:trixie"
+
+
+def _podman(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, timeout=300, check=False
+        ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
@@ -236,24 +246,58 @@ def _podman(*args: str) -> subprocess.CompletedProcess[str]:
 def podman_only(engine: Engine) -> None:
     """Skip before the session's build fixtures run (session fixtures go in argument order)."""
     if engine.name != "podman":
-        pytest.skip("the policy test drives podman's own policy engine (once, on podman)")
+        pytest.skip("the policy test runs the verifier once, on podman")
 
 
-def test_podman_policy_requires_the_signature(
-    podman_only: None,
+@pytest.fixture(scope="session")
+def policy_verifier(podman_only: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian 13 minbase + skopeo (mmdebstrap, Debian's archive only), imported into podman
+    for the session and removed after it."""
+    tar = tmp_path_factory.mktemp("verifier") / "trixie.tar"
+    made = subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=minbase",
+            '--aptopt=APT::Install-Recommends "false"',
+            "--include=skopeo,ca-certificates",
+            "trixie",
+            str(tar),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    imported = _podman("import", str(tar), VERIFIER)
+    assert imported.returncode == 0, imported.stderr
+    tar.unlink()
+    try:
+        version = _podman("run", "--rm", VERIFIER, "skopeo", "--version")
+        assert version.stdout.startswith("skopeo version 1.18"), version.stdout + version.stderr
+        yield VERIFIER
+    finally:
+        _podman("rmi", "--force", VERIFIER)
+
+
+def test_policy_requires_the_signature(
+    policy_verifier: str,
     released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
 ) -> None:
-    """sigstoreSigned + use-sigstore-attachments: the signed release pulls; an unsigned
-    image, and the release tag moved to another digest (even with the real signature
-    copied next to it), are refused."""
+    """A policy.json requiring a sigstoreSigned signature by our key for the release's
+    repository (use-sigstore-attachments, as cosign stores them): the signed release pulls
+    by digest and by tag; an unsigned image, and the release tag moved to another digest
+    (even with the real signature copied next to it), are refused. The host's own podman
+    refuses all three (sigstore disabled in Debian 12), never accepting an unsigned image."""
     record, store, _, _ = released
     scope = f"{registry}/{record.repository}"
-    policy = tmp_path / "policy.json"
-    policy.write_text(
+    (tmp_path / "pub.pem").write_bytes(keys[1].read_bytes())
+    (tmp_path / "policy.json").write_text(
         json.dumps(
             {
                 "default": [{"type": "insecureAcceptAnything"}],
@@ -262,7 +306,7 @@ def test_podman_policy_requires_the_signature(
                         scope: [
                             {
                                 "type": "sigstoreSigned",
-                                "keyPath": str(keys[1]),
+                                "keyPath": "/policy/pub.pem",
                                 "signedIdentity": {"type": "matchRepository"},
                             }
                         ]
@@ -271,35 +315,35 @@ def test_podman_policy_requires_the_signature(
             }
         )
     )
-    registries_d = Path(
-        f"/etc/containers/registries.d/zz-ray-image-test-{uuid.uuid4().hex[:8]}.yaml"
+    (tmp_path / "registries.d").mkdir()
+    (tmp_path / "registries.d/release.yaml").write_text(
+        f"docker:\n  {scope}:\n    use-sigstore-attachments: true\n"
     )
-    made_folder = not registries_d.parent.exists()
-    registries_d.parent.mkdir(parents=True, exist_ok=True)
-    registries_d.write_text(f"docker:\n  {scope}:\n    use-sigstore-attachments: true\n")
-    s = built.session
-    moved = ImageRef(registry, record.repository, "moved")
-    pulled: list[str] = []
 
     def pull(ref: str) -> subprocess.CompletedProcess[str]:
-        pulled.append(ref)
-        return _podman("pull", "--tls-verify=false", "--signature-policy", str(policy), ref)
+        return _podman(
+            "run", "--rm", "--network", "host", "-v", f"{tmp_path}:/policy:ro", policy_verifier,
+            "skopeo", "--policy", "/policy/policy.json", "--registries.d", "/policy/registries.d",
+            "copy", "--src-tls-verify=false", f"docker://{ref}", "dir:/tmp/pulled",
+        )  # fmt: skip
 
+    def host_pull(ref: str) -> subprocess.CompletedProcess[str]:
+        return _podman(
+            "pull", "--tls-verify=false", "--signature-policy", str(tmp_path / "policy.json"), ref
+        )
+
+    s = built.session
+    moved = ImageRef(registry, record.repository, "moved")
+    s.engine.tag(built.image.base.pinned, moved)
     try:
-        s.engine.tag(built.image.base.pinned, moved)
         s.engine.push(moved, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
-        s.engine.untag(str(moved))
         unsigned = pull(str(moved))
-        assert unsigned.returncode != 0, unsigned.stdout
-        signed = pull(f"{scope}@{record.digest}")
-        if "sigstore disabled" in signed.stderr:
-            pytest.skip(
-                "this podman's containers/image is built with sigstore verification disabled "
-                "(Debian 12: 'Debian-local change: sigstore disabled'); "
-                f"it refuses every sigstoreSigned pull: {signed.stderr.strip().splitlines()[-1]}"
-            )
-        assert signed.returncode == 0, signed.stderr
-        assert "Source image rejected" in unsigned.stderr, unsigned.stderr
+        assert unsigned.returncode != 0, unsigned.stderr
+        assert "A signature was required, but no signature exists" in unsigned.stderr
+        by_digest = pull(f"{scope}@{record.digest}")
+        assert by_digest.returncode == 0, by_digest.stderr
+        by_tag = pull(f"{scope}:{record.tags[0]}")
+        assert by_tag.returncode == 0, by_tag.stderr
         # the real signature copied onto the moved tag's digest does not make it pass
         moved_digest = store.client.manifest_digest(moved)
         assert moved_digest and moved_digest != record.digest
@@ -308,13 +352,10 @@ def test_podman_policy_requires_the_signature(
         store.push_manifest(sig[1], oci.signature_tag(moved_digest))
         retagged = pull(str(moved))
         assert retagged.returncode != 0 and "Source image rejected" in retagged.stderr
+        # Debian 12's podman: never accepts the unsigned image under this policy
+        assert host_pull(str(moved)).returncode != 0
     finally:
-        registries_d.unlink(missing_ok=True)
-        if made_folder:
-            registries_d.parent.rmdir()
-        for ref in pulled:  # tags only: a by-digest pull names the session's built image
-            if "@" not in ref:
-                _podman("untag", ref, ref)
+        s.engine.untag(str(moved))
 
 
 # -- the release as a user runs it ----------------------------------------------------------
