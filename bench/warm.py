@@ -21,7 +21,9 @@ import statistics
 from typing import Any
 
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.supply.artifacts import remove_attachments
+from ray_worker_image.supply.transport import ArtifactStore
 
 from . import hand
 from .invoking import ROOT, change_lock_only, invoke_argv, invoke_env
@@ -51,7 +53,11 @@ class Published:
         self.images: set[str] = set()
 
     def delete(self, repository: str, digest: str) -> None:
-        """Delete one manifest (best effort: already gone is fine)."""
+        """Delete one manifest and what refers to it (the release's SBOM referrer index and
+        signature); best effort: already gone is fine."""
+        with contextlib.suppress(Exception):
+            store = ArtifactStore(RegistryAccess(self.upstream), None, repository)
+            remove_attachments(store, digest)
         with contextlib.suppress(Exception):
             self.client.delete(ImageRef(self.upstream, repository, None, digest))
 
