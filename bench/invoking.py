@@ -10,6 +10,7 @@ repository), so the "lock only changed" section can edit a copy, never the commi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -17,9 +18,12 @@ from typing import Any
 
 import yaml
 
+from .runner import BenchError
+
 ROOT = Path(__file__).resolve().parent.parent
 INVOKE = str(Path(sys.executable).parent / "invoke")
-LOCK_CHANGE_LINE = "# invoke bench: a lock-only change (a comment: no version or hash differs)\n"
+# The lock change the warm section measures: a real bump that installs different files.
+BUMP = ("nats-py", "2.9.0")
 
 
 def private_definition(workdir: Path, label: str) -> Path:
@@ -39,17 +43,27 @@ def private_definition(workdir: Path, label: str) -> Path:
     return folder / "image.yaml"
 
 
-def change_lock_only(definition: Path, variant: str) -> Path:
-    """Append one comment line to the private copy of the variant's ray-worker.txt.
+def bump_requirement(definition: Path, name: str, version: str) -> tuple[str, Path]:
+    """A dependency bump as a user makes it, on the private copy of the definition.
 
-    Nothing pip reads changes (same versions and hashes: ``lock --check`` still passes), but
-    the lock's bytes do, so its sha256 (an image label) and the build context change.
+    The definition's ``requirements.input`` (ray-worker.in) is copied next to the private
+    locks with ``name==version`` and the definition points at the copy; ``invoke lock``
+    then re-locks it inside the base, so the next build installs different files.
+    Returns (the version it was pinned to, the copied .in). Raises BenchError when the .in
+    does not pin ``name``.
     """
     raw = yaml.safe_load(definition.read_text())
-    lock: Path = ROOT / raw["requirements"]["locks"] / variant / "ray-worker.txt"
-    with lock.open("a") as handle:
-        handle.write(LOCK_CHANGE_LINE)
-    return lock
+    source = ROOT / raw["requirements"]["input"]
+    text = source.read_text()
+    pattern = re.compile(rf"^{re.escape(name)}==(\S+)$", re.MULTILINE)
+    found = pattern.search(text)
+    if found is None:
+        raise BenchError(f"{source}: no '{name}==…' line to bump")
+    private = ROOT / raw["requirements"]["locks"] / source.name
+    private.write_text(pattern.sub(f"{name}=={version}", text))
+    raw["requirements"]["input"] = str(private.relative_to(ROOT))
+    definition.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return found.group(1), private
 
 
 def invoke_argv(

@@ -2,9 +2,10 @@
 
 Sections: ``cold`` (pipeline vs hand Dockerfile, no cache, alternating; also the podman
 reproducibility ids), ``size`` (bytes added over the base and the floor), ``latency`` (first
-Ray task with nats), ``warm`` (no-op build/release vs hand build+push; lock-only release),
-``docker`` (two cold Docker builds: reproducibility). ``size`` and ``latency`` use the last
-cold build's images (with ``cold`` left out, one untimed-for-the-report run builds them).
+Ray task with nats), ``warm`` (no-op build/release vs hand build+push; a release after a
+lock change), ``docker`` (two cold Docker builds: reproducibility). ``size`` and ``latency``
+use the last cold build's images (with ``cold`` left out, one untimed-for-the-report run
+builds them).
 """
 
 from __future__ import annotations
@@ -61,11 +62,11 @@ NOTES = [
     "lock-change sections goes through; a blob the registry already has is not sent.",
     "Floor: every file the new distributions' RECORD lists, sized on disk (.pyc included); "
     "the images add more: directory entries, tar headers and the layer's own metadata.",
-    "The lock-only change appends one comment line to a private copy of the variant's "
-    "ray-worker.txt: no version or hash differs. Since builds are reproducible, the installed "
-    "files, and so every layer, are identical: the second release uploads only a new config "
-    "and manifest (no new layer, so the ratio to a new layer is undefined). Measuring the "
-    "ratio needs a lock change that installs different files.",
+    "The lock change is a dependency bump as a user makes it: nats-py pinned to another "
+    "version in a private copy of ray-worker.in and re-locked by `invoke lock` inside the "
+    "base, so the new build installs different files (one new layer). The ratio counts what "
+    "the image push uploaded (layers, config, manifests); the release's new SBOM artifact is "
+    "shown apart, as it is not part of the image.",
     "Docker reproducibility is kept from revision 5fa9fc9 (not re-run on 2026-11-30): Docker "
     "20.10's classic builder has no timestamp option through its API (README, Reproducible "
     "builds).",

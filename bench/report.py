@@ -105,7 +105,7 @@ def targets(results: Mapping[str, Any]) -> list[Row]:
             "bytes added over the base / floor", added.get("pipeline_over_floor"), "<=", 1.05, "x"
         ),
         judge(
-            "lock-only release: uploaded / new layers",
+            "release after a lock change: image bytes uploaded / new layers",
             _get(results, "lock_change", "ratio"),
             "<=",
             1.1,
@@ -249,13 +249,22 @@ def _sections(results: Mapping[str, Any]) -> list[str]:
     if lock:
         out += [
             "",
-            "## Second release after a lock-only change",
+            "## Second release after a lock change",
             "",
             f"Change: {lock['change']}. Uploaded {_bytes(lock['uploaded_bytes'])} "
             f"(blobs {_bytes(lock['blob_bytes'])}); layers new to the manifest: "
-            f"{len(lock['new_layers'])}, {_bytes(lock['new_layer_bytes'])} compressed; "
-            f"ratio **{_num(lock['ratio'], 'x')}**.",
+            f"{len(lock['new_layers'])}, {_bytes(lock['new_layer_bytes'])} compressed.",
         ]
+        if "sbom_bytes" in lock:
+            out += [
+                "",
+                f"Of the upload, {_bytes(lock['sbom_bytes'])} is the release's new SBOM "
+                f"(a CycloneDX JSON artifact attached to the digest); the image itself took "
+                f"{_bytes(lock['image_uploaded_bytes'])}: **{_num(lock['ratio'], 'x')}** the new "
+                f"layers ({_num(lock.get('ratio_with_sbom'), 'x')} with the SBOM).",
+            ]
+        else:
+            out += ["", f"Ratio **{_num(lock['ratio'], 'x')}**."]
     first = results.get("first_task")
     if first:
         out += [

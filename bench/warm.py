@@ -1,4 +1,4 @@
-"""Warm no-op and lock-only releases, with bytes counted at a relay in front of the registry.
+"""Warm no-op releases and a release after a lock change, bytes counted at a relay.
 
 Flow (one engine, one private definition, one relay address for every push so the
 pipeline sees the same registry each time):
@@ -7,8 +7,10 @@ pipeline sees the same registry each time):
    Dockerfile (setup; their figures are reported as "first");
 2. ``runs`` times, nothing changed: ``invoke build``, ``invoke release``, and the hand
    ``podman build`` + ``podman push``: wall time, steps rebuilt, bytes uploaded;
-3. one lock-only change (bench/invoking.py ``change_lock_only``) and ``invoke release``:
-   bytes uploaded against the layers the new manifest has and the previous one lacks.
+3. one lock change as a user makes it (bench/invoking.py ``bump_requirement``: nats-py
+   pinned to another version in a private .in, ``invoke lock`` in the base) and
+   ``invoke release``: bytes uploaded against the layers the new manifest has and the
+   previous one lacks; the release's SBOM (a new artifact too) is counted and shown apart.
 
 Every pushed manifest is deleted and every image removed at the end.
 """
@@ -26,7 +28,7 @@ from ray_worker_image.supply.artifacts import remove_attachments
 from ray_worker_image.supply.transport import ArtifactStore
 
 from . import hand
-from .invoking import ROOT, change_lock_only, invoke_argv, invoke_env
+from .invoking import BUMP, ROOT, bump_requirement, invoke_argv, invoke_env
 from .measure import new_layers, ratio
 from .parse import pipeline_steps, steps_rebuilt
 from .proxy import CountingProxy
@@ -182,7 +184,8 @@ def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
                 builds.append(_noop_build(ws))
                 releases.append(_release(ws, relay, proxy, published, must_succeed=False))
                 hands.append(_hand(ws, relay, proxy, published))
-            lock_file = change_lock_only(ws.definition, ws.variant)
+            was, bumped = bump_requirement(ws.definition, *BUMP)
+            relocked = _lock(ws)
             last = next(r for r in [*reversed(releases), first_release] if "digest" in r)
             previous = _manifest(published, last)
             # A lock change is a new commit, hence a new immutable tag; the bench cannot commit,
@@ -191,6 +194,7 @@ def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
             published.delete(last["repository"], last["digest"])
             changed = _release(ws, relay, proxy, published)
             layers = new_layers(previous, _manifest(published, changed) or {})
+            sbom = _sbom_bytes(ws)
     finally:
         published.remove(ws.cli)
     layer_bytes = sum(layer["size"] for layer in layers)
@@ -205,17 +209,39 @@ def bench_warm(ws: Workspace, registry: str) -> dict[str, Any]:
             "bytes_measured": f"request bodies through a counting relay in front of {registry}",
         },
         "lock_change": {
-            "change": f"one comment line appended to {lock_file.name} (a private copy); the "
-            "previous release's manifest deleted first (its immutable tag would refuse the new "
-            "image: a real lock change is a new commit and tag)",
+            "change": f"{BUMP[0]} {was} -> {BUMP[1]} in a private copy of {bumped.name}, "
+            f"re-locked by `invoke lock` in the base ({relocked} s); the previous release's "
+            "manifest deleted first (its immutable tag would refuse the new image: a real lock "
+            "change is a new commit and tag)",
+            "lock_seconds": relocked,
             "release": changed,
             "new_layers": layers,
             "new_layer_bytes": layer_bytes,
             "uploaded_bytes": uploaded,
             "blob_bytes": changed["upload"]["blob_bytes"],
-            "ratio": ratio(uploaded, layer_bytes),
+            "sbom_bytes": sbom,
+            "image_uploaded_bytes": uploaded - sbom,
+            "ratio": ratio(uploaded - sbom, layer_bytes),
+            "ratio_with_sbom": ratio(uploaded, layer_bytes),
         },
     }
+
+
+def _lock(ws: Workspace) -> float:
+    """``invoke lock`` of the bumped private .in (pip-compile inside the base); seconds."""
+    with engine_lock():
+        timed = run_invoke(ws, "lock", None)
+    return round(timed.seconds, 2)
+
+
+def _sbom_bytes(ws: Workspace) -> int:
+    """Size of the SBOM the last release attached (and wrote next to its rollout)."""
+    written = sorted(
+        ws.build_dir("warm").rglob("sbom-*.cdx.json"), key=lambda path: path.stat().st_mtime
+    )
+    if not written:
+        raise BenchError("invoke release wrote no sbom-*.cdx.json under the warm build folder")
+    return written[-1].stat().st_size
 
 
 def _manifest(published: Published, release: dict[str, Any]) -> dict[str, Any] | None:

@@ -27,7 +27,6 @@ from bench.main import (
 from bench.proxy import CountingProxy, Counts, body_kind
 from bench.runner import BenchError, last_error_line
 from ray_worker_image.errors import PipelineError
-from ray_worker_image.lock import parse_lock
 
 from ..conftest import ROOT
 
@@ -209,20 +208,22 @@ def workdir() -> Iterator[Path]:
     shutil.rmtree(folder)
 
 
-def test_private_definition_and_a_lock_only_change(workdir: Path) -> None:
+def test_private_definition_and_a_dependency_bump(workdir: Path) -> None:
     from ray_worker_image.definition import load_variant
 
     path = invoking.private_definition(workdir, "abc")
     chosen = load_variant(path, root=ROOT, variant="2.49.2")
     assert chosen.target.repository == "swe-fleet/ray-bench-abc"
     assert chosen.requirements.lock == workdir / "requirements/2.49.2/ray-worker.txt"
-    committed = (ROOT / "requirements/2.49.2/ray-worker.txt").read_text()
-    lock = invoking.change_lock_only(path, "2.49.2")
-    assert lock == chosen.requirements.lock
-    changed = lock.read_text()
-    assert changed != committed and changed.startswith(committed)
-    assert parse_lock(changed) == parse_lock(committed)  # same versions and hashes
-    assert (ROOT / "requirements/2.49.2/ray-worker.txt").read_text() == committed
+    committed = (ROOT / "requirements/ray-worker.in").read_text()
+    was, copied = invoking.bump_requirement(path, "nats-py", "2.9.0")
+    assert was == "2.10.0" and "nats-py==2.10.0" in committed
+    bumped = load_variant(path, root=ROOT, variant="2.49.2")
+    assert bumped.requirements.input == copied == workdir / "requirements/ray-worker.in"
+    assert copied.read_text() == committed.replace("nats-py==2.10.0", "nats-py==2.9.0")
+    assert (ROOT / "requirements/ray-worker.in").read_text() == committed  # untouched
+    with pytest.raises(BenchError, match="no 'no-such-package==…' line"):
+        invoking.bump_requirement(path, "no-such-package", "1.0")
 
 
 def test_floor_and_new_layers() -> None:
@@ -286,7 +287,7 @@ def test_targets_pass_miss_and_gap() -> None:
     assert rows["no-op `invoke release` bytes uploaded"]["pass"] is False
     assert rows["no-op `invoke release` runs that failed"]["measured"] == 1
     assert rows["bytes added over the base / floor"]["pass"] is True  # 1.05 <= 1.05
-    assert rows["lock-only release: uploaded / new layers"]["pass"] is False
+    assert rows["release after a lock change: image bytes uploaded / new layers"]["pass"] is False
     assert rows["first task: runtime_env pip / baked"]["pass"] is True
     assert rows["podman cold builds: distinct image ids"]["pass"] is False
     short = report.judge("x", 10, ">=", 20, "x")
