@@ -41,9 +41,8 @@ PARTIAL = ROOT / "build" / "bench-partial.json"
 README_START = "<!-- bench:start (written by invoke bench) -->"
 README_END = "<!-- bench:end -->"
 NOTES = [
-    "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared, and "
-    "the 2026-11-30 run overlapped the Docker half of the test suite, so figures are noisy: "
-    "read ratios.",
+    "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared with "
+    "other work, so figures are noisy: read ratios.",
     "Cold build: the pipeline builds two stages and 13 steps (CA-only first stage, hashed "
     "install, COPY of the installed files, labels) against the hand Dockerfile's one RUN; for "
     "reproducibility it also builds without intermediate images (layers=false) and saves and "
