@@ -736,7 +736,8 @@ SUPPLY_HELP = {
     | SUPPLY_HELP
     | ALL_VARIANTS_HELP
     | {
-        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
+        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/; with "
+        "several variants, one subfolder each)",
         "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
         "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
         "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
@@ -770,12 +771,12 @@ def sbom(
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
+    preflight.check_out_dir(out, what="the SBOM")
     with pipeline.sessions(options) as opened:
-        for s in opened:
-            path = supply_steps.do_sbom(
-                s, username=username, out=out, attach=attach, require_signature=sign,
-                registry=str(_setting(c, "registry", registry)),
-            )  # fmt: skip
+        for path in supply_steps.do_sbom(
+            opened, username=username, out=out, attach=attach, require_signature=sign,
+            registry=str(_setting(c, "registry", registry)),
+        ):  # fmt: skip
             print(path)
 
 
