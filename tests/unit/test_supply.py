@@ -247,7 +247,7 @@ def test_sbom_of_several_variants_checks_every_push_before_making_any(
 
     sessions = [session("2.49.2", True), session("2.52.1-py311", False)]
     for attach in (False, True):
-        with pytest.raises(PipelineError, match="2.52.1-py311: not in the registry"):
+        with pytest.raises(PipelineError, match=r"2\.52\.1-py311: not in the registry"):
             steps.do_sbom(
                 sessions,  # type: ignore[arg-type]
                 username=None, out=str(tmp_path / "out"), attach=attach,
