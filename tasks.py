@@ -736,8 +736,7 @@ SUPPLY_HELP = {
     | SUPPLY_HELP
     | ALL_VARIANTS_HELP
     | {
-        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/; with "
-        "several variants, one subfolder each)",
+        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
         "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
         "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
         "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",

@@ -39,10 +39,9 @@ def do_sbom(
     registry: str = "",
 ) -> list[Path]:
     """SBOM of each variant's last pushed image (made from its local id), written into the
-    folder ``out`` (default ``build/<variant>/``; per variant when several) as
-    ``sbom-<variant>.cdx.json``; with ``attach`` also attached to the pushed digest and,
-    when a key is configured (or ``require_signature``), the digest signed: what
-    ``invoke release`` does after a push.
+    folder ``out`` (default ``build/<variant>/``) as ``sbom-<variant>.cdx.json``; with
+    ``attach`` also attached to the pushed digest and, when a key is configured (or
+    ``require_signature``), the digest signed: what ``invoke release`` does after a push.
 
     Plans first: ``--out``, the key (when a signature is required) and every variant's
     push are checked before the first SBOM is made. Raises PipelineError (one line)."""
@@ -52,9 +51,7 @@ def do_sbom(
     pushes = [(s, last_push(s, registry, username)) for s in sessions]
     written = []
     for s, pushed in pushes:
-        folder = s.build_dir
-        if out:
-            folder = Path(out) / s.variant if len(pushes) > 1 else Path(out)
+        folder = Path(out) if out else s.build_dir  # the file name carries the variant
         if attach or require_signature:
             after_push(
                 s.definition,
