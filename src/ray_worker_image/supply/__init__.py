@@ -101,8 +101,7 @@ def complete_released(
     sbom: dict[str, Any] | None = None
     found = artifacts.find_sbom(store, pushed.digest)
     if found is not None:
-        sbom = {"found": found[1], "file": filename}
-        _write(out_dir, filename, found[0])
+        sbom = {"found": found[1], "file": filename, "path": _write(out_dir, filename, found[0])}
     elif engine.image_exists(pushed.image_id):
         sbom = _attach_sbom(store, definition, engine, pushed, ca_cert, out_dir)
         done.append("SBOM attached")
@@ -143,19 +142,22 @@ def _attach_sbom(
         annotations={"org.opencontainers.image.title": filename},
     )
     console.info(f"SBOM attached to {pushed.digest[:19]}: {attached.manifest_digest}")
-    _write(out_dir, filename, data)
     return {
         "manifest": attached.manifest_digest,
         "fallback_tag": attached.fallback_tag,
         "file": filename,
+        "path": _write(out_dir, filename, data),
     }
 
 
-def _write(out_dir: Path | None, filename: str, data: bytes) -> None:
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / filename).write_bytes(data)
-        console.info(f"wrote {out_dir / filename}")
+def _write(out_dir: Path | None, filename: str, data: bytes) -> str | None:
+    """Write the SBOM into ``out_dir`` (when given); its path, for the release document."""
+    if out_dir is None:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / filename).write_bytes(data)
+    console.info(f"wrote {out_dir / filename}")
+    return str(out_dir / filename)
 
 
 def _warn_unsigned(digest: str) -> None:
