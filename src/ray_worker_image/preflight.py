@@ -8,6 +8,7 @@ the flag, the value and the fix, and returns normally otherwise. tasks.py and
 from __future__ import annotations
 
 import re
+import socket
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,26 @@ def check_registry(registry: str) -> None:
     port = match.group("port")
     if port is not None and not 1 <= int(port) <= 65535:
         raise PipelineError(f"--registry {registry!r}: port {port} is out of range (1-65535)")
+
+
+def check_listening(registry: str, flag: str = "--registry", timeout: float = 3.0) -> None:
+    """Refuse at once a ``HOST:PORT`` where nothing listens (connection refused), instead of
+    retrying it as if it were a passing fault. Anything else (no port given, DNS, timeouts,
+    proxies) is left to the registry client, which knows TLS, auth and retries."""
+    match = REGISTRY.match(registry)
+    if not match or match.group("port") is None:
+        return
+    host, port = match.group("host").strip("[]"), int(match.group("port"))
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return
+    except ConnectionRefusedError:
+        raise PipelineError(
+            f"{flag} {registry}: nothing listens there (connection refused); start the "
+            f"registry or fix {flag}"
+        ) from None
+    except OSError:
+        return
 
 
 def check_pem(path: str | None, flag: str) -> None:

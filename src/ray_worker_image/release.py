@@ -89,6 +89,7 @@ def plan_release(
         sessions[0].registry_access(registry)  # --registry-ca names a file
     if not dry_run:
         supply.check_signing_key()  # a configured key that does not load stops here
+        preflight.check_listening(registry)  # before the base is pulled
     return ReleasePlan(
         tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
     )

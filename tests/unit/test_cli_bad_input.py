@@ -88,6 +88,10 @@ CASES = {
         "--out /sys/rollout: cannot write in /sys",
     ),
     "registry port": ((*RELEASE, "--registry", "127.0.0.1:99999"), "port 99999 is out of range"),
+    "nothing listens at the registry": (
+        (*RELEASE, "--registry", "127.0.0.1:9"),
+        "--registry 127.0.0.1:9: nothing listens there (connection refused)",
+    ),
     "sbom --out a file": (
         ("sbom", "--registry", "127.0.0.1:5000", "--out", "/etc/passwd"),
         "--out /etc/passwd: is not a folder; give a folder to write the SBOM into",
@@ -258,3 +262,26 @@ def test_patch_write_on_a_read_only_file_says_so_before_any_diff(tmp_path: Path)
     )
     _assert_one_line(result, f"--write {manifest}: cannot write it")
     assert manifest.read_text() == before
+
+
+@pytest.mark.parametrize("task", ["verify", "sign"])
+def test_a_registry_where_nothing_listens_is_refused_at_once(task: str, tmp_path: Path) -> None:
+    """No retries for a refused connection: one line naming it, well inside the retry budget."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    env = _env(tmp_path, RAY_IMAGE_SIGNING_KEY=private, RAY_IMAGE_VERIFY_KEY=public)
+    result = _run(tmp_path, task, "127.0.0.1:9/swe-fleet/ray:2.49.2-nats", env=env)
+    _assert_one_line(result, "REF's registry 127.0.0.1:9: nothing listens there")
+    assert "tried" not in result.stderr

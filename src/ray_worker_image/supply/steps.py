@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .. import console
 from ..errors import PipelineError
-from ..preflight import check_out_dir
+from ..preflight import check_listening, check_out_dir
 from ..push import credentials_from_env
 from ..refs import ImageRef
 from ..registry import RegistryAccess
@@ -26,6 +26,7 @@ def last_push(s: Session, registry: str, username: str | None = None) -> PushRec
             "no registry to find the pushed image in: pass --registry HOST[:PORT] "
             "(or $RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry)"
         )
+    check_listening(registry)
     return s.pushed(registry, credentials=credentials_from_env(username))
 
 
@@ -77,6 +78,7 @@ def _store_for(
 ) -> ArtifactStore:
     if registry_ca and not Path(registry_ca).is_file():
         raise PipelineError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
+    check_listening(ref.registry, "REF's registry")
     access = RegistryAccess(ref.registry, Path(registry_ca) if registry_ca else None, insecure)
     store = ArtifactStore(access, credentials_from_env(username), ref.repository)
     store.check()
