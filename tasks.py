@@ -794,12 +794,12 @@ def sbom(
     options = dataclasses.replace(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
+    preflight.check_out_dir(out, what="the SBOM")
     with pipeline.sessions(options) as opened:
-        for s in opened:
-            path = supply_steps.do_sbom(
-                s, username=username, out=out, attach=attach, require_signature=sign,
-                registry=str(_setting(c, "registry", registry)),
-            )  # fmt: skip
+        for path in supply_steps.do_sbom(
+            opened, username=username, out=out, attach=attach, require_signature=sign,
+            registry=str(_setting(c, "registry", registry)),
+        ):  # fmt: skip
             print(path)
 
 

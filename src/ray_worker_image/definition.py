@@ -131,9 +131,14 @@ class Definition:
         for candidate in self.variants:
             if candidate.variant == wanted:
                 return candidate
+        advice = (
+            f"add it with `invoke add-variant {wanted}`"
+            if RayTag.try_parse(wanted)
+            else "a variant is named by its base tag in Ray's grammar, e.g. 2.52.1-py311"
+        )
         raise DefinitionError(
             f"--variant {wanted}: not in {self.path.name} "
-            f"(variants: {', '.join(self.names)}); add it with `invoke add-variant {wanted}`"
+            f"(variants: {', '.join(self.names)}); {advice}"
         )
 
     def select(self, name: str | None, *, all_variants: bool) -> tuple[ImageDefinition, ...]:

@@ -85,10 +85,12 @@ def plan_or_unknown(s: Session, client: RegistryClient, *, dry_run: bool) -> Pla
         return Planned(plan_inputs(s), None, None, False)
 
 
-def say_nothing_to_do(s: Session, record: PushRecord) -> None:
+def say_nothing_to_do(s: Session, record: PushRecord, completed: list[str] | None = None) -> None:
+    """One line: released with these inputs, and what was completed (else nothing to do)."""
+    what = f"completed: {', '.join(completed)}" if completed else "nothing to do"
     console.step(
         f"{s.variant}: {record.registry}/{record.repository}:{record.tags[-1]}@{record.digest} "
-        "already released with these inputs; nothing to do"
+        f"already released with these inputs; {what}"
     )
 
 

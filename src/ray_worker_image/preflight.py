@@ -80,15 +80,16 @@ def _probe_folder(folder: Path) -> str | None:
         return exc.strerror or exc.__class__.__name__
 
 
-def check_out_dir(out: str | None, flag: str = "--out") -> None:
-    """``out`` (when given) is a folder we can write, or can be created as one."""
+def check_out_dir(out: str | None, flag: str = "--out", what: str = "the rollout files") -> None:
+    """``out`` (when given) is a folder we can write, or can be created as one; PipelineError
+    (one line naming ``flag`` and ``what`` goes there) otherwise."""
     if not out:
         return
     folder = Path(out).absolute()
     existing = _nearest_existing(folder)
     if not existing.is_dir():
-        what = "is not a folder" if existing == folder else f"{existing} is not a folder"
-        raise PipelineError(f"{flag} {out}: {what}; give a folder to write the rollout files into")
+        problem = "is not a folder" if existing == folder else f"{existing} is not a folder"
+        raise PipelineError(f"{flag} {out}: {problem}; give a folder to write {what} into")
     reason = _probe_folder(existing)
     if reason:
         raise PipelineError(

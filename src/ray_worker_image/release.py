@@ -197,6 +197,34 @@ def _publish(
     return VariantResult(s.variant, document, patch, out_dir, image)
 
 
+def _complete(
+    plan: ReleasePlan, s: Session, released: PushRecord
+) -> tuple[PushRecord, dict[str, Any], list[str]]:
+    """A release found by its inputs: its floating tag back on its digest when it moved
+    (same manifest bytes, nothing uploaded), then the SBOM and signature it lacks
+    (:func:`.supply.complete_released`). Returns the record, the ``supply`` part and what
+    was done."""
+    done: list[str] = []
+    floating = s.definition.target.tag
+    if floating not in released.tags:
+        access = s.registry_access(plan.registry)
+        ArtifactStore(access, plan.credentials, released.repository).put_tag(
+            released.digest, floating
+        )
+        done.append(f"{floating} moved back to it")
+        released = dataclasses.replace(released, tags=(floating, *released.tags))
+    supplied, more = supply.complete_released(
+        s.definition,
+        s.engine,
+        released,
+        s.registry_access(plan.registry),
+        plan.credentials,
+        ca_cert=s.ca_cert,
+        out_dir=_out_dir(plan, s),
+    )
+    return released, supplied, done + more
+
+
 def execute(plan: ReleasePlan) -> list[VariantResult]:
     """Find each variant by its inputs in the registry first (:mod:`.noop`); for the others
     lock --check (unless the lock inputs are unchanged), build and test each, then push
@@ -237,10 +265,13 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     for s in plan.sessions:
         done = planned[s.variant]
         if done.released is not None and done.released_image is not None:
-            noop.say_nothing_to_do(s, done.released)
+            released, supplied_now, completed = (
+                (done.released, None, []) if plan.dry_run else _complete(plan, s, done.released)
+            )
+            noop.say_nothing_to_do(s, released, completed)
             by_variant[s.variant] = _publish(
                 plan, s, done.released_image, noop.kept_verdict(s, done.released_image),
-                released=done.released,
+                released=released, supplied=supplied_now,
             )  # fmt: skip
     results = []
     for s in plan.sessions:

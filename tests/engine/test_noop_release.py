@@ -1,7 +1,8 @@
 """Nothing changed, nothing done: a second `invoke release` finds the image by its inputs.
 
-Podman only (one release costs a lock check, a build and the in-image suite). A changed
-template (a comment, in the private copy of the definition's folder) rebuilds.
+Podman only (one release costs a lock check, a build and the in-image suite). A found
+release lacking its floating tag, signature or SBOM gets exactly those. A changed template
+(a comment, in the private copy of the definition's folder) rebuilds.
 """
 
 from __future__ import annotations
@@ -10,22 +11,69 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 
 from ray_worker_image import engine as engines
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.supply import artifacts, oci, sign
+from ray_worker_image.supply.artifacts import remove_attachments
+from ray_worker_image.supply.transport import ArtifactStore
 
 from .test_cli import SAMPLE, _invoke, private_definition  # noqa: F401 - the fixture
 
 pytestmark = pytest.mark.engine
 
 
-def _release(definition: Path, registry: str, build_dir: Path):
+def _release(definition: Path, registry: str, build_dir: Path, **env: str):
     return _invoke(
         "release", "--engine", "podman", "--stand-in", "--stand-in-registry", registry,
         "--registry", registry, "--definition", str(definition), "--from", str(SAMPLE), "--json",
-        build_dir=build_dir,
+        build_dir=build_dir, **env,
     )  # fmt: skip
+
+
+def _completes_what_it_lacks(
+    definition: Path, registry: str, build_dir: Path, doc: dict, key: Path
+) -> None:
+    """A found release is completed, never rebuilt: the floating tag moved elsewhere is put
+    back (same manifest bytes), a missing signature is made once a key is set, a missing
+    SBOM is made again from the local image."""
+    ref = ImageRef.parse(doc["image"])
+    floating = ref.with_tag(doc["tags"][0].rsplit(":", 1)[1])
+    store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
+    client = RegistryClient(registry)
+    elsewhere = store.manifest(oci.fallback_tag(doc["digest"]))  # the SBOM index: another digest
+    assert elsewhere is not None
+    store.put_tag(oci.sha256(elsewhere[0]), floating.tag or "")
+    assert client.manifest_digest(floating) != doc["digest"]
+    signed = _release(definition, registry, build_dir, RAY_IMAGE_SIGNING_KEY=str(key))
+    assert signed.returncode == 0, signed.stderr[-3000:]
+    assert f"completed: {floating.tag} moved back to it, signed" in signed.stderr
+    assert "building" not in signed.stderr and "pushing" not in signed.stderr
+    assert client.manifest_digest(floating) == doc["digest"]
+    public = load_pem_private_key(key.read_bytes(), None).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    sign.verify_digest(store, doc["digest"], public)
+    assert json.loads(signed.stdout)["supply"]["signature"] == oci.signature_tag(doc["digest"])
+    # signed already, SBOM taken away: only the SBOM is made again (from the local image)
+    sig = store.manifest(oci.signature_tag(doc["digest"]))
+    assert sig is not None
+    remove_attachments(store, doc["digest"])
+    store.push_manifest(sig[1], oci.signature_tag(doc["digest"]))
+    again = _release(definition, registry, build_dir, RAY_IMAGE_SIGNING_KEY=str(key))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (
+        "completed: SBOM attached" in again.stderr
+        and "signed" not in again.stderr.split("completed:")[1].splitlines()[0]
+    )
+    assert artifacts.find_sbom(store, doc["digest"]) is not None
 
 
 def test_a_second_release_with_nothing_changed_does_nothing(
@@ -60,6 +108,14 @@ def test_a_second_release_with_nothing_changed_does_nothing(
         assert {t: client.manifest_digest(ImageRef(registry, repository, t)) for t in tags} == (
             digests
         )
+        key = tmp_path / "key.pem"
+        key.write_bytes(
+            ec.generate_private_key(ec.SECP256R1()).private_bytes(
+                Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+            )
+        )
+        _completes_what_it_lacks(private_definition, registry, build_dir, doc, key)
+        tags = client.tags(repository)  # now with the signature's tag
 
         # Only the template changed: no lock check (its inputs are the same), a rebuild.
         template = private_definition.parent / "Dockerfile.j2"

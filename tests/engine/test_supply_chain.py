@@ -438,6 +438,7 @@ def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
         assert document["supply"]["signature"] == oci.signature_tag(digest)
         assert document["supply"]["sbom"]["fallback_tag"] == oci.fallback_tag(digest)
         shipped = out / f"sbom-{document['variant']}.cdx.json"
+        assert document["supply"]["sbom"]["path"] == str(shipped)
         found = artifacts.find_sbom(store, digest)
         assert found is not None and found[0] == shipped.read_bytes()
         verified = _invoke("verify", f"{document['image']}@{digest}", "--public-key", str(keys[1]))

@@ -88,6 +88,18 @@ CASES = {
         "--out /sys/rollout: cannot write in /sys",
     ),
     "registry port": ((*RELEASE, "--registry", "127.0.0.1:99999"), "port 99999 is out of range"),
+    "sbom --out a file": (
+        ("sbom", "--registry", "127.0.0.1:5000", "--out", "/etc/passwd"),
+        "--out /etc/passwd: is not a folder; give a folder to write the SBOM into",
+    ),
+    "sbom --out below a file": (
+        ("sbom", "--registry", "127.0.0.1:5000", "--out", "/etc/passwd/sub"),
+        "--out /etc/passwd/sub: /etc/passwd is not a folder",
+    ),
+    "sbom --out where nobody writes": (
+        ("sbom", "--registry", "127.0.0.1:5000", "--attach", "--out", "/proc/nope"),
+        "--out /proc/nope: cannot write in /proc",
+    ),
     "registry CA not PEM": (
         (*RELEASE, "--registry", "127.0.0.1:5000", "--registry-ca", "/etc/passwd"),
         "--registry-ca /etc/passwd: holds no PEM certificate",

@@ -152,6 +152,12 @@ def test_unknown_variant_names_the_known_ones() -> None:
     d = load_definition(root=ROOT)
     with pytest.raises(DefinitionError, match=r"--variant 2\.53\.0-py311: .*2\.49\.2, 2\.52\.1"):
         d.variant("2.53.0-py311")
+    with pytest.raises(DefinitionError, match=r"invoke add-variant 2\.53\.0-py311`$"):
+        d.variant("2.53.0-py311")
+    # a name that is no Ray base tag is not offered to add-variant
+    with pytest.raises(DefinitionError, match="base tag in Ray's grammar") as caught:
+        d.variant("banana")
+    assert "add-variant" not in str(caught.value)
     assert [v.variant for v in d.select(None, all_variants=True)] == list(d.names)
     with pytest.raises(DefinitionError, match="one or the other"):
         d.select("2.49.2", all_variants=True)

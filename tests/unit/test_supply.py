@@ -379,3 +379,35 @@ def test_a_signature_by_this_key_for_another_repository_does_not_count() -> None
     assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
     sign.sign_digest(store, DIGEST, key)  # type: ignore[arg-type]
     assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
+
+
+def test_sbom_of_several_variants_checks_every_push_before_making_any(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`invoke sbom --all-variants`: a variant that was never pushed stops the task before
+    the first SBOM is made or attached (plan first, then execute)."""
+    from types import SimpleNamespace
+
+    from ray_worker_image.supply import steps
+
+    made: list[str] = []
+    monkeypatch.setattr(steps, "generate_sbom", lambda *a, **k: made.append("sbom") or b"{}")
+    monkeypatch.setattr(steps, "after_push", lambda *a, **k: made.append("attach"))
+
+    def session(variant: str, pushed: bool) -> SimpleNamespace:
+        def find(registry: str, credentials: object = None) -> object:
+            if not pushed:
+                raise PipelineError(f"{variant}: not in the registry; run `invoke push`")
+            return SimpleNamespace(image_id="sha256:" + "1" * 64, registry=registry)
+
+        return SimpleNamespace(variant=variant, pushed=find, build_dir=tmp_path / variant)
+
+    sessions = [session("2.49.2", True), session("2.52.1-py311", False)]
+    for attach in (False, True):
+        with pytest.raises(PipelineError, match=r"2\.52\.1-py311: not in the registry"):
+            steps.do_sbom(
+                sessions,  # type: ignore[arg-type]
+                username=None, out=str(tmp_path / "out"), attach=attach,
+                require_signature=False, registry="127.0.0.1:5000",
+            )  # fmt: skip
+    assert made == [] and not (tmp_path / "out").exists()

@@ -19,9 +19,10 @@ from typing import Any
 from .. import console
 from ..definition import ImageDefinition
 from ..engine import Engine
+from ..errors import PipelineError
 from ..registry import Credentials, RegistryAccess
 from ..state import PushRecord
-from . import artifacts, sign
+from . import artifacts, oci, sign
 from .sbom import generate_sbom, sbom_filename, sbom_lock
 from .transport import ArtifactStore
 
@@ -62,6 +63,75 @@ def after_push(
     key = sign.load_private_key() if require_signature or signing_key_configured() else None
     store = ArtifactStore(access, credentials, pushed.repository)
     store.check()
+    result: dict[str, Any] = {
+        "sbom": _attach_sbom(store, definition, engine, pushed, ca_cert, out_dir),
+        "signature": None,
+    }
+    if key is not None:
+        tag = sign.sign_digest(store, pushed.digest, key)
+        console.info(f"signed {pushed.digest[:19]}: {tag}")
+        result["signature"] = tag
+    else:
+        _warn_unsigned(pushed.digest)
+    return result
+
+
+def complete_released(
+    definition: ImageDefinition,
+    engine: Engine,
+    pushed: PushRecord,
+    access: RegistryAccess,
+    credentials: Credentials | None,
+    *,
+    ca_cert: Path | None,
+    out_dir: Path | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """A release found by its inputs (nothing rebuilt or pushed): add what it lacks.
+
+    The SBOM: when one refers to the digest it is written to ``out_dir`` again; when none
+    does it is made and attached if the image is in ``engine`` (else a loud warning names
+    `invoke sbom --attach`). The signature: with ``$RAY_IMAGE_SIGNING_KEY`` set and no valid
+    signature by that key, the digest is signed; unsigned without a key: a loud warning.
+    Returns (the document's ``supply`` part, what was done). Raises PipelineError.
+    """
+    key = sign.load_private_key() if signing_key_configured() else None
+    store = ArtifactStore(access, credentials, pushed.repository)
+    done: list[str] = []
+    filename = sbom_filename(definition.variant)
+    sbom: dict[str, Any] | None = None
+    found = artifacts.find_sbom(store, pushed.digest)
+    if found is not None:
+        sbom = {"found": found[1], "file": filename, "path": _write(out_dir, filename, found[0])}
+    elif engine.image_exists(pushed.image_id):
+        sbom = _attach_sbom(store, definition, engine, pushed, ca_cert, out_dir)
+        done.append("SBOM attached")
+    else:
+        console.loud_warning(
+            f"no SBOM refers to {pushed.digest[:19]} and its image {pushed.image_id[:19]} is not "
+            f"in {engine.name}'s storage: run `invoke sbom --attach` where it was built"
+        )
+    signature: str | None = oci.signature_tag(pushed.digest)
+    if key is not None:
+        try:
+            sign.verify_digest(store, pushed.digest, key.public_key())
+        except PipelineError:
+            signature = sign.sign_digest(store, pushed.digest, key)
+            console.info(f"signed {pushed.digest[:19]}: {signature}")
+            done.append("signed")
+    elif store.manifest(oci.signature_tag(pushed.digest)) is None:
+        signature = None
+        _warn_unsigned(pushed.digest)
+    return {"sbom": sbom, "signature": signature}, done
+
+
+def _attach_sbom(
+    store: ArtifactStore,
+    definition: ImageDefinition,
+    engine: Engine,
+    pushed: PushRecord,
+    ca_cert: Path | None,
+    out_dir: Path | None,
+) -> dict[str, Any]:
     data = generate_sbom(definition, engine, pushed.image_id, ca_cert)
     filename = sbom_filename(definition.variant)
     attached = artifacts.attach_sbom(
@@ -72,24 +142,25 @@ def after_push(
         annotations={"org.opencontainers.image.title": filename},
     )
     console.info(f"SBOM attached to {pushed.digest[:19]}: {attached.manifest_digest}")
-    result: dict[str, Any] = {
-        "sbom": {
-            "manifest": attached.manifest_digest,
-            "fallback_tag": attached.fallback_tag,
-            "file": filename,
-        },
-        "signature": None,
+    return {
+        "manifest": attached.manifest_digest,
+        "fallback_tag": attached.fallback_tag,
+        "file": filename,
+        "path": _write(out_dir, filename, data),
     }
-    if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / filename).write_bytes(data)
-        console.info(f"wrote {out_dir / filename}")
-    if key is not None:
-        tag = sign.sign_digest(store, pushed.digest, key)
-        console.info(f"signed {pushed.digest[:19]}: {tag}")
-        result["signature"] = tag
-    else:
-        console.loud_warning(
-            f"${sign.KEY_ENV} is not set: {pushed.digest[:19]} is NOT signed (README: Supply chain)"
-        )
-    return result
+
+
+def _write(out_dir: Path | None, filename: str, data: bytes) -> str | None:
+    """Write the SBOM into ``out_dir`` (when given); its path, for the release document."""
+    if out_dir is None:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / filename).write_bytes(data)
+    console.info(f"wrote {out_dir / filename}")
+    return str(out_dir / filename)
+
+
+def _warn_unsigned(digest: str) -> None:
+    console.loud_warning(
+        f"${sign.KEY_ENV} is not set: {digest[:19]} is NOT signed (README: Supply chain)"
+    )

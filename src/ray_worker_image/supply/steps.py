@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .. import console
 from ..errors import PipelineError
+from ..preflight import check_out_dir
 from ..push import credentials_from_env
 from ..refs import ImageRef
 from ..registry import RegistryAccess
@@ -29,37 +30,46 @@ def last_push(s: Session, registry: str, username: str | None = None) -> PushRec
 
 
 def do_sbom(
-    s: Session,
+    sessions: list[Session],
     *,
     username: str | None,
     out: str | None,
     attach: bool,
     require_signature: bool,
     registry: str = "",
-) -> Path:
-    """SBOM of the variant's last pushed image (made from its local id), written into the
+) -> list[Path]:
+    """SBOM of each variant's last pushed image (made from its local id), written into the
     folder ``out`` (default ``build/<variant>/``) as ``sbom-<variant>.cdx.json``; with
     ``attach`` also attached to the pushed digest and, when a key is configured (or
-    ``require_signature``), the digest signed: what ``invoke release`` does after a push."""
-    pushed = last_push(s, registry, username)
-    folder = Path(out) if out else s.build_dir
-    if attach or require_signature:
-        after_push(
-            s.definition,
-            s.engine,
-            pushed,
-            s.registry_access(pushed.registry),
-            credentials_from_env(username),
-            ca_cert=s.ca_cert,
-            out_dir=folder,
-            require_signature=require_signature,
-        )
-    else:
-        data = generate_sbom(s.definition, s.engine, pushed.image_id, s.ca_cert)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / sbom_filename(s.variant)).write_bytes(data)
-        console.info(f"wrote {folder / sbom_filename(s.variant)}")
-    return folder / sbom_filename(s.variant)
+    ``require_signature``), the digest signed: what ``invoke release`` does after a push.
+
+    Plans first: ``--out``, the key (when a signature is required) and every variant's
+    push are checked before the first SBOM is made. Raises PipelineError (one line)."""
+    check_out_dir(out, what="the SBOM")
+    if require_signature:
+        sign.load_private_key()
+    pushes = [(s, last_push(s, registry, username)) for s in sessions]
+    written = []
+    for s, pushed in pushes:
+        folder = Path(out) if out else s.build_dir  # the file name carries the variant
+        if attach or require_signature:
+            after_push(
+                s.definition,
+                s.engine,
+                pushed,
+                s.registry_access(pushed.registry),
+                credentials_from_env(username),
+                ca_cert=s.ca_cert,
+                out_dir=folder,
+                require_signature=require_signature,
+            )
+        else:
+            data = generate_sbom(s.definition, s.engine, pushed.image_id, s.ca_cert)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / sbom_filename(s.variant)).write_bytes(data)
+            console.info(f"wrote {folder / sbom_filename(s.variant)}")
+        written.append(folder / sbom_filename(s.variant))
+    return written
 
 
 def _store_for(

@@ -285,6 +285,24 @@ class ArtifactStore:
             )
         return digest
 
+    def put_tag(self, digest: str, tag: str) -> None:
+        """Point ``tag`` at the manifest ``digest``: its exact bytes PUT again (so the digest
+        cannot change; no blob moves). Raises PushError (one line)."""
+        what = f"GET manifest {self.repository}@{digest[:19]}"
+        got = self._request("GET", f"manifests/{digest}", what, headers={"Accept": MANIFEST_TYPES})
+        self._ok(got, what)
+        media = got.headers.get("Content-Type", "").split(";")[0].strip()
+        what = f"PUT manifest {self.repository}:{tag}"
+        response = self._request(
+            "PUT", f"manifests/{tag}", what, data=got.content, headers={"Content-Type": media}
+        )
+        self._ok(response, what)
+        stored = response.headers.get("Docker-Content-Digest")
+        if stored and stored != digest:
+            raise PushError(
+                f"registry {self.access.registry}: {what}: stored {stored}, not {digest}"
+            )
+
     def delete_manifest(self, digest: str) -> None:
         """Delete a manifest by digest (tests and rollbacks); absent is fine."""
         what = f"DELETE manifest {digest[:19]}"
