@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from invoke.context import Context
+from invoke.parser.parser import ParseMachine
 from invoke.tasks import task as invoke_task
 
 import devtasks
@@ -54,6 +55,29 @@ def task(**kwargs):
 
     return decorate
 
+
+OPTIONAL_POSITIONAL = {"sign", "verify"}  # REF: positional or --ref, checked by the task
+
+
+def _optional_positionals(complete):
+    """invoke refuses a task whose positional argument got no value, in its own words
+    (``'sign' did not receive required positional arguments: 'ref'``, no ``error:``, at
+    parse time): for the tasks above the value becomes "" so the task's own check
+    (:func:`supply_steps.require_ref`, one ``error:`` line) says what to give. invoke only
+    takes a word as the positional value while that value is None, so it must stay None
+    until the task's words are all read: this is the one place to do it."""
+
+    @functools.wraps(complete)
+    def wrapped(self):
+        if self.context is not None and self.context.name in OPTIONAL_POSITIONAL:
+            for arg in self.context.missing_positional_args:
+                arg.set_value("", cast=False)
+        complete(self)
+
+    return wrapped
+
+
+ParseMachine.complete_context = _optional_positionals(ParseMachine.complete_context)  # type: ignore[method-assign]
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
@@ -779,31 +803,38 @@ def sbom(
             print(path)
 
 
-@task(help=SUPPLY_HELP | {"ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."})
+REF_HELP = "REF: positional, or --ref; REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."
+
+
+@task(positional=["ref"], help=SUPPLY_HELP | {"ref": REF_HELP})
 @pipeline.entry
-def sign(c, ref, username=None, registry_ca=None, insecure_registry=False):
+def sign(c, ref=None, username=None, registry_ca=None, insecure_registry=False):
     """Sign the digest REF names (cosign format, sha256-<hex>.sig) with the key in
     $RAY_IMAGE_SIGNING_KEY (path or PEM; passphrase $RAY_IMAGE_SIGNING_KEY_PASSPHRASE)."""
     print(
         supply_steps.do_sign(
-            ref, username=username, registry_ca=registry_ca, insecure=insecure_registry
+            supply_steps.require_ref(ref, "sign"),
+            username=username,
+            registry_ca=registry_ca,
+            insecure=insecure_registry,
         )
     )
 
 
 @task(
+    positional=["ref"],
     help=SUPPLY_HELP
     | {
-        "ref": "REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:...",
+        "ref": REF_HELP,
         "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
-    }
+    },
 )
 @pipeline.entry
-def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_registry=False):
+def verify(c, ref=None, public_key=None, username=None, registry_ca=None, insecure_registry=False):
     """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
     and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
     ok = supply_steps.do_verify(
-        ref,
+        supply_steps.require_ref(ref, "verify"),
         public_key=public_key,
         username=username,
         registry_ca=registry_ca,

@@ -226,6 +226,47 @@ def test_signing_errors_never_show_the_passphrase_or_key(
         assert PASSPHRASE not in out and pem.splitlines()[1] not in out and "Traceback" not in out
 
 
+def test_signing_again_adds_no_layer_and_another_key_adds_one(
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    """The release signed once; `invoke sign` with the same key leaves the .sig manifest as
+    it is (ECDSA signatures are randomized: re-signing would grow it on every run), a
+    second key adds its layer, and each key's signature still verifies."""
+    record, store, _, _ = released
+    tag = oci.signature_tag(record.digest)
+    ref = f"{registry}/{record.repository}@{record.digest}"
+    before = store.manifest(tag)
+    assert before is not None and len(before[1]["layers"]) == 1
+    same = {sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: PASSPHRASE}
+    again = _invoke("sign", ref, env=same)
+    assert again.returncode == 0, again.stderr
+    assert "already signed by this key" in again.stderr + again.stdout
+    after = store.manifest(tag)
+    assert after is not None and after[0] == before[0]  # the same bytes: nothing pushed
+    second = ec.generate_private_key(ec.SECP256R1())
+    second_file = tmp_path / "second.pem"
+    second_file.write_bytes(
+        second.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    for _ in range(2):
+        run = _invoke(
+            "sign", "--ref", ref, env={sign.KEY_ENV: str(second_file), sign.PASSPHRASE_ENV: ""}
+        )
+        assert run.returncode == 0, run.stderr
+    found = store.manifest(tag)
+    assert found is not None and len(found[1]["layers"]) == 2
+    assert found[1]["layers"][0] == before[1]["layers"][0]  # the first key's layer kept
+    for public in (sign.load_public_key(str(keys[1]), {}), second.public_key()):
+        assert "cosign signature" in sign.verify_digest(store, record.digest, public)
+
+
 # -- a containers/image policy engine -----------------------------------------------------
 # Debian 12's podman 4.3.1 and skopeo 1.9.3 are built with sigstore verification disabled
 # ("Debian-local change: sigstore disabled"): they refuse *every* sigstoreSigned pull, so

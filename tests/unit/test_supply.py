@@ -224,6 +224,163 @@ def test_every_variant_has_an_sbom_lock_and_a_missing_one_is_named() -> None:
         sbom_lock(odd)
 
 
+def _plain_key_file(path: Path, key: ec.EllipticCurvePrivateKey) -> Path:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("unset", r"^\$RAY_IMAGE_SIGNING_KEY is not set: "),
+        ("blank", r"^\$RAY_IMAGE_SIGNING_KEY is empty: "),
+        ("absent", r"^\$RAY_IMAGE_SIGNING_KEY: no such file .*/absent\.pem; "),
+        ("folder", r"^\$RAY_IMAGE_SIGNING_KEY: .* is a folder, not a key file"),
+        ("empty-file", r"^\$RAY_IMAGE_SIGNING_KEY: .*/empty\.pem is empty"),
+        ("passphrase-unencrypted", r"RAY_IMAGE_SIGNING_KEY_PASSPHRASE is set but .* not encrypted"),
+        ("passphrase-missing", r"is encrypted: export its passphrase in \$RAY_IMAGE_SIGNING_KEY_"),
+        ("public-as-private", r"^\$RAY_IMAGE_SIGNING_KEY is a public key"),
+    ],
+)
+def test_each_private_key_mistake_is_named(tmp_path: Path, case: str, expected: str) -> None:
+    private, public, _ = _key_files(tmp_path)
+    plain = _plain_key_file(tmp_path / "plain.pem", ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "empty.pem").write_bytes(b"")
+    env = {
+        "unset": {},
+        "blank": {sign.KEY_ENV: ""},
+        "absent": {sign.KEY_ENV: str(tmp_path / "absent.pem")},
+        "folder": {sign.KEY_ENV: str(tmp_path)},
+        "empty-file": {sign.KEY_ENV: str(tmp_path / "empty.pem")},
+        "passphrase-unencrypted": {sign.KEY_ENV: str(plain), sign.PASSPHRASE_ENV: PASSPHRASE},
+        "passphrase-missing": {sign.KEY_ENV: str(private)},
+        "public-as-private": {sign.KEY_ENV: str(public)},
+    }[case]
+    with pytest.raises(PipelineError, match=expected) as caught:
+        sign.load_private_key(env)
+    _assert_no_material(str(caught.value), [private, public, plain])
+
+
+def test_the_passphrase_case_holds_for_pem_text_too(tmp_path: Path) -> None:
+    """The key as PEM text (a CI secret): the same messages, the text never echoed."""
+    plain = _plain_key_file(tmp_path / "plain.pem", ec.generate_private_key(ec.SECP256R1()))
+    pem = plain.read_text()
+    with pytest.raises(PipelineError, match=r"is set but .* not encrypted") as caught:
+        sign.load_private_key({sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: PASSPHRASE})
+    _assert_no_material(str(caught.value), [plain])
+    assert sign.load_private_key({sign.KEY_ENV: pem})  # without the passphrase it loads
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("absent", r"^--public-key: no such file .*/absent\.pem; "),
+        ("folder", r"^--public-key: .* is a folder, not a key file"),
+        ("empty-file", r"^--public-key: .*/empty\.pem is empty"),
+        ("private", r"^--public-key is a private key; give the public key \(openssl ec -in KEY "),
+        ("private-pem", r"^--public-key is a private key; give the public key"),
+        ("env-private", r"^\$RAY_IMAGE_VERIFY_KEY is a private key; give the public key"),
+        ("env-absent", r"^\$RAY_IMAGE_VERIFY_KEY: no such file .*/absent\.pem"),
+        ("not-pem", r"^--public-key: not a PEM public key$"),
+    ],
+)
+def test_each_public_key_mistake_is_named(tmp_path: Path, case: str, expected: str) -> None:
+    private, public, _ = _key_files(tmp_path)
+    plain = _plain_key_file(tmp_path / "plain.pem", ec.generate_private_key(ec.SECP256R1()))
+    (tmp_path / "empty.pem").write_bytes(b"")
+    (tmp_path / "junk.pem").write_text(
+        "-----BEGIN PUBLIC KEY-----\nAAAAsecret\n-----END PUBLIC KEY-----\n"
+    )
+    option, env = {
+        "absent": (str(tmp_path / "absent.pem"), {}),
+        "folder": (str(tmp_path), {}),
+        "empty-file": (str(tmp_path / "empty.pem"), {}),
+        "private": (str(private), {}),
+        "private-pem": (plain.read_text(), {}),
+        "env-private": (None, {sign.VERIFY_KEY_ENV: str(plain)}),
+        "env-absent": (None, {sign.VERIFY_KEY_ENV: str(tmp_path / "absent.pem")}),
+        "not-pem": (str(tmp_path / "junk.pem"), {}),
+    }[case]
+    with pytest.raises(PipelineError, match=expected) as caught:
+        sign.load_public_key(option, env)
+    _assert_no_material(str(caught.value), [private, public, plain, tmp_path / "junk.pem"])
+
+
+def _assert_no_material(message: str, pem_files: list[Path]) -> None:
+    """One line; no line of any PEM file (nor its BEGIN/END armour) in the message."""
+    assert "\n" not in message and "BEGIN" not in message and "-----" not in message
+    assert PASSPHRASE not in message
+    for path in pem_files:
+        for line in path.read_text().splitlines():
+            if line and not line.startswith("-----"):
+                assert line not in message
+                assert line[:12] not in message
+
+
+class _Store:
+    """The part of ArtifactStore sign_digest uses, in memory (blobs by digest, manifests by
+    tag or digest); the real registry is exercised in tests/engine/test_supply_chain.py."""
+
+    def __init__(self) -> None:
+        self.access = dataclasses.make_dataclass("Access", ["registry"])("127.0.0.1:5000")
+        self.repository = "ray/worker"
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, dict[str, object]] = {DIGEST: {"schemaVersion": 2}}
+        self.manifest_pushes = 0
+
+    def manifest(self, reference: str) -> tuple[bytes, dict[str, object]] | None:
+        found = self.manifests.get(reference)
+        return None if found is None else (oci.canonical(found), found)
+
+    def blob(self, digest: str) -> bytes:
+        return self.blobs[digest]
+
+    def push_blob(self, data: bytes, media_type: str) -> dict[str, object]:
+        self.blobs[oci.sha256(data)] = data
+        return oci.descriptor(media_type, data)
+
+    def push_manifest(self, document: dict[str, object], reference: str | None = None) -> str:
+        assert reference
+        self.manifests[reference] = json.loads(oci.canonical(document))
+        self.manifest_pushes += 1
+        return oci.sha256(oci.canonical(document))
+
+
+def test_signing_twice_with_one_key_adds_no_second_layer() -> None:
+    store = _Store()
+    first, second = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    tag = sign.sign_digest(store, DIGEST, first)  # type: ignore[arg-type]
+    assert sign.sign_digest(store, DIGEST, first) == tag  # type: ignore[arg-type]
+    assert store.manifest_pushes == 1
+    assert len(store.manifests[tag]["layers"]) == 1  # type: ignore[arg-type]
+    sign.sign_digest(store, DIGEST, second)  # type: ignore[arg-type]
+    sign.sign_digest(store, DIGEST, second)  # type: ignore[arg-type]
+    assert store.manifest_pushes == 2
+    assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
+    for key in (first, second):
+        assert "cosign signature" in sign.verify_digest(store, DIGEST, key.public_key())  # type: ignore[arg-type]
+
+
+def test_a_signature_by_this_key_for_another_repository_does_not_count() -> None:
+    """Same key, same digest, another docker-reference (copied manifest): sign again."""
+    store = _Store()
+    key = ec.generate_private_key(ec.SECP256R1())
+    payload = oci.simple_signing_payload("127.0.0.1:5000/elsewhere", DIGEST)
+    store.push_blob(payload, oci.SIMPLE_SIGNING)
+    tag = oci.signature_tag(DIGEST)
+    store.manifests[tag] = oci.signature_manifest(payload, sign.sign_payload(key, payload))
+    sign.sign_digest(store, DIGEST, key)  # type: ignore[arg-type]
+    assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
+    sign.sign_digest(store, DIGEST, key)  # type: ignore[arg-type]
+    assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
+
+
 def test_sbom_of_several_variants_checks_every_push_before_making_any(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,37 @@ def test_e2e_refuses_a_bad_manifest_before_starting_anything(args: list[str], li
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith(line)
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("task", ["sign", "verify"])
+def test_a_missing_ref_is_one_error_line(task: str) -> None:
+    """No REF (positional or --ref): one `error:` line saying how to give it, exit 1, and
+    before any key or registry is looked at (no key is configured here)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_IMAGE_")}
+    result = subprocess.run(
+        [INVOKE, task], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60, env=env
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"error: give the image reference: invoke {task} REGISTRY/REPO@sha256:... (or --ref REF)"
+    ]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("args", [["not a ref"], ["--ref", "not a ref"]])
+def test_ref_is_positional_or_an_option(args: list[str]) -> None:
+    """Both spellings reach the reference check (so REF was received), and help says so."""
+    result = subprocess.run(
+        [INVOKE, "verify", *args, "--public-key", "/nonexistent/pub.pem"],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: --public-key: no such file /nonexistent/pub.pem")
+    )
+    shown = subprocess.run(
+        [INVOKE, "sign", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert "REF: positional, or --ref" in " ".join(shown.stdout.split())

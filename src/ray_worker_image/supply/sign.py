@@ -19,11 +19,13 @@ from __future__ import annotations
 import base64
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .. import console
 from ..errors import PipelineError, PushError
 from . import oci
 from .transport import ArtifactStore
@@ -34,33 +36,68 @@ VERIFY_KEY_ENV = "RAY_IMAGE_VERIFY_KEY"
 
 
 def _material(value: str, source: str) -> bytes:
-    """PEM bytes from a path or from the PEM text itself (never echoed)."""
+    """PEM bytes from a path or from the PEM text itself (never echoed; paths may be).
+
+    PipelineError naming ``source`` and the case: no such file, a folder, an empty file.
+    """
     if value.lstrip().startswith("-----BEGIN"):
         return value.encode()
+    if not value.strip():
+        raise PipelineError(f"{source} is empty: give a PEM key file's path (or the PEM itself)")
+    if "\n" in value or "-----" in value:  # PEM-like text, never a path: never echoed
+        raise PipelineError(f"{source}: not a PEM key and not a file path; give a key file's path")
     path = Path(value)
-    if not path.is_file():
-        raise PipelineError(f"{source}: not a file and not a PEM key; give a key file's path")
-    return path.read_bytes()
+    if path.is_dir():
+        raise PipelineError(f"{source}: {path} is a folder, not a key file; give a PEM key file")
+    if not path.exists():
+        raise PipelineError(f"{source}: no such file {path}; give a PEM key file's path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PipelineError(f"{source}: cannot read {path} ({exc.strerror})") from None
+    if not data.strip():
+        raise PipelineError(f"{source}: {path} is empty; give a PEM key file")
+    return data
 
 
 def load_private_key(environ: dict[str, str] | None = None) -> ec.EllipticCurvePrivateKey:
     """The signing key from the environment; PipelineError (naming variables only) otherwise."""
     env = os.environ if environ is None else environ
-    value = env.get(KEY_ENV, "")
-    if not value:
+    if KEY_ENV not in env:
+        raise PipelineError(
+            f"${KEY_ENV} is not set: export the path of the PEM signing key "
+            "(README: Supply chain, key generation)"
+        )
+    value = env[KEY_ENV]
+    if not value.strip():
         raise PipelineError(
             f"${KEY_ENV} is empty: export the path of the PEM signing key "
             "(README: Supply chain, key generation)"
         )
     data = _material(value, f"${KEY_ENV}")
+    if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
+        raise PipelineError(f"${KEY_ENV} is a public key; give the private (signing) key")
     passphrase = env.get(PASSPHRASE_ENV) or None
+    encrypted = b"ENCRYPTED" in data
+    if passphrase and not encrypted:
+        raise PipelineError(
+            f"${PASSPHRASE_ENV} is set but ${KEY_ENV} is not encrypted; unset ${PASSPHRASE_ENV}"
+        )
+    if encrypted and not passphrase:
+        raise PipelineError(f"${KEY_ENV} is encrypted: export its passphrase in ${PASSPHRASE_ENV}")
     try:
         key = serialization.load_pem_private_key(
             data, password=passphrase.encode() if passphrase else None
         )
-    except (ValueError, TypeError, Exception):  # never the library's text: it may quote input
+    except TypeError:  # never the library's text: it may quote input
         raise PipelineError(
-            f"${KEY_ENV}: cannot load the private key (not PEM, or wrong/missing ${PASSPHRASE_ENV})"
+            f"${KEY_ENV}: the passphrase in ${PASSPHRASE_ENV} does not match the key's "
+            "encryption (set it only for an encrypted key)"
+        ) from None
+    except Exception:  # ValueError, UnsupportedAlgorithm: the text may quote input
+        raise PipelineError(
+            f"${KEY_ENV}: cannot load the private key (not a PEM private key, or wrong "
+            f"${PASSPHRASE_ENV})"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
         raise PipelineError(f"${KEY_ENV}: not an ECDSA P-256 key; make one as the README says")
@@ -77,9 +114,14 @@ def load_public_key(
     )
     if not value:
         raise PipelineError(f"no public key: pass --public-key FILE or export ${VERIFY_KEY_ENV}")
+    data = _material(value, source)
+    if b"PRIVATE KEY-----" in data:
+        raise PipelineError(
+            f"{source} is a private key; give the public key (openssl ec -in KEY -pubout)"
+        )
     try:
-        key = serialization.load_pem_public_key(_material(value, source))
-    except ValueError:
+        key = serialization.load_pem_public_key(data)
+    except Exception:  # ValueError, UnsupportedAlgorithm: the text may quote input
         raise PipelineError(f"{source}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise PipelineError(f"{source}: not an ECDSA public key")
@@ -112,27 +154,52 @@ def docker_reference(store: ArtifactStore) -> str:
     return f"{store.access.registry}/{store.repository}"
 
 
+def _signed_by(
+    store: ArtifactStore, layers: list[dict[str, Any]], digest: str, key: ec.EllipticCurvePublicKey
+) -> bool:
+    """Whether one of ``layers`` signs ``digest`` for this repository and verifies with ``key``."""
+    for layer in layers:
+        signature = (layer.get("annotations") or {}).get(oci.COSIGN_SIGNATURE_ANNOTATION)
+        if not signature:
+            continue
+        payload = store.blob(str(layer["digest"]))
+        try:
+            reference, signed = oci.parse_payload(payload)
+        except ValueError:
+            continue
+        if (
+            signed == digest
+            and reference == docker_reference(store)
+            and signature_valid(key, payload, str(signature))
+        ):
+            return True
+    return False
+
+
 def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateKey) -> str:
     """Sign ``digest`` and upload the signature under ``sha256-<hex>.sig``; returns that tag.
 
+    Idempotent per key: when a layer there already signs this digest for this repository
+    and verifies with ``key``'s public key, nothing is uploaded ("already signed by this
+    key"; ECDSA signatures are randomized, so re-signing would grow the manifest forever).
     Signatures already there for other payloads or keys are kept (cosign appends too).
     Raises PushError when the image is not in the repository.
     """
     if store.manifest(oci.check_digest(digest)) is None:
         raise PushError(f"{docker_reference(store)}@{digest} does not exist; push it first")
-    payload = oci.simple_signing_payload(docker_reference(store), digest)
-    signature = sign_payload(key, payload)
-    manifest = oci.signature_manifest(payload, signature)
     tag = oci.signature_tag(digest)
     existing = store.manifest(tag)
-    new_layer = manifest["layers"][0]
-    if existing:
-        kept = [
-            layer
-            for layer in existing[1].get("layers") or []
-            if layer.get("mediaType") == oci.SIMPLE_SIGNING and layer != new_layer
-        ]
-        manifest["layers"] = [*kept, new_layer]
+    kept = [
+        layer
+        for layer in (existing[1].get("layers") or [] if existing else [])
+        if layer.get("mediaType") == oci.SIMPLE_SIGNING
+    ]
+    if _signed_by(store, kept, digest, key.public_key()):
+        console.info(f"{docker_reference(store)}@{digest[:19]}: already signed by this key ({tag})")
+        return tag
+    payload = oci.simple_signing_payload(docker_reference(store), digest)
+    manifest = oci.signature_manifest(payload, sign_payload(key, payload))
+    manifest["layers"] = [*kept, *manifest["layers"]]
     store.push_blob(payload, oci.SIMPLE_SIGNING)
     store.push_blob(oci.signature_config(payload), oci.OCI_CONFIG)
     store.push_manifest(manifest, tag)

@@ -85,6 +85,16 @@ def _store_for(
     return store
 
 
+def require_ref(ref: str | None, task: str) -> str:
+    """The REF of ``invoke sign``/``invoke verify`` (positional or ``--ref``); PipelineError
+    saying how to give it when missing or blank."""
+    if ref is None or not str(ref).strip():
+        raise PipelineError(
+            f"give the image reference: invoke {task} REGISTRY/REPO@sha256:... (or --ref REF)"
+        )
+    return str(ref)
+
+
 def do_sign(ref_text: str, *, username: str | None, registry_ca: str | None, insecure: bool) -> str:
     """Sign the digest ``ref_text`` names with ``$RAY_IMAGE_SIGNING_KEY``; returns the tag."""
     key = sign.load_private_key()  # before any network: a bad key stops here
