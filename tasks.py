@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from invoke.context import Context
-from invoke.parser.parser import ParseMachine
 from invoke.tasks import task as invoke_task
 
 import devtasks
@@ -55,29 +54,6 @@ def task(**kwargs):
 
     return decorate
 
-
-OPTIONAL_POSITIONAL = {"sign", "verify"}  # REF: positional or --ref, checked by the task
-
-
-def _optional_positionals(complete):
-    """invoke refuses a task whose positional argument got no value, in its own words
-    (``'sign' did not receive required positional arguments: 'ref'``, no ``error:``, at
-    parse time): for the tasks above the value becomes "" so the task's own check
-    (:func:`supply_steps.require_ref`, one ``error:`` line) says what to give. invoke only
-    takes a word as the positional value while that value is None, so it must stay None
-    until the task's words are all read: this is the one place to do it."""
-
-    @functools.wraps(complete)
-    def wrapped(self):
-        if self.context is not None and self.context.name in OPTIONAL_POSITIONAL:
-            for arg in self.context.missing_positional_args:
-                arg.set_value("", cast=False)
-        complete(self)
-
-    return wrapped
-
-
-ParseMachine.complete_context = _optional_positionals(ParseMachine.complete_context)  # type: ignore[method-assign]
 
 COMMON_HELP = {
     "engine": "podman, docker or auto (default: $RAY_IMAGE_ENGINE, invoke.yaml, else podman)",
@@ -806,9 +782,9 @@ def sbom(
 REF_HELP = "REF: positional, or --ref; REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."
 
 
-@task(positional=["ref"], help=SUPPLY_HELP | {"ref": REF_HELP})
+@task(help=SUPPLY_HELP | {"ref": REF_HELP})
 @pipeline.entry
-def sign(c, ref=None, username=None, registry_ca=None, insecure_registry=False):
+def sign(c, ref, username=None, registry_ca=None, insecure_registry=False):
     """Sign the digest REF names (cosign format, sha256-<hex>.sig) with the key in
     $RAY_IMAGE_SIGNING_KEY (path or PEM; passphrase $RAY_IMAGE_SIGNING_KEY_PASSPHRASE)."""
     print(
@@ -822,7 +798,6 @@ def sign(c, ref=None, username=None, registry_ca=None, insecure_registry=False):
 
 
 @task(
-    positional=["ref"],
     help=SUPPLY_HELP
     | {
         "ref": REF_HELP,
@@ -830,7 +805,7 @@ def sign(c, ref=None, username=None, registry_ca=None, insecure_registry=False):
     },
 )
 @pipeline.entry
-def verify(c, ref=None, public_key=None, username=None, registry_ca=None, insecure_registry=False):
+def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_registry=False):
     """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
     and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
     ok = supply_steps.do_verify(

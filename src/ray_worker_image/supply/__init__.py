@@ -69,7 +69,6 @@ def after_push(
     }
     if key is not None:
         tag = sign.sign_digest(store, pushed.digest, key)
-        console.info(f"signed {pushed.digest[:19]}: {tag}")
         result["signature"] = tag
     else:
         _warn_unsigned(pushed.digest)
@@ -116,7 +115,6 @@ def complete_released(
             sign.verify_digest(store, pushed.digest, key.public_key())
         except PipelineError:
             signature = sign.sign_digest(store, pushed.digest, key)
-            console.info(f"signed {pushed.digest[:19]}: {signature}")
             done.append("signed")
     elif store.manifest(oci.signature_tag(pushed.digest)) is None:
         signature = None

@@ -183,7 +183,7 @@ def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateK
     and verifies with ``key``'s public key, nothing is uploaded ("already signed by this
     key"; ECDSA signatures are randomized, so re-signing would grow the manifest forever).
     Signatures already there for other payloads or keys are kept (cosign appends too).
-    Raises PushError when the image is not in the repository.
+    Says which it did (one line). Raises PushError when the image is not in the repository.
     """
     if store.manifest(oci.check_digest(digest)) is None:
         raise PushError(f"{docker_reference(store)}@{digest} does not exist; push it first")
@@ -203,6 +203,7 @@ def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateK
     store.push_blob(payload, oci.SIMPLE_SIGNING)
     store.push_blob(oci.signature_config(payload), oci.OCI_CONFIG)
     store.push_manifest(manifest, tag)
+    console.info(f"signed {docker_reference(store)}@{digest[:19]}: {tag}")
     return tag
 
 

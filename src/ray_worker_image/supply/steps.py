@@ -103,9 +103,7 @@ def do_sign(ref_text: str, *, username: str | None, registry_ca: str | None, ins
     digest = store.client.manifest_digest(ref)
     if not digest or (ref.digest and digest != ref.digest):
         raise PipelineError(f"{ref}: not in the registry; check the reference")
-    tag = sign.sign_digest(store, digest, key)
-    console.info(f"signed {ref.name}@{digest}: {tag}")
-    return tag
+    return sign.sign_digest(store, digest, key)
 
 
 def do_verify(
