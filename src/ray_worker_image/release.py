@@ -16,7 +16,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import console, noop, preflight, rollout, supply
 from .errors import PipelineError
@@ -35,6 +35,7 @@ from .supply.sbom import sbom_filename
 from .supply.transport import ArtifactStore
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -214,15 +215,7 @@ def _complete(
         )
         done.append(f"{floating} moved back to it")
         released = dataclasses.replace(released, tags=(floating, *released.tags))
-    supplied, more = supply.complete_released(
-        s.definition,
-        s.engine,
-        released,
-        s.registry_access(plan.registry),
-        plan.credentials,
-        ca_cert=s.ca_cert,
-        out_dir=_out_dir(plan, s),
-    )
+    supplied, more = _supply_step(supply.complete_released, plan, s, released)
     return released, supplied, done + more
 
 
@@ -293,7 +286,13 @@ def _out_dir(plan: ReleasePlan, s: Session) -> Path:
 
 def _supply(plan: ReleasePlan, s: Session, pushed: PushRecord) -> dict[str, Any]:
     """The SBOM attached to the pushed digest and written to the variant's folder; signed."""
-    return supply.after_push(
+    return _supply_step(supply.after_push, plan, s, pushed)
+
+
+def _supply_step(step: Callable[..., T], plan: ReleasePlan, s: Session, pushed: PushRecord) -> T:
+    """``step`` (:func:`.supply.after_push` or :func:`.supply.complete_released`) with the
+    variant's definition, engine, registry access, credentials, CA and output folder."""
+    return step(
         s.definition,
         s.engine,
         pushed,
