@@ -1,6 +1,6 @@
 """The design note's hand-written Dockerfile, built and pushed with the engine's CLI.
 
-What a user does instead of this pipeline (../shared/reference/seed/integration-status.es.md,
+What a user does instead of this pipeline (docs/reference/seed/integration-status.es.md,
 "Dockerfile.ray-swe-fleet"): ``FROM`` the base, ``pip install --no-cache-dir`` three pinned
 packages, ``podman build`` and ``podman push``. The CA bundle pip needs is given as a build
 secret (``--secret id=ca,src=...``), so it never enters a layer. argv builders are pure.

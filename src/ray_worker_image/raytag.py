@@ -1,7 +1,7 @@
 """Ray's image tag grammar: ``{ray}[-py{XY}][-{platform}][-aarch64]``.
 
 Source: ``docker/ray/README.md`` and ``ci/ray_ci/docker_container.py`` of ray-project/ray,
-summarised in ``../shared/reference/ray-2.49.2/FACTS.md`` section 2:
+summarised in ``docs/reference/ray-2.49.2/FACTS.md`` section 2:
 
 - no ``-py`` part means Python 3.9 (the images' default Python);
 - no platform part means ``cpu``; ``gpu`` is an alias of ``cu121``; CUDA platforms are

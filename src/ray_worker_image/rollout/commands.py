@@ -1,7 +1,7 @@
 """The kubectl commands of a rollout: patch, restarts, race-free waits, per-pod checks.
 
 Every shell block is rendered from ``templates/blocks.sh.j2``. Restart advice per kind
-mirrors KubeRay v1.7.0 (``../shared/reference/kuberay/FACTS.md`` section 1): a RayCluster
+mirrors KubeRay v1.7.0 (``docs/reference/kuberay/FACTS.md`` section 1): a RayCluster
 never recreates running pods on an image change unless ``spec.upgradeStrategy.type:
 Recreate`` (KubeRay >= 1.6, refused on owned clusters, ``utils/validation.go``); a RayService
 with ``upgradeStrategy`` ``NewCluster`` (the default) builds a new cluster from the changed

@@ -1,6 +1,6 @@
 """The rollout's view of a Ray cluster spec, wherever it is embedded.
 
-KubeRay facts (``../shared/reference/kuberay/FACTS.md``, kuberay v1.7.0):
+KubeRay facts (``docs/reference/kuberay/FACTS.md``, kuberay v1.7.0):
 
 * the Ray container is ``containers[0]`` of every head and worker template
   (``ray-operator/controllers/ray/utils/constant.go``: ``RayContainerIndex = 0``);

@@ -1,6 +1,6 @@
 """What happens to running pods after the patch, per kind, and which pods to restart.
 
-Mirrors KubeRay v1.7.0 (``../shared/reference/kuberay/FACTS.md`` section 1): a RayCluster
+Mirrors KubeRay v1.7.0 (``docs/reference/kuberay/FACTS.md`` section 1): a RayCluster
 never recreates running pods on an image change unless ``spec.upgradeStrategy.type:
 Recreate`` (KubeRay >= 1.6, refused on owned clusters, ``utils/validation.go``); a RayService
 with ``upgradeStrategy`` ``NewCluster`` (the default) builds a new cluster from the changed
