@@ -20,8 +20,33 @@ from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.state import BuiltImage, TestRecord
 
+from . import lanes
+
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = os.environ.get("RAY_IMAGE_TEST_REGISTRY", "127.0.0.1:5000")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lanes", "test lanes (docs/testing.md)")
+    group.addoption(
+        "--all",
+        action="store_true",
+        dest="all_lanes",
+        help="run every lane: engine, e2e, registry and root tests too (README line 2, CI)",
+    )
+    group.addoption(
+        "--lanes",
+        metavar="LANE[,LANE]",
+        help=f"opt in to some lanes ({', '.join(lanes.LANES)}); also ${lanes.ENV}",
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = lanes.chosen_lanes(
+        config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
+    )
+    lanes.sort_into_lanes(items, chosen)
 
 
 @pytest.fixture(scope="session")
