@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import engine as engines
+from ray_worker_image import lockcache
 from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
 from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
@@ -39,6 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="LANE[,LANE]",
         help=f"opt in to some lanes ({', '.join(lanes.LANES)}); also ${lanes.ENV}",
     )
+
+
+_LOCK_CACHE = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One lock-result folder for this run (the controller's; xdist workers and the invoke
+    subprocesses of the tests inherit it): each lock input is pip-compiled once per run."""
+    if hasattr(config, "workerinput") or os.environ.get(lockcache.ENV):
+        return
+    folder = tempfile.mkdtemp(prefix="ray-image-lock-cache-")
+    os.environ[lockcache.ENV] = config.stash[_LOCK_CACHE] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_LOCK_CACHE, None)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(lockcache.ENV, None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
