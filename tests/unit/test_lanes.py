@@ -81,7 +81,11 @@ def test_an_unknown_lane_is_one_usage_line() -> None:
 
 
 def test_engine_tests_are_marked_and_grouped_by_engine(tmp_path: Path) -> None:
-    files = ("tests/engine/test_lock_in_base.py", "tests/faults/test_injected_faults.py")
+    files = (
+        "tests/engine/test_lock_in_base.py",
+        "tests/engine/test_reproducible.py",
+        "tests/faults/test_injected_faults.py",
+    )
     bare = _probe(tmp_path, *files, "tests/host/test_self_check.py")
     lock = {k: v for k, v in bare.items() if "test_lock_in_base" in k}
     assert lock and all(v[2] for v in lock.values())  # skipped without --all
@@ -89,6 +93,8 @@ def test_engine_tests_are_marked_and_grouped_by_engine(tmp_path: Path) -> None:
     assert {v[1] for v in lock.values()} == {"podman", "docker"}  # one group per engine
     for nodeid, (_, group, _) in lock.items():
         assert nodeid.split("[")[-1].startswith(group)  # the group is the test's engine
+    podman_only = [v for k, v in bare.items() if "test_reproducible" in k]
+    assert podman_only and all(v[1] == "podman" for v in podman_only)  # picks podman itself
     own = [v for k, v in bare.items() if "test_404_is_an_absent_tag_at_once" in k]
     assert own == [("registry", "", True)]  # own docker-registry, no engine: no group
     root = [v for k, v in bare.items() if "test_unreachable_registry" in k]
