@@ -44,23 +44,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-_LOCK_CACHE = pytest.StashKey[str]()
+_RUN = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """One lock-result folder for this run (the controller's; xdist workers and the invoke
-    subprocesses of the tests inherit it): each lock input is pip-compiled once per run."""
-    if hasattr(config, "workerinput") or os.environ.get(lockcache.ENV):
+    """This run's folder (the controller's; xdist workers and the invoke subprocesses of the
+    tests inherit it): the lock results, each lock input pip-compiled once per run, and the
+    registry tags to remove when every worker is done (lanes.remove_at_run_end)."""
+    if hasattr(config, "workerinput") or os.environ.get(lanes.RUN_ENV):
         return
-    folder = tempfile.mkdtemp(prefix="ray-image-lock-cache-")
-    os.environ[lockcache.ENV] = config.stash[_LOCK_CACHE] = folder
+    run = Path(tempfile.mkdtemp(prefix="ray-image-test-run-"))
+    config.stash[_RUN] = run
+    os.environ[lanes.RUN_ENV] = str(run)
+    os.environ.setdefault(lockcache.ENV, str(run / "lock-cache"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    folder = config.stash.get(_LOCK_CACHE, None)
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.environ.pop(lockcache.ENV, None)
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        return
+    try:
+        lanes.run_end_cleanup(run)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+        for name in (lanes.RUN_ENV, lockcache.ENV):
+            os.environ.pop(name, None)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups

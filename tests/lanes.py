@@ -33,6 +33,8 @@ LANE_FIXTURES = {
     ("own_registry", "tests/faults"): "registry",
 }
 LOCK_DIR = Path(os.environ.get("RAY_IMAGE_TEST_LOCKS", "/tmp"))
+RUN_ENV = "RAY_IMAGE_TEST_RUN"  # this run's folder, made by the controller (tests/conftest.py)
+CLEANUP = "registry-cleanup.tsv"
 
 
 def chosen_lanes(option_all: bool, option_lanes: str | None, env: str | None) -> set[str]:
@@ -111,3 +113,28 @@ def shared_lock(name: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_at_run_end(registry: str, ref: str) -> bool:
+    """Note ``registry``/``ref`` (a tag) for removal when the whole run ends, after every
+    xdist worker is done with it; False (nothing noted) outside a run folder."""
+    folder = os.environ.get(RUN_ENV)
+    if not folder:
+        return False
+    with (Path(folder) / CLEANUP).open("a", encoding="utf-8") as out:
+        out.write(f"{registry}\t{ref}\n")  # one short append: whole lines, even concurrently
+    return True
+
+
+def run_end_cleanup(folder: Path) -> None:
+    """Delete from their registries the manifests noted by :func:`remove_at_run_end`."""
+    from ray_worker_image.refs import ImageRef
+    from ray_worker_image.registry import RegistryClient
+
+    noted = folder / CLEANUP
+    lines = noted.read_text("utf-8").splitlines() if noted.exists() else []
+    for registry, ref in sorted({tuple(line.split("\t", 1)) for line in lines if "\t" in line}):
+        client = RegistryClient(registry)
+        parsed = ImageRef.parse(ref)
+        if (digest := client.manifest_digest(parsed)) is not None:
+            client.delete(parsed.with_digest(digest))

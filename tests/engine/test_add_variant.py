@@ -21,7 +21,7 @@ from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 
 from ..conftest import ROOT
-from ..lanes import shared_lock
+from ..lanes import remove_at_run_end, shared_lock
 
 pytestmark = pytest.mark.engine
 INVOKE = str(Path(sys.executable).parent / "invoke")
@@ -30,12 +30,14 @@ NEW = "2.53.0-py311"
 
 @pytest.fixture(scope="module")
 def stand_in_cleanup(registry: str) -> Iterator[None]:
-    """The new stand-in is one repository of the shared registry: one lane at a time builds
-    and removes it (pytest-xdist runs each engine's lane in its own worker)."""
+    """The new stand-in is one repository of the shared registry: one lane at a time uses
+    it (pytest-xdist runs each engine's lane in its own worker), the first builds it, the
+    other reuses it, and it is removed when the whole run ends (or here, outside a run)."""
     ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
     with shared_lock(str(ref)):
         yield
-        _remove_from_registry(registry, ref)
+        if not remove_at_run_end(registry, str(ref)):
+            _remove_from_registry(registry, ref)
 
 
 def _remove_from_registry(registry: str, ref: ImageRef) -> None:
