@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +17,66 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import engine as engines
+from ray_worker_image import lockcache
 from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
 from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.state import BuiltImage, TestRecord
 
+from . import lanes
+
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = os.environ.get("RAY_IMAGE_TEST_REGISTRY", "127.0.0.1:5000")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("lanes", "test lanes (docs/testing.md)")
+    group.addoption(
+        "--all",
+        action="store_true",
+        dest="all_lanes",
+        help="run every lane: engine, e2e, registry and root tests too (README line 2, CI)",
+    )
+    group.addoption(
+        "--lanes",
+        metavar="LANE[,LANE]",
+        help=f"opt in to some lanes ({', '.join(lanes.LANES)}); also ${lanes.ENV}",
+    )
+
+
+_RUN = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """This run's folder (the controller's; xdist workers and the invoke subprocesses of the
+    tests inherit it): the lock results, each lock input pip-compiled once per run, and the
+    registry tags to remove when every worker is done (lanes.remove_at_run_end)."""
+    if hasattr(config, "workerinput") or os.environ.get(lanes.RUN_ENV):
+        return
+    run = Path(tempfile.mkdtemp(prefix="ray-image-test-run-"))
+    config.stash[_RUN] = run
+    os.environ[lanes.RUN_ENV] = str(run)
+    os.environ.setdefault(lockcache.ENV, str(run / "lock-cache"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(_RUN, None)
+    if run is None:
+        return
+    try:
+        lanes.run_end_cleanup(run)
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+        for name in (lanes.RUN_ENV, lockcache.ENV):
+            os.environ.pop(name, None)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = lanes.chosen_lanes(
+        config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
+    )
+    lanes.sort_into_lanes(items, chosen)
 
 
 @pytest.fixture(scope="session")

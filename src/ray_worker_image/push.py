@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -94,10 +95,17 @@ def plan_push(
     return PushPlan(built.image_id, refs, built.base.stand_in, built.engine)
 
 
-def _retrying(attempts: int, max_seconds: float, client: RegistryClient) -> Retrying:
+def _retrying(
+    attempts: int,
+    max_seconds: float,
+    client: RegistryClient,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Retrying:
     """Retry a transient push failure, but only while the registry answers at all:
-    a registry that is gone stays gone, and the engine already retried its layers."""
+    a registry that is gone stays gone, and the engine already retried its layers.
+    Waits 1, 2, 4 ... (at most 10) seconds between attempts, through ``sleep``."""
     return Retrying(
+        sleep=sleep,
         stop=stop_after_attempt(attempts) | stop_after_delay(max_seconds),
         wait=wait_exponential(multiplier=1, max=10),
         retry=retry_if_exception(lambda exc: getattr(exc, "transient", False) and client.ping()),
@@ -139,6 +147,7 @@ def push_image(
     attempts: int = PUSH_ATTEMPTS,
     max_retry_seconds: float = PUSH_RETRY_SECONDS,
     only_immutable: bool = False,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PushRecord:
     """Push the plan's image: immutable tag(s) first, the floating tag last.
 
@@ -148,8 +157,9 @@ def push_image(
     A tag counts only when this push made it: the engine must report a digest without
     an error event, and the registry must serve exactly that digest afterwards.
     Transient failures (resets, 429, 5xx) are retried ``attempts`` times within
-    ``max_retry_seconds``. Raises PushError/EngineError (one line); on failure the
-    local registry-qualified names this call added are removed again.
+    ``max_retry_seconds``, waiting through ``sleep`` (seconds; tests inject it). Raises
+    PushError/EngineError (one line); on failure the local registry-qualified names this
+    call added are removed again.
     """
     access = access or RegistryAccess(plan.refs[0].registry)
     client = RegistryClient(access, credentials)
@@ -172,7 +182,7 @@ def push_image(
         for ref in targets:
             engine.tag(plan.image_id, ref)
             console.step(f"pushing {ref} with {engine.name}")
-            reported = _retrying(attempts, max_retry_seconds, client)(
+            reported = _retrying(attempts, max_retry_seconds, client, sleep)(
                 engine.push, ref, auth=auth, on_line=console.info, access=access
             )
             if not reported:

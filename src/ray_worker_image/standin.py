@@ -13,10 +13,13 @@ A Python no Debian release ships (3.10, 3.12), a GPU platform and aarch64 have n
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,7 +177,10 @@ def ensure_stand_in(
     ca_cert: Path | None,
     force: bool = False,
 ) -> StandIn:
-    """The stand-in in ``registry``, built and pushed first if it is missing or stale."""
+    """The stand-in in ``registry``, built and pushed first if it is missing or stale.
+
+    Built once per machine for concurrent callers (:func:`one_builder`): a second pipeline
+    needing the same stand-in waits for the first and reuses it. Raises PipelineError."""
     ref = stand_in_ref(definition, registry)
     key = input_key(definition)
     client = RegistryClient(registry)
@@ -183,12 +189,38 @@ def ensure_stand_in(
             f"stand-in: no registry answers at {registry}; start one with scripts/setup-host.sh "
             "or pass --stand-in-registry HOST:PORT"
         )
-    if not force and client.labels(ref).get(KEY_LABEL) == key:
-        digest = client.manifest_digest(ref)
-        if digest:
-            console.info(f"stand-in {ref} is current (key {key[:12]}), reusing it")
-            return StandIn(ref.with_digest(digest), key, rebuilt=False)
+    with one_builder(ref):  # another pipeline building it now: wait, then reuse it
+        if not force and client.labels(ref).get(KEY_LABEL) == key:
+            digest = client.manifest_digest(ref)
+            if digest:
+                console.info(f"stand-in {ref} is current (key {key[:12]}), reusing it")
+                return StandIn(ref.with_digest(digest), key, rebuilt=False)
+        return _build_and_push(definition, engine, ref, key, client, ca_cert)
 
+
+@contextmanager
+def one_builder(ref: ImageRef) -> Iterator[None]:
+    """Hold this machine's lock for the stand-in ``ref`` (flock(2) on a file in the temp
+    folder, released when the block ends or the process dies): two pipelines that need the
+    same missing stand-in build it once, and the second reuses what the first pushed."""
+    name = hashlib.sha256(str(ref).encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"ray-image-stand-in-{name}.lock"
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _build_and_push(
+    definition: ImageDefinition,
+    engine: Engine,
+    ref: ImageRef,
+    key: str,
+    client: RegistryClient,
+    ca_cert: Path | None,
+) -> StandIn:
     console.step(f"building the stand-in base {ref} (key {key[:12]})")
     with tempfile.TemporaryDirectory(prefix="stand-in-") as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
@@ -221,6 +253,6 @@ def ensure_stand_in(
     digest = client.manifest_digest(ref)
     if not digest or (reported and reported != digest):
         raise PipelineError(
-            f"stand-in: registry {registry} reports {digest} for {ref}, engine said {reported}"
+            f"stand-in: registry {ref.registry} reports {digest} for {ref}, engine said {reported}"
         )
     return StandIn(ref.with_digest(digest), key, rebuilt=True)

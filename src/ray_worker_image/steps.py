@@ -17,6 +17,8 @@ from .build import build_image, build_inputs
 from .errors import PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
+from .lockcache import ENV as LOCK_CACHE_ENV
+from .lockcache import cached_lock
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .release_tag import parse_release_tag
 from .render import render_context
@@ -40,10 +42,17 @@ def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
 
 
 def lock_stale(s: Session) -> list[str]:
-    """Lock the variant afresh inside its base; what differs from the committed files."""
+    """Lock the variant afresh inside its base; what differs from the committed files.
+
+    Within one run with ``$RAY_IMAGE_LOCK_CACHE`` set, the same inputs are compiled once
+    (:mod:`.lockcache`)."""
     base = s.resolve_base()
     console.step(f"{s.variant}: locking inside the base image (check only)")
-    fresh = compute_lock(s.definition, s.engine, base, s.ca_cert)
+    fresh, reused = cached_lock(
+        s.definition, base, s.ca_cert, lambda: compute_lock(s.definition, s.engine, base, s.ca_cert)
+    )
+    if reused:
+        console.info(f"{s.variant}: same lock inputs as earlier in this run (${LOCK_CACHE_ENV})")
     return stale_entries(s.definition, fresh)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,12 +35,24 @@ from ray_worker_image.e2e import (
 from ray_worker_image.engine import Engine
 
 from ..conftest import ROOT, Builds, Built
+from ..lanes import shared_lock
 
 TWO_GROUPS = ROOT / "tests/data/kuberay/clusters/two-groups-gpu-second.yaml"
 _DEFINITION = load_definition(root=ROOT)
 OTHER_VARIANTS = [name for name in _DEFINITION.names if name != _DEFINITION.default]
 
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
+
+
+@pytest.fixture(autouse=True)
+def one_cluster_at_a_time() -> Iterator[None]:
+    """One miniature Ray cluster on the machine at a time, whichever engine's lane (xdist
+    worker) starts it. The Ray processes of both engines run as uid 1000, and RLIMIT_NPROC
+    counts the threads of a uid across the host: under podman's nproc=1000 (setup-host.sh),
+    a podman cluster beside a Docker one fails to fork (EAGAIN). Taken after the session's
+    builds, so the other lane's builds and tests go on meanwhile."""
+    with shared_lock("ray-e2e-cluster"):
+        yield
 
 
 def leftovers(engine: Engine, run_id: str) -> list[str]:

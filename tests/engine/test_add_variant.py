@@ -21,6 +21,7 @@ from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 
 from ..conftest import ROOT
+from ..lanes import remove_at_run_end, shared_lock
 
 pytestmark = pytest.mark.engine
 INVOKE = str(Path(sys.executable).parent / "invoke")
@@ -29,8 +30,17 @@ NEW = "2.53.0-py311"
 
 @pytest.fixture(scope="module")
 def stand_in_cleanup(registry: str) -> Iterator[None]:
-    yield
+    """The new stand-in is one repository of the shared registry: one lane at a time uses
+    it (pytest-xdist runs each engine's lane in its own worker), the first builds it, the
+    other reuses it, and it is removed when the whole run ends (or here, outside a run)."""
     ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
+    with shared_lock(str(ref)):
+        yield
+        if not remove_at_run_end(registry, str(ref)):
+            _remove_from_registry(registry, ref)
+
+
+def _remove_from_registry(registry: str, ref: ImageRef) -> None:
     client = RegistryClient(registry)
     if (digest := client.manifest_digest(ref)) is not None:
         client.delete(ref.with_digest(digest))

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,10 @@ SAMPLE = ROOT / "tests/data/kuberay/clusters/sidecars.yaml"
 @pytest.fixture
 def private_definition(tmp_path: Path) -> Path:
     """A copy of images/ray-swe-fleet under a unique repository name."""
+    return _private_copy(tmp_path)
+
+
+def _private_copy(tmp_path: Path) -> Path:
     folder = tmp_path / "image"
     shutil.copytree(ROOT / "images/ray-swe-fleet", folder)
     raw = yaml.safe_load((folder / "image.yaml").read_text())
@@ -71,13 +76,23 @@ def _invoke(*args: str, build_dir: Path, **env: str) -> subprocess.CompletedProc
     )
 
 
-@pytest.fixture
-def released(engine, private_definition: Path, registry: str, tmp_path: Path) -> Iterator[dict]:
-    result, document = _release(engine, private_definition, registry, tmp_path / "build")
+@dataclass(frozen=True)
+class Release:
+    document: dict
+    definition: Path
+    build_dir: Path
+
+
+@pytest.fixture(scope="module")
+def release(engine, registry: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    """One `invoke release --json` per engine, read (never changed) by the tests that use it."""
+    folder = tmp_path_factory.mktemp(f"cli-release-{engine.name}")
+    definition = _private_copy(folder)
+    result, document = _release(engine, definition, registry, folder / "build")
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert document is not None
-        yield document
+        yield Release(document, definition, folder / "build")
     finally:
         if document:
             ref = ImageRef.parse(document["image"])
@@ -87,6 +102,11 @@ def released(engine, private_definition: Path, registry: str, tmp_path: Path) ->
             for tag in document["tags"]:
                 engine.remove_image(tag)
             engine.remove_image(document["image_id"])
+
+
+@pytest.fixture
+def released(release: Release) -> dict:
+    return release.document
 
 
 def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
@@ -128,7 +148,7 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
 
 
 def test_report_repeats_the_release_record_without_rebuilding(
-    released: dict, engine, private_definition: Path, tmp_path: Path, registry: str
+    release: Release, engine, registry: str
 ) -> None:
     """What the release workflow stores: `invoke report --json`, derived from the engine's image
     labels and the registry's HEAD, plus the kept test verdict, with nothing rebuilt or pushed."""
@@ -139,15 +159,16 @@ def test_report_repeats_the_release_record_without_rebuilding(
         "--registry",
         registry,
         "--definition",
-        str(private_definition),
+        str(release.definition),
         "--from",
         str(SAMPLE),
         "--json",
-        build_dir=tmp_path / "build",
+        build_dir=release.build_dir,
     )
     assert result.returncode == 0, result.stderr
     assert "building" not in result.stderr and "pushing" not in result.stderr
     report = json.loads(result.stdout)
+    released = release.document
     for key in ("image", "tags", "digest", "image_id", "base", "tests", "patch", "rollback"):
         assert report[key] == released[key], key
 

@@ -28,7 +28,7 @@ from ray_worker_image.supply.transport import ArtifactStore
 
 from .test_cli import SAMPLE, _invoke, private_definition  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("podman")]  # podman's lane
 
 
 def _release(definition: Path, registry: str, build_dir: Path, **env: str):

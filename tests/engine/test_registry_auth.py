@@ -23,6 +23,7 @@ from ray_worker_image.registry import Credentials, RegistryClient
 from ray_worker_image.state import TestRecord
 
 from ..conftest import Built
+from ..lanes import shared_lock
 
 # crypt makes the bcrypt htpasswd docker-registry wants; deprecated, not gone, in 3.11.
 with warnings.catch_warnings():
@@ -40,7 +41,17 @@ def password() -> str:
 
 
 @pytest.fixture(scope="module")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory, password: str) -> Iterator[str]:
+def address_taken() -> Iterator[None]:
+    """127.0.0.1:5001 is fixed (the engines trust it as insecure) and each engine's lane
+    runs this module: one registry on it at a time, across pytest-xdist workers and runs."""
+    with shared_lock(ADDRESS):
+        yield
+
+
+@pytest.fixture(scope="module")
+def auth_registry(
+    tmp_path_factory: pytest.TempPathFactory, password: str, address_taken: None
+) -> Iterator[str]:
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip("docker-registry is not installed (scripts/setup-host.sh installs it)")

@@ -23,7 +23,7 @@ from ray_worker_image.render import render_context
 
 from ..conftest import ROOT, isolated_definition
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("podman")]  # podman's lane
 
 
 @pytest.fixture

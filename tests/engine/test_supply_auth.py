@@ -26,6 +26,8 @@ from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 from ray_worker_image.supply.transport import ArtifactStore
 
+from ..lanes import shared_lock
+
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import crypt
@@ -42,7 +44,17 @@ def password() -> str:
 
 
 @pytest.fixture(scope="module")
-def auth_registry(tmp_path_factory: pytest.TempPathFactory, password: str) -> Iterator[str]:
+def address_taken() -> Iterator[None]:
+    """127.0.0.1:5013 is fixed: one registry on it at a time, across pytest-xdist workers
+    and runs."""
+    with shared_lock(ADDRESS):
+        yield
+
+
+@pytest.fixture(scope="module")
+def auth_registry(
+    tmp_path_factory: pytest.TempPathFactory, password: str, address_taken: None
+) -> Iterator[str]:
     binary = shutil.which("docker-registry")
     if binary is None:
         pytest.skip("docker-registry is not installed (scripts/setup-host.sh installs it)")

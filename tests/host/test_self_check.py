@@ -11,6 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.root
+@pytest.mark.engine
 @pytest.mark.skipif(os.geteuid() != 0, reason="the self-check inspects root's engines")
 def test_unreachable_registry_is_one_line_naming_it() -> None:
     result = subprocess.run(

@@ -191,13 +191,16 @@ def test_transient_push_failures_are_retried_permanent_ones_not(registry) -> Non
     registry.served = {"2.49.2-nats-gabc": NEW, "2.49.2-nats": NEW}
     registry.configs = {"2.49.2-nats-gabc": IMAGE_ID}
     reset = [{"errorDetail": {"message": "write tcp: connection reset by peer"}}]
+    slept: list[float] = []  # the backoff, without waiting it out
     engine = _engine(DockerEngine, [reset, reset, _ok(NEW, "a"), _ok(NEW, "b")])
-    assert push_image(engine, _plan(), None, attempts=3, max_retry_seconds=30).digest == NEW
+    pushed = push_image(engine, _plan(), None, attempts=3, max_retry_seconds=30, sleep=slept.append)
+    assert pushed.digest == NEW
     assert len(engine._client.api.pushed) == 4
     engine = _engine(DockerEngine, [reset, reset, reset, _ok(NEW, "a")])
     with pytest.raises(EngineError, match="connection reset"):
-        push_image(engine, _plan(), None, attempts=3, max_retry_seconds=30)
+        push_image(engine, _plan(), None, attempts=3, max_retry_seconds=30, sleep=slept.append)
     assert len(engine._client.api.pushed) == 3  # bounded
+    assert slept == [1, 2, 1, 2]
 
 
 def test_image_built_by_another_engine_says_so(registry) -> None:
