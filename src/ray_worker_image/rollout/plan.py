@@ -197,7 +197,15 @@ def plan_rollout(
         if ray_version is not None
         else []
     )
-    patch = [*head_guard, *(op for t in changed for op in _ops(t, rollback=False))]
+    # Without the live object the current image is a guess that may be spelled otherwise
+    # (short name, docker.io/, index.docker.io/, by digest, an earlier release): the patch
+    # tests only what cannot differ and leaves image equality to rollout.sh, which reads
+    # the live object when it runs.
+    guard = view.live
+    patch = [
+        *head_guard,
+        *(op for t in changed for op in _ops(t, rollback=False, guard_image=guard)),
+    ]
     rollback = [*head_guard, *(op for t in changed for op in _ops(t, rollback=True))]
     if not changed:
         patch, rollback = [], []
@@ -253,7 +261,7 @@ def _op(op: str, path: str, value: Any) -> PatchOp:
     return {"op": op, "path": path, "value": value}
 
 
-def _ops(target: Target, *, rollback: bool) -> list[PatchOp]:
+def _ops(target: Target, *, rollback: bool, guard_image: bool = True) -> list[PatchOp]:
     g = target.group
     current, new = (
         (target.new_image, target.old_image)
@@ -268,7 +276,8 @@ def _ops(target: Target, *, rollback: bool) -> list[PatchOp]:
         ops.append(_op("test", f"{g.pointer}/groupName", g.name))
     if g.container is not None:
         ops.append(_op("test", f"{g.container_pointer}/name", g.container))
-    ops.append(_op("test", f"{g.container_pointer}/image", current))
+    if guard_image:
+        ops.append(_op("test", f"{g.container_pointer}/image", current))
     if target.fix_pull_policy:
         policies = ("Never", FIXED_PULL_POLICY)
         was, now = (policies[1], policies[0]) if rollback else policies
