@@ -148,10 +148,10 @@ def write_or_check(
     for edit in written.edits:
         sys.stderr.write(edit.diff)
     if check:
-        behind = gitwrite.pending(written)
-        if behind:
+        differ = sum(len(edit.changed) for edit in written.edits)
+        if differ:
             raise RolloutError(
-                f"{written.where}: not on the image ({'; '.join(behind)});"
+                f"{written.where}: not on the image ({differ} line(s) differ);"
                 f" run invoke patch --write {write}"
             )
         console.info(f"{written.where}: already on the image")

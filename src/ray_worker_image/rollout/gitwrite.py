@@ -139,12 +139,3 @@ def verify(written: Written, path: str, cluster: ClusterOptions, planner: Planne
                 f"{path}: after the edit {t.group.label} renders as {t.old_image}, not"
                 f" {wanted[t.group.label]}; the file was put back"
             )
-
-
-def pending(written: Written) -> list[str]:
-    """Targets not on their image yet ("group: old -> new")."""
-    return [
-        f"{t.group.label}: {t.old_image} -> {t.new_image}"
-        for t in written.plan.targets
-        if not _same(t.old_image, t.new_image)
-    ]

@@ -14,7 +14,7 @@ from ..refs import ImageRef
 from .files import load_cluster, load_objects, select
 from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
 from .model import HEAD_GROUP, KINDS, ClusterView
-from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout
+from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
 
@@ -99,6 +99,7 @@ def new_images(
             ImageRef.parse(ref, what=what)
         except PipelineError as exc:
             raise RolloutError(str(exc)) from None
+        require_digest(ref, what)  # before the registry is asked anything
         found = identified(ref, read, options, release_repository=release_repository, notes=said)
         return NewImage(ref, found.variant)
 
@@ -164,11 +165,11 @@ def plan_from_options(
     ``read``: the new images' labels (:data:`.identity.LabelReader`); the default reads
     nothing, so only tags (or ``--variant``) can tell a variant.
     """
+    view = view_from_options(definition, cluster)  # the file first: it needs no network
     notes: list[str] = []
     images = new_images(
         definition, cluster.images, default_image, read=read, cluster=cluster, notes=notes
     )
-    view = view_from_options(definition, cluster)
     release = next(iter(images.values())).ref
     accepted = Accepted(
         images=(str(definition.base.image),),
@@ -252,7 +253,13 @@ def plan_for_variants(
         raise RolloutError("--all-variants picks each group's image itself; drop --image")
     first = definitions[0]
     view = view_from_options(first, cluster)
-    variants = []
+    variants = [(d.ray_tag, ref) for d, ref in zip(definitions, pushed, strict=True)]
+    images = images_by_variant(
+        view,
+        variants,
+        groups=cluster.groups,
+        release_repository=first.target.repository,
+    )
     notes: list[str] = []
     for definition, ref in zip(definitions, pushed, strict=True):
         found = identified(
@@ -264,13 +271,6 @@ def plan_for_variants(
                 f"{ref}: is variant {got} ({found.how}), not {definition.ray_tag.short} as"
                 f" pushed for it; push variant {definition.ray_tag.short} again"
             )
-        variants.append((definition.ray_tag, ref))
-    images = images_by_variant(
-        view,
-        variants,
-        groups=cluster.groups,
-        release_repository=first.target.repository,
-    )
     plan = plan_rollout(
         view,
         images,

@@ -94,6 +94,15 @@ def normalise_images(
     return {("headgroup" if k == "head" else k): v for k, v in image.items()}
 
 
+def require_digest(image: str, what: str = "--image") -> None:
+    """RolloutError unless ``image`` parses and carries a digest (what every pod must run)."""
+    if not parse_image(image, what).digest:
+        raise RolloutError(
+            f"--image {image!r} has no digest; pass the pushed reference"
+            " REPO[:TAG]@sha256:<digest> so every pod runs exactly the image that was tested"
+        )
+
+
 def plan_rollout(
     view: ClusterView,
     image: str | NewImage | Mapping[str, NewImage],
@@ -120,12 +129,7 @@ def plan_rollout(
     if restart not in RESTART_CHOICES:
         raise RolloutError(f"--restart {restart!r} is not one of {', '.join(RESTART_CHOICES)}")
     for key, new in images.items():
-        ref = parse_image(new.ref, f"--image {key}=" if key != ALL_GROUPS else "--image")
-        if not ref.digest:
-            raise RolloutError(
-                f"--image {new.ref!r} has no digest; pass the pushed reference"
-                " REPO[:TAG]@sha256:<digest> so every pod runs exactly the image that was tested"
-            )
+        require_digest(new.ref, f"--image {key}=" if key != ALL_GROUPS else "--image")
     for key in images:
         if key not in (ALL_GROUPS, HEAD_GROUP):
             view.group(key)
