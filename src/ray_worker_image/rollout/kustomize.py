@@ -153,6 +153,7 @@ def _round_trip() -> YAML:
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=2, offset=0)  # kustomize's own style: "- name: x"
+    yaml.width = 4096  # a digest stays on its line
     return yaml
 
 
