@@ -224,3 +224,17 @@ def test_an_unreadable_digest_only_image_needs_variant() -> None:
     assert "variant 2.49.2 as --variant says" in declared.stderr
     wrong = _one_error(patch("--from", manifest, "--image", bare, "--variant", "2.52.1-py311"))
     assert "is variant 2.52.1-py311" in wrong and "build variant 2.49.2" in wrong
+
+
+@pytest.mark.parametrize("fmt", ["helm-values", "shell", "yaml"])
+def test_every_output_format_identifies_the_image(fmt: str) -> None:
+    """helm-values and rollout.sh put the image into the cluster as the patch does."""
+    bare = f"127.0.0.1:9/swe-fleet/ray@{D}"
+    manifest = str(ROOT / "deploy/k8s/ray-gpu.yaml")
+    assert "pass --variant" in _one_error(
+        patch("--from", manifest, "--image", bare, "--format", fmt)
+    )
+    llm = str(ROOT / "tests/data/kuberay/variants/ray-llm-2.49.2-py311-cu128.yaml")
+    assert "build variant 2.49.2-py311-cu128" in _one_error(
+        patch("--from", llm, "--image", IMAGE, "--format", fmt)
+    )
