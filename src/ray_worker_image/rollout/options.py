@@ -61,16 +61,27 @@ def identified(
     cluster: ClusterOptions,
     *,
     release_repository: str | None,
-    notes: list[str],
+    seen: list[Identity],
 ) -> Identity:
-    """:func:`.identity.identify` then the stand-in refusal; notes said go to ``notes``."""
+    """:func:`.identity.identify` with ``cluster``'s ``--variant``; appended to ``seen``."""
     found = identify(ref, read, release_repository=release_repository, declared=declared(cluster))
-    check_stand_in(found, allow_stand_in=cluster.allow_stand_in)
-    if found.stand_in:
-        notes.append(f"{ref} was built on the offline stand-in; going on (--allow-stand-in)")
-    if found.note:
-        notes.append(found.note)
+    seen.append(found)
     return found
+
+
+def judged(seen: list[Identity], cluster: ClusterOptions) -> list[str]:
+    """The stand-in refusal (after the cluster's own checks, which name the file or flag
+    to fix first), then what to say about each image: tag or --variant used, stand-in."""
+    notes = []
+    for found in seen:
+        check_stand_in(found, allow_stand_in=cluster.allow_stand_in)
+        if found.stand_in:
+            notes.append(
+                f"{found.ref} was built on the offline stand-in; going on (--allow-stand-in)"
+            )
+        if found.note:
+            notes.append(found.note)
+    return notes
 
 
 def new_images(
@@ -80,18 +91,18 @@ def new_images(
     *,
     read: LabelReader = tag_only,
     cluster: ClusterOptions | None = None,
-    notes: list[str] | None = None,
+    seen: list[Identity] | None = None,
 ) -> dict[str, NewImage]:
     """``--image`` values (``REF`` or ``GROUP=REF``, ``head=REF`` for the head) as a mapping.
 
     Each image is identified by itself (:mod:`.identity`: its labels through ``read``, else
-    its tag, else ``cluster.declared_variant``; a stand-in build needs
-    ``cluster.allow_stand_in``); what was said about it is appended to ``notes``.
+    its tag, else ``cluster.declared_variant``); each identity is appended to ``seen``
+    (:func:`judged` refuses stand-in builds and says what was used).
     ``default`` (the last push) applies to every group when no plain ``--image`` is given
     and no ``GROUP=REF`` either. Raises RolloutError (one line).
     """
     options = cluster or ClusterOptions()
-    said = notes if notes is not None else []
+    found_so_far = seen if seen is not None else []
     release_repository = definition.target.repository
 
     def new(ref: str, what: str) -> NewImage:
@@ -100,7 +111,9 @@ def new_images(
         except PipelineError as exc:
             raise RolloutError(str(exc)) from None
         require_digest(ref, what)  # before the registry is asked anything
-        found = identified(ref, read, options, release_repository=release_repository, notes=said)
+        found = identified(
+            ref, read, options, release_repository=release_repository, seen=found_so_far
+        )
         return NewImage(ref, found.variant)
 
     out: dict[str, NewImage] = {}
@@ -166,9 +179,9 @@ def plan_from_options(
     nothing, so only tags (or ``--variant``) can tell a variant.
     """
     view = view_from_options(definition, cluster)  # the file first: it needs no network
-    notes: list[str] = []
+    seen: list[Identity] = []
     images = new_images(
-        definition, cluster.images, default_image, read=read, cluster=cluster, notes=notes
+        definition, cluster.images, default_image, read=read, cluster=cluster, seen=seen
     )
     release = next(iter(images.values())).ref
     accepted = Accepted(
@@ -185,7 +198,7 @@ def plan_from_options(
         accepted=accepted,
         release_repository=definition.target.repository,
     )
-    return replace(plan, warnings=(*notes, *plan.warnings))
+    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
 
 
 def images_by_variant(
@@ -260,10 +273,10 @@ def plan_for_variants(
         groups=cluster.groups,
         release_repository=first.target.repository,
     )
-    notes: list[str] = []
+    seen: list[Identity] = []
     for definition, ref in zip(definitions, pushed, strict=True):
         found = identified(
-            ref, read, cluster, release_repository=definition.target.repository, notes=notes
+            ref, read, cluster, release_repository=definition.target.repository, seen=seen
         )
         if found.variant != definition.ray_tag:
             got = found.variant.short if found.variant else "unknown"
@@ -284,4 +297,4 @@ def plan_for_variants(
         ),
         release_repository=first.target.repository,
     )
-    return replace(plan, warnings=(*notes, *plan.warnings))
+    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
