@@ -86,9 +86,9 @@ def identify(
             if found is None
             else "its labels do not say its variant (an image not built by this pipeline)"
         )
+    stand_in = found is not None and found.get(L.STAND_IN, "false") == "true"
     if found is not None:
         variant = variant_from_labels(found)
-        stand_in = found.get(L.STAND_IN, "false") == "true"
         if variant is not None:
             if declared is not None and declared != variant:
                 raise RolloutError(
@@ -100,10 +100,10 @@ def identify(
     by_tag = classify(ref, release_repository=release_repository)
     if by_tag is not None:
         note = f"{ref}: variant {by_tag.short} taken from its tag, because {why}"
-        return Identity(ref, by_tag, "tag", note=note)
+        return Identity(ref, by_tag, "tag", stand_in, note=note)
     if declared is not None:
         note = f"{ref}: variant {declared.short} as --variant says, because {why}"
-        return Identity(ref, declared, "--variant", note=note)
+        return Identity(ref, declared, "--variant", stand_in, note=note)
     raise RolloutError(
         f"{ref}: cannot tell which Ray variant it is: {why}, and its tag is not in Ray's"
         " grammar or this project's; pass --variant VARIANT (e.g. 2.52.1-py311) to say what"
