@@ -238,3 +238,31 @@ def test_every_output_format_identifies_the_image(fmt: str) -> None:
     assert "build variant 2.49.2-py311-cu128" in _one_error(
         patch("--from", llm, "--image", IMAGE, "--format", fmt)
     )
+
+
+def test_parents_are_searched_up_to_the_git_root_only(tmp_path: Path) -> None:
+    """An entry in a parent folder (inside the repository) is edited; one above the git
+    root is not searched, so the manifest itself is edited there."""
+    from ray_worker_image.rollout.kustomize import chain
+
+    outside = tmp_path / "kustomization.yaml"
+    outside.write_text("images:\n- name: rayproject/ray\n  newTag: 2.49.2\n")
+    repo = tmp_path / "repo"
+    deep = repo / "apps" / "ray"
+    deep.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    manifest = deep / "ray-gpu.yaml"
+    manifest.write_text((ROOT / "deploy/k8s/ray-gpu.yaml").read_text())
+    assert list(chain(deep)) == []  # the one above the git root is not searched
+    written = patch("--write", str(manifest), "--image", IMAGE)
+    assert written.returncode == 0, written.stderr
+    assert images(manifest.read_text()) == [IMAGE, IMAGE]
+    assert "newTag: 2.49.2\n" in outside.read_text()
+    parent = repo / "apps" / "kustomization.yaml"
+    parent.write_text("resources:\n- ray\nimages:\n- name: 127.0.0.1:9/swe-fleet/ray\n")
+    (deep / "kustomization.yaml").write_text("resources:\n- ray-gpu.yaml\n")
+    newer = IMAGE.replace("e7" * 32, "e8" * 32)
+    written = patch("--write", str(manifest), "--image", newer)
+    assert written.returncode == 0, written.stderr
+    assert images(manifest.read_text()) == [IMAGE, IMAGE]  # the entry decides, not the file
+    assert images(kubectl("kustomize", str(repo / "apps")).stdout) == [newer, newer]
