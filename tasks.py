@@ -235,8 +235,7 @@ def test(
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
         "skip_tests": "push even without passing in-image tests (warns loudly)",
-        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry, "
-        "and (with --from) putting it into the cluster",
+        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
         "dry_run": "print what would be pushed, push nothing",
         "registry_ca": "PEM file of the registry's private CA (HTTPS; engines need it in certs.d)",
         "insecure_registry": "allow plain HTTP to a non-loopback registry (explicit opt-in)",
