@@ -322,6 +322,8 @@ def _cluster(
     images: list[str] | tuple[str, ...] = (),
     force: bool = False,
     kind: str | None = None,
+    allow_stand_in: bool = False,
+    declared_variant: str | None = None,
 ) -> pipeline.ClusterOptions:
     defaults = _config(c).get("cluster") or {}
     assert isinstance(defaults, dict)
@@ -342,6 +344,8 @@ def _cluster(
         images=tuple(images or ()),
         force=force,
         kind=kind or (None if from_ else defaults.get("kind")),
+        allow_stand_in=allow_stand_in,
+        declared_variant=declared_variant,
     )
 
 
@@ -357,8 +361,12 @@ def _cluster(
         "helm-values (image.repository/image.tag for the KubeRay ray-cluster chart)",
         "out": "also write rollout.sh (and with --from patch.json, rollback.json) into this folder "
         "(with --all-variants: one subfolder per variant)",
-        "write": "GitOps: put the image into this manifest file in place (diff on stderr)",
+        "write": "GitOps: put the image into this manifest file, or the images: entry of the "
+        "kustomization that overrides it, or give a kustomization folder (diff on stderr)",
         "check": "with --write: change nothing, exit 1 when the file is not on the image",
+        "allow_stand_in": "let an image built on the offline stand-in go into the cluster",
+        "variant": COMMON_HELP["variant"] + "; also what an --image is when neither its "
+        "labels nor its tag can say",
     },
 )
 @pipeline.entry
@@ -377,6 +385,7 @@ def patch(
     check=False,
     force=False,
     kind=None,
+    allow_stand_in=False,
     variant=None,
     all_variants=False,
     definition=None,
@@ -402,8 +411,9 @@ def patch(
         options, registry_ca=registry_ca, insecure_registry=insecure_registry
     )
     cluster = _cluster(
-        c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind
-    )
+        c, from_ or write, name, namespace, groups, restart, current_image, image, force, kind,
+        allow_stand_in, variant,
+    )  # fmt: skip
     preflight.check_patch_inputs(
         cluster, all_variants=all_variants, out=out, write=write, check=check
     )
@@ -437,7 +447,8 @@ def patch(
     | {
         "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",
         "username": "registry user; the password is read from $RAY_IMAGE_REGISTRY_PASSWORD",
-        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry",
+        "allow_stand_in": "allow pushing a stand-in-based image to a non-loopback registry, "
+        "and (with --from) putting it into the cluster",
         "json": "print JSON on stdout: one document (one variant) or a list of them",
         "dry_run": "run every step that does not publish; print the push plan instead of pushing",
         "out": "write patch.json, rollback.json and rollout.sh into this folder "

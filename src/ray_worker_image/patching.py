@@ -6,20 +6,58 @@ module feeds it what a session knows (the variant's definition, its push in the 
 
 from __future__ import annotations
 
-import dataclasses
 import sys
+from collections.abc import Callable, Mapping
+from typing import Final
 
 from . import console, rollout
 from .errors import PipelineError, RolloutError
-from .registry import Credentials
+from .refs import ImageRef
+from .registry import Credentials, RegistryClient
+from .rollout.identity import LabelReader
 from .session import Session
 
 ClusterOptions = rollout.ClusterOptions
+LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's labels
 
 
-def plan_patch(s: Session, image: str | None, cluster: ClusterOptions) -> rollout.Rollout:
-    """The rollout for ``cluster``; ``image`` is the default image (the last push)."""
-    return rollout.plan_from_options(s.definition, cluster, default_image=image)
+def label_reader(
+    s: Session, registry: str = "", credentials: Credentials | None = None
+) -> LabelReader:
+    """Reads an image's config labels through the project's registry client.
+
+    Same settings as ``push``: ``--registry-ca`` / ``--insecure-registry``
+    (:meth:`.session.Session.registry_access`) and the credentials, which are sent only to
+    ``registry`` (the one they are for, never to another host). One attempt, one timeout
+    (:data:`LABEL_TIMEOUT`): an unreadable image falls back to its tag at once. Returns
+    None for 404 or a manifest without a config; raises PipelineError when unreadable.
+    """
+
+    def read(ref: ImageRef) -> Mapping[str, str] | None:
+        client = RegistryClient(
+            s.registry_access(ref.registry),
+            credentials if ref.registry == registry else None,
+            timeout=LABEL_TIMEOUT,
+            attempts=1,
+            max_retry_seconds=LABEL_TIMEOUT,
+        )
+        config = client.image_config(ref)
+        if config is None:
+            return None
+        return dict((config.get("config") or {}).get("Labels") or {})
+
+    return read
+
+
+def plan_patch(
+    s: Session, image: str | None, cluster: ClusterOptions, read: LabelReader | None = None
+) -> rollout.Rollout:
+    """The rollout for ``cluster``; ``image`` is the default image (the last push).
+
+    ``read``: how the new images' labels are read (default: :func:`label_reader`
+    without credentials)."""
+    reader = read or label_reader(s)
+    return rollout.plan_from_options(s.definition, cluster, default_image=image, read=reader)
 
 
 def pushed_image_ref(s: Session, registry: str, credentials: Credentials | None = None) -> str:
@@ -58,9 +96,10 @@ def do_patch(
     if write and (out or fmt != "json"):
         raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
     default = None if cluster.images else pushed_image_ref(s, registry, credentials)
+    read = label_reader(s, registry, credentials)
     if write:
-        cluster = dataclasses.replace(cluster, source=write)
-    return emit(plan_patch(s, default, cluster), fmt=fmt, out=out, write=write, check=check)
+        return write_or_check(write, check, lambda c: plan_patch(s, default, c, read), cluster)
+    return emit(plan_patch(s, default, cluster, read), fmt=fmt, out=out)
 
 
 def do_patch_variants(
@@ -80,33 +119,62 @@ def do_patch_variants(
         raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
         raise PipelineError("--check goes with --write FILE: it checks that file")
-    if write:
-        cluster = dataclasses.replace(cluster, source=write)
     pushed = [pushed_image_ref(s, registry, credentials) for s in sessions]
-    plan = rollout.plan_for_variants([s.definition for s in sessions], pushed, cluster)
-    return emit(plan, fmt=fmt, out=out, write=write, check=check)
+    read = label_reader(sessions[0], registry, credentials)
+    definitions = [s.definition for s in sessions]
+
+    def plan(c: ClusterOptions) -> rollout.Rollout:
+        return rollout.plan_for_variants(definitions, pushed, c, read=read)
+
+    if write:
+        return write_or_check(write, check, plan, cluster)
+    return emit(plan(cluster), fmt=fmt, out=out)
 
 
-def emit(
-    plan: rollout.Rollout, *, fmt: str, out: str | None, write: str | None, check: bool
+def write_or_check(
+    write: str,
+    check: bool,
+    planner: Callable[[ClusterOptions], rollout.Rollout],
+    cluster: ClusterOptions,
 ) -> rollout.Rollout:
-    """Warnings to stderr; then the manifest edit (``write``), files (``out``) and stdout."""
+    """``--write PATH`` (a manifest or a kustomization folder) or ``--check``: the file that
+    decides the image is edited (:mod:`.rollout.gitwrite`), its diff on stderr; with
+    ``check`` nothing changes and RolloutError says what is not on the image."""
+    from .rollout import gitwrite
+
+    written = gitwrite.plan_write(write, cluster, planner)
+    for warning in written.plan.warnings:
+        console.warn(warning)
+    for edit in written.edits:
+        sys.stderr.write(edit.diff)
+    if check:
+        differ = sum(len(edit.changed) for edit in written.edits)
+        if differ:
+            raise RolloutError(
+                f"{written.where}: not on the image ({differ} line(s) differ);"
+                f" run invoke patch --write {write}"
+            )
+        console.info(f"{written.where}: already on the image")
+        return written.plan
+    saved: list[rollout.ManifestEdit] = []
+    try:
+        for edit in written.edits:
+            edit.save()
+            saved.append(edit)
+        gitwrite.verify(written, write, cluster, planner)
+    except BaseException:
+        for edit in saved:  # put every file back as it was
+            rollout.ManifestEdit(edit.path, edit.text, edit.original, [(0, "", "")]).save()
+        raise
+    for edit in written.edits:
+        console.info(f"{edit.path}: {len(edit.changed)} line(s) changed")
+    return written.plan
+
+
+def emit(plan: rollout.Rollout, *, fmt: str, out: str | None) -> rollout.Rollout:
+    """Warnings to stderr; then files (``out``) and stdout."""
     for warning in plan.warnings:
         console.warn(warning)
-    if write:
-        edit = rollout.edit_manifest(write, plan)
-        sys.stderr.write(edit.diff)
-        if check:
-            if edit.changed:
-                raise RolloutError(
-                    f"{write}: not on the image ({len(edit.changed)} line(s) differ);"
-                    f" run invoke patch --write {write}"
-                )
-            console.info(f"{write}: already on the image")
-        else:
-            edit.save()
-            console.info(f"{write}: {len(edit.changed)} line(s) changed")
-        return plan
     if out:
         for path in rollout.write_outputs(plan, out).values():
             console.info(f"wrote {path}")

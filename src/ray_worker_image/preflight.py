@@ -7,6 +7,7 @@ the flag, the value and the fix, and returns normally otherwise. tasks.py and
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import tempfile
@@ -120,13 +121,24 @@ def check_out_dir(out: str | None, flag: str = "--out", what: str = "the rollout
 
 def check_writable_file(path: str | None, flag: str = "--write") -> None:
     """``path`` (when given) is an existing file that can be replaced in place (its folder
-    is writable too: the edit is written next to it and renamed over it)."""
+    is writable too: the edit is written next to it and renamed over it), or a folder with
+    a kustomization file (then that file is checked). A symlink's target is checked."""
     if not path:
         return
     file = Path(path)
+    if file.is_dir():
+        from .rollout.kustomize import FILES, kustomization_in
+
+        found = kustomization_in(file)
+        if found is None:
+            raise PipelineError(
+                f"{flag} {path}: is a folder without {' or '.join(FILES)}; give the manifest file"
+                " or a kustomization folder"
+            )
+        file = found
     if not file.is_file():
-        what = "is a folder" if file.is_dir() else "no such file"
-        raise PipelineError(f"{flag} {path}: {what}; give the manifest file to edit")
+        raise PipelineError(f"{flag} {path}: no such file; give the manifest file to edit")
+    file = Path(os.path.realpath(file))
     try:
         with file.open("r+b"):
             pass

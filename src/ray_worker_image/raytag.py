@@ -25,7 +25,10 @@ DEFAULT_PYTHON = "3.9"
 DEFAULT_PLATFORM = "cpu"
 DEFAULT_ARCH = "x86_64"
 GPU_ALIAS = {"gpu": "cu121"}
-OFFICIAL_REPOSITORIES = ("rayproject/ray", "rayproject/ray-ml")
+OFFICIAL_REPOSITORIES = ("rayproject/ray", "rayproject/ray-ml", "rayproject/ray-llm")
+# Every Docker Hub repository of this namespace whose tag is in the grammar is classified
+# (ray, ray-ml, ray-llm: ``rayproject/ray-llm:2.49.2-py311-cu128`` is GPU, Python 3.11).
+OFFICIAL_NAMESPACE = "rayproject/"
 
 _TAG = re.compile(
     r"^(?P<ray>\d+\.\d+\.\d+)"

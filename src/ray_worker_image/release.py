@@ -20,13 +20,14 @@ from typing import Any, TypeVar
 
 from . import console, noop, preflight, rollout, supply
 from .errors import PipelineError
-from .patching import ClusterOptions, plan_patch
+from .patching import ClusterOptions, label_reader, plan_patch
 from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
 from .rehearse import rehearse_push
 from .render import lock_digest
+from .rollout.identity import Identity, known
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
@@ -76,16 +77,22 @@ def plan_release(
     check_registry(registry)
     preflight.check_release_inputs(sessions, cluster, registry, allow_stand_in, out)
     credentials = None if dry_run else credentials_from_env(username)
+    # A stand-in build goes into the cluster given with --from only with --allow-stand-in.
+    cluster = dataclasses.replace(cluster, allow_stand_in=allow_stand_in or not cluster.source)
     placeholders = []
+    builds = []
     for s in sessions:
         lock_digest(s.definition)  # every lock file present
         supply.check_sbom_lock(s.definition)  # the SBOM generator's lock for its Python
         ref = ImageRef(registry, s.definition.target.repository, s.definition.target.tag)
         placeholders.append(f"{ref}@{PLACEHOLDER_DIGEST}")
+        builds.append(Identity(placeholders[-1], s.definition.ray_tag, "build", s.options.stand_in))
+    own = known(builds)  # nothing is pushed yet: the builds are what the definitions say
+    for s, placeholder in zip(sessions, placeholders, strict=True):
         if not (cluster.source and len(sessions) > 1):
-            plan_patch(s, placeholders[-1], cluster)  # file, groups, restart, Ray
+            plan_patch(s, placeholder, cluster, own)  # file, groups, restart, Ray, stand-in
     if cluster.source and len(sessions) > 1:  # one patch: each group on the variant it runs
-        rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster)
+        rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster, read=own)
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
     if not dry_run:
@@ -185,7 +192,8 @@ def _publish(
         supplied = _supply(plan, s, pushed)
     if image and not (plan.cluster.source and len(plan.sessions) > 1):
         console.step(f"{s.variant}: RayCluster patch and rollout")
-        patch = plan_patch(s, image, plan.cluster)
+        read = label_reader(s, plan.registry, plan.credentials)
+        patch = plan_patch(s, image, plan.cluster, read)
         for warning in patch.warnings:
             console.warn(warning)
         if not plan.dry_run:
@@ -366,7 +374,10 @@ def _one_patch_for_all(plan: ReleasePlan, results: list[VariantResult]) -> list[
         return results  # a dry run whose rehearsal gave no digest: nothing to patch
     console.step("RayCluster patch: each group on the variant it runs")
     combined = rollout.plan_for_variants(
-        [s.definition for s in plan.sessions], [str(r.image) for r in results], plan.cluster
+        [s.definition for s in plan.sessions],
+        [str(r.image) for r in results],
+        plan.cluster,
+        read=label_reader(plan.sessions[0], plan.registry, plan.credentials),
     )
     for warning in combined.warnings:
         console.warn(warning)

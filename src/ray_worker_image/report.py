@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from .patching import ClusterOptions, plan_patch
+from .patching import ClusterOptions, label_reader, plan_patch
 from .preflight import check_registry
 from .registry import Credentials
 from .release import release_document
@@ -26,6 +27,10 @@ def do_report(
         hint=f"run `invoke test --engine {built.engine} --variant {s.variant}` first",
     )
     pushed = s.pushed(registry, built, credentials)
-    plan = plan_patch(s, pushed.by_tag_and_digest, cluster)
+    # A record of what was released: a stand-in build is described (with a warning), not refused.
+    described = dataclasses.replace(cluster, allow_stand_in=True)
+    plan = plan_patch(
+        s, pushed.by_tag_and_digest, described, label_reader(s, registry, credentials)
+    )
     refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
     return release_document(s.variant, built, tests, pushed, refs, plan)

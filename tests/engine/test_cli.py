@@ -63,9 +63,9 @@ def _release(engine, definition: Path, registry: str, build_dir: Path, *extra: s
         "--from",
         str(SAMPLE),
         "--json",
-        *extra,
+        *(extra if "--allow-stand-in" in extra else ("--allow-stand-in", *extra)),
         build_dir=build_dir,
-    )
+    )  # a stand-in build goes into the --from cluster only with --allow-stand-in (issue 17)
     return result, (json.loads(result.stdout) if result.returncode == 0 else {})
 
 

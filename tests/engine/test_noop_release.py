@@ -35,7 +35,7 @@ def _release(definition: Path, registry: str, build_dir: Path, **env: str):
     return _invoke(
         "release", "--engine", "podman", "--stand-in", "--stand-in-registry", registry,
         "--registry", registry, "--definition", str(definition), "--from", str(SAMPLE), "--json",
-        build_dir=build_dir, **env,
+        "--allow-stand-in", build_dir=build_dir, **env,
     )  # fmt: skip
 
 

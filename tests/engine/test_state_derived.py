@@ -65,7 +65,10 @@ def test_build_and_push_are_read_from_the_engine_and_the_registry(
             "push", "--engine", engine.name, "--skip-tests", *common, *where, build_dir=build_dir
         )
         assert pushed.returncode == 0, pushed.stderr[-2000:]
-        patch_args = ["--engine", engine.name, *common, *where, "--name", "c", "--namespace", "n"]
+        patch_args = [
+            "--engine", engine.name, *common, *where, "--name", "c", "--namespace", "n",
+            "--allow-stand-in",  # a stand-in build into a cluster (issue 17)
+        ]  # fmt: skip
         patched = _invoke("patch", *patch_args, build_dir=build_dir)
         assert patched.returncode == 0, patched.stderr[-2000:]
         immutable = next(t for t in client.tags(repository) if "-g" in t)

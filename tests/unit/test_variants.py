@@ -253,3 +253,13 @@ def test_add_variant_refuses_a_gpu_stand_in_before_anything_starts(tmp_path: Pat
         add_variant(options, DEFINITION, "2.53.0-py311-gpu")
     assert DEFINITION.path.read_text() == before
     assert not (ROOT / "requirements/2.53.0-py311-gpu").exists()
+
+
+def test_release_from_a_cluster_refuses_a_stand_in_build_unless_allowed(tmp_path: Path) -> None:
+    """Issue 17: a stand-in build goes into the --from cluster only with --allow-stand-in
+    (checked in the plan, before anything slow); without --from the patch is for review."""
+    cluster = ClusterOptions(str(ROOT / "deploy/k8s/ray-gpu.yaml"))
+    with pytest.raises(PipelineError, match=r"built on the offline stand-in .*--allow-stand-in"):
+        _plan(_sessions(tmp_path, "2.49.2"), cluster)
+    _plan(_sessions(tmp_path, "2.49.2"), cluster, allow_stand_in=True)
+    _plan(_sessions(tmp_path, "2.49.2", stand_in=False), cluster)

@@ -7,10 +7,12 @@ A package of small modules:
   ``spec.rayClusterConfig``);
 * :mod:`.read`: files (JSON/YAML, multi-document, ``List``) to one object to a view;
 * :mod:`.variants`: which Ray variant an image runs (:func:`classify`) and the refusals;
+* :mod:`.identity`: what a new image is, from its labels (else its tag, else ``--variant``);
 * :mod:`.plan`: :func:`plan_rollout` (guards, per-group images, rollback);
 * :mod:`.commands`: restarts, waits, per-pod checks (Jinja blocks);
 * :mod:`.output`: JSON/YAML/Helm values, ``rollout.sh`` (Jinja), the files;
-* :mod:`.gitops`: ``--write FILE``, the manifest edited in place.
+* :mod:`.gitops`: ``--write FILE``, the manifest edited in place;
+* :mod:`.kustomize` / :mod:`.gitwrite`: ``--write`` through Kustomize ``images:`` entries.
 
 Typical use::
 

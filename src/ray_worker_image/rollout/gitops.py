@@ -49,15 +49,20 @@ class ManifestEdit:
         )
 
     def save(self) -> None:
-        """Replace the file atomically (same mode), only when something changed."""
+        """Replace the file atomically (same mode), only when something changed.
+
+        A symlink is followed: the link stays, the file it points at is replaced
+        (Kustomize trees link manifests between folders).
+        """
         if not self.changed:
             return
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
+        real = Path(os.path.realpath(self.path))
+        fd, tmp = tempfile.mkstemp(prefix=f".{real.name}.", dir=real.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
                 fh.write(self.text)
-            os.chmod(tmp, self.path.stat().st_mode & 0o7777)
-            os.replace(tmp, self.path)
+            os.chmod(tmp, real.stat().st_mode & 0o7777)
+            os.replace(tmp, real)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

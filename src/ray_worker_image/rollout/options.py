@@ -5,15 +5,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..definition import ImageDefinition
 from ..errors import PipelineError, RolloutError
 from ..raytag import RayTag
 from ..refs import ImageRef
-from .files import load_cluster
+from .files import load_cluster, load_objects, select
+from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
 from .model import HEAD_GROUP, KINDS, ClusterView
-from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout
+from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
 
@@ -31,28 +32,77 @@ class ClusterOptions:
     images: tuple[str, ...] = ()  # --image values: "REF" or "GROUP=REF"
     force: bool = False
     kind: str | None = None  # RayCluster (default), RayJob or RayService
+    allow_stand_in: bool = False  # --allow-stand-in: a stand-in build may go into the cluster
+    declared_variant: str | None = None  # --variant given: what an unreadable image is
+    rendered: tuple[str, str] | None = None  # (label, YAML): read this instead of source
 
 
 def definition_variant(definition: ImageDefinition) -> RayTag | None:
     """The variant the definition builds on: its base image's tag in Ray's grammar.
 
-    Today that is ``base.image``'s tag (``2.49.2``); a definition with variants will
-    hand its variant's RayTag here instead.
+    Not used to classify an image any more (an image says what it is, :mod:`.identity`).
     """
     return RayTag.try_parse(definition.base.image.tag)
 
 
+def declared(cluster: ClusterOptions) -> RayTag | None:
+    """The variant ``--variant`` declares for images that cannot tell it themselves."""
+    if cluster.declared_variant is None:
+        return None
+    try:
+        return RayTag.parse(cluster.declared_variant)
+    except PipelineError as exc:
+        raise RolloutError(f"--variant: {exc}") from None
+
+
+def identified(
+    ref: str,
+    read: LabelReader,
+    cluster: ClusterOptions,
+    *,
+    release_repository: str | None,
+    seen: list[Identity],
+) -> Identity:
+    """:func:`.identity.identify` with ``cluster``'s ``--variant``; appended to ``seen``."""
+    found = identify(ref, read, release_repository=release_repository, declared=declared(cluster))
+    seen.append(found)
+    return found
+
+
+def judged(seen: list[Identity], cluster: ClusterOptions) -> list[str]:
+    """The stand-in refusal (after the cluster's own checks, which name the file or flag
+    to fix first), then what to say about each image: tag or --variant used, stand-in."""
+    notes = []
+    for found in seen:
+        check_stand_in(found, allow_stand_in=cluster.allow_stand_in)
+        if found.stand_in:
+            notes.append(
+                f"{found.ref} was built on the offline stand-in; going on (--allow-stand-in)"
+            )
+        if found.note:
+            notes.append(found.note)
+    return notes
+
+
 def new_images(
-    definition: ImageDefinition, raw: tuple[str, ...], default: str | None
+    definition: ImageDefinition,
+    raw: tuple[str, ...],
+    default: str | None,
+    *,
+    read: LabelReader = tag_only,
+    cluster: ClusterOptions | None = None,
+    seen: list[Identity] | None = None,
 ) -> dict[str, NewImage]:
     """``--image`` values (``REF`` or ``GROUP=REF``, ``head=REF`` for the head) as a mapping.
 
-    Each image's variant is read from its tag (official or a release of
-    ``target.repository``: ``<variant>-nats``), else it is the definition's variant.
+    Each image is identified by itself (:mod:`.identity`: its labels through ``read``, else
+    its tag, else ``cluster.declared_variant``); each identity is appended to ``seen``
+    (:func:`judged` refuses stand-in builds and says what was used).
     ``default`` (the last push) applies to every group when no plain ``--image`` is given
-    and no ``GROUP=REF`` either.
+    and no ``GROUP=REF`` either. Raises RolloutError (one line).
     """
-    fallback = definition_variant(definition)
+    options = cluster or ClusterOptions()
+    found_so_far = seen if seen is not None else []
     release_repository = definition.target.repository
 
     def new(ref: str, what: str) -> NewImage:
@@ -60,8 +110,11 @@ def new_images(
             ImageRef.parse(ref, what=what)
         except PipelineError as exc:
             raise RolloutError(str(exc)) from None
-        variant = classify(ref, release_repository=release_repository) or fallback
-        return NewImage(ref, variant, definition.base.ray_version if variant is None else None)
+        require_digest(ref, what)  # before the registry is asked anything
+        found = identified(
+            ref, read, options, release_repository=release_repository, seen=found_so_far
+        )
+        return NewImage(ref, found.variant)
 
     out: dict[str, NewImage] = {}
     for item in raw:
@@ -90,9 +143,15 @@ def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> C
         )
     if cluster.kind is not None and cluster.kind not in KINDS:
         raise RolloutError(f"--kind {cluster.kind!r}: use one of {', '.join(KINDS)}")
-    if cluster.source:
+    if cluster.rendered is not None:  # a kustomization's render, or a file with its images:
+        source, text = cluster.rendered
+        obj = select(
+            load_objects("-", text), source, name=cluster.name, namespace=cluster.namespace
+        )
+    elif cluster.source:
         obj = load_cluster(cluster.source, name=cluster.name, namespace=cluster.namespace)
         source = "<stdin>" if cluster.source == "-" else cluster.source
+    if cluster.rendered is not None or cluster.source:
         if cluster.kind is not None and obj.get("kind") != cluster.kind:
             raise RolloutError(
                 f"{source}: holds a {obj.get('kind')}, not a {cluster.kind}; drop --kind"
@@ -108,18 +167,29 @@ def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> C
 
 
 def plan_from_options(
-    definition: ImageDefinition, cluster: ClusterOptions, *, default_image: str | None
+    definition: ImageDefinition,
+    cluster: ClusterOptions,
+    *,
+    default_image: str | None,
+    read: LabelReader = tag_only,
 ) -> Rollout:
-    """The rollout for these options; ``default_image`` is the last push (or None)."""
-    images = new_images(definition, cluster.images, default_image)
-    view = view_from_options(definition, cluster)
+    """The rollout for these options; ``default_image`` is the last push (or None).
+
+    ``read``: the new images' labels (:data:`.identity.LabelReader`); the default reads
+    nothing, so only tags (or ``--variant``) can tell a variant.
+    """
+    view = view_from_options(definition, cluster)  # the file first: it needs no network
+    seen: list[Identity] = []
+    images = new_images(
+        definition, cluster.images, default_image, read=read, cluster=cluster, seen=seen
+    )
     release = next(iter(images.values())).ref
     accepted = Accepted(
         images=(str(definition.base.image),),
         release_name=ImageRef.parse(release).name,
         release_tag=definition.target.tag,
     )
-    return plan_rollout(
+    plan = plan_rollout(
         view,
         images,
         groups=cluster.groups,
@@ -128,6 +198,7 @@ def plan_from_options(
         accepted=accepted,
         release_repository=definition.target.repository,
     )
+    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
 
 
 def images_by_variant(
@@ -174,12 +245,17 @@ def images_by_variant(
 
 
 def plan_for_variants(
-    definitions: list[ImageDefinition], pushed: list[str], cluster: ClusterOptions
+    definitions: list[ImageDefinition],
+    pushed: list[str],
+    cluster: ClusterOptions,
+    *,
+    read: LabelReader = tag_only,
 ) -> Rollout:
     """One rollout for a cluster whose groups run different variants of this release.
 
     ``definitions[i]`` was pushed as ``pushed[i]`` (REPO:TAG@sha256:...). Needs the live
-    object (``--from``): which group runs which variant is read from it.
+    object (``--from``): which group runs which variant is read from it. Each pushed
+    image is identified by itself (``read``) and must be the variant of its definition.
     """
     if not cluster.source:
         raise RolloutError(
@@ -190,16 +266,25 @@ def plan_for_variants(
         raise RolloutError("--all-variants picks each group's image itself; drop --image")
     first = definitions[0]
     view = view_from_options(first, cluster)
-    variants = []
-    for definition, ref in zip(definitions, pushed, strict=True):
-        variants.append((definition.ray_tag, ref))
+    variants = [(d.ray_tag, ref) for d, ref in zip(definitions, pushed, strict=True)]
     images = images_by_variant(
         view,
         variants,
         groups=cluster.groups,
         release_repository=first.target.repository,
     )
-    return plan_rollout(
+    seen: list[Identity] = []
+    for definition, ref in zip(definitions, pushed, strict=True):
+        found = identified(
+            ref, read, cluster, release_repository=definition.target.repository, seen=seen
+        )
+        if found.variant != definition.ray_tag:
+            got = found.variant.short if found.variant else "unknown"
+            raise RolloutError(
+                f"{ref}: is variant {got} ({found.how}), not {definition.ray_tag.short} as"
+                f" pushed for it; push variant {definition.ray_tag.short} again"
+            )
+    plan = plan_rollout(
         view,
         images,
         groups=tuple(k for k in images if k != HEAD_GROUP),
@@ -212,3 +297,4 @@ def plan_for_variants(
         ),
         release_repository=first.target.repository,
     )
+    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))

@@ -94,6 +94,15 @@ def normalise_images(
     return {("headgroup" if k == "head" else k): v for k, v in image.items()}
 
 
+def require_digest(image: str, what: str = "--image") -> None:
+    """RolloutError unless ``image`` parses and carries a digest (what every pod must run)."""
+    if not parse_image(image, what).digest:
+        raise RolloutError(
+            f"--image {image!r} has no digest; pass the pushed reference"
+            " REPO[:TAG]@sha256:<digest> so every pod runs exactly the image that was tested"
+        )
+
+
 def plan_rollout(
     view: ClusterView,
     image: str | NewImage | Mapping[str, NewImage],
@@ -120,12 +129,7 @@ def plan_rollout(
     if restart not in RESTART_CHOICES:
         raise RolloutError(f"--restart {restart!r} is not one of {', '.join(RESTART_CHOICES)}")
     for key, new in images.items():
-        ref = parse_image(new.ref, f"--image {key}=" if key != ALL_GROUPS else "--image")
-        if not ref.digest:
-            raise RolloutError(
-                f"--image {new.ref!r} has no digest; pass the pushed reference"
-                " REPO[:TAG]@sha256:<digest> so every pod runs exactly the image that was tested"
-            )
+        require_digest(new.ref, f"--image {key}=" if key != ALL_GROUPS else "--image")
     for key in images:
         if key not in (ALL_GROUPS, HEAD_GROUP):
             view.group(key)
@@ -197,7 +201,15 @@ def plan_rollout(
         if ray_version is not None
         else []
     )
-    patch = [*head_guard, *(op for t in changed for op in _ops(t, rollback=False))]
+    # Without the live object the current image is a guess that may be spelled otherwise
+    # (short name, docker.io/, index.docker.io/, by digest, an earlier release): the patch
+    # tests only what cannot differ and leaves image equality to rollout.sh, which reads
+    # the live object when it runs.
+    guard = view.live
+    patch = [
+        *head_guard,
+        *(op for t in changed for op in _ops(t, rollback=False, guard_image=guard)),
+    ]
     rollback = [*head_guard, *(op for t in changed for op in _ops(t, rollback=True))]
     if not changed:
         patch, rollback = [], []
@@ -253,7 +265,7 @@ def _op(op: str, path: str, value: Any) -> PatchOp:
     return {"op": op, "path": path, "value": value}
 
 
-def _ops(target: Target, *, rollback: bool) -> list[PatchOp]:
+def _ops(target: Target, *, rollback: bool, guard_image: bool = True) -> list[PatchOp]:
     g = target.group
     current, new = (
         (target.new_image, target.old_image)
@@ -268,7 +280,8 @@ def _ops(target: Target, *, rollback: bool) -> list[PatchOp]:
         ops.append(_op("test", f"{g.pointer}/groupName", g.name))
     if g.container is not None:
         ops.append(_op("test", f"{g.container_pointer}/name", g.container))
-    ops.append(_op("test", f"{g.container_pointer}/image", current))
+    if guard_image:
+        ops.append(_op("test", f"{g.container_pointer}/image", current))
     if target.fix_pull_policy:
         policies = ("Never", FIXED_PULL_POLICY)
         was, now = (policies[1], policies[0]) if rollback else policies

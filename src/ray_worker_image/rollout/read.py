@@ -262,8 +262,9 @@ def assumed_view(
     """A view built from options alone, for when the live object is not at hand (CI).
 
     ``groups`` are the worker groups to move, by name; their positions are unknown.
-    The static patch assumes they lead ``workerGroupSpecs`` in that order and run
-    ``current_image`` (every op is guarded by ``test``, so a wrong guess fails); the
+    The static patch assumes they lead ``workerGroupSpecs`` in that order (each is guarded
+    by a ``test`` of its groupName, so a wrong guess fails); it does not test the image,
+    which may be spelled many ways (``current_image`` feeds the rollback only); the
     generated rollout.sh does not assume: it reads the live object at apply time and
     builds its patch and guards from what it finds (see ``templates/rollout.sh.j2``).
     """
@@ -294,7 +295,8 @@ def assumed_view(
         kind=k,
         notes=(
             "made without the live object: rollout.sh reads the cluster when it runs and"
-            " builds its patch from it; patch.json printed here assumes the groups"
-            f" ({', '.join(groups) or 'none'}) lead workerGroupSpecs and run {current_image}",
+            " builds its patch from it and checks the image it replaces; patch.json printed"
+            f" here assumes the groups ({', '.join(groups) or 'none'}) lead workerGroupSpecs"
+            " and does not test the current image",
         ),
     )

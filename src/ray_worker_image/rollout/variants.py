@@ -3,7 +3,7 @@
 Ray needs the head, the workers and every client on the same Ray version and Python
 (ray-project/ray#44063), so a group moves only to an image of the variant it runs now.
 The variant of an image is read from its tag in Ray's grammar (:mod:`..raytag`) when it is
-an official image (``rayproject/ray``, ``rayproject/ray-ml`` on Docker Hub) or one of this
+an official image (any ``rayproject/*`` repository on Docker Hub) or one of this
 pipeline's releases (``<variant>-nats`` / ``<variant>-nats-g<rev>``); anything else (a
 digest alone, a private name) cannot be classified.
 """
@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import PipelineError
-from ..raytag import OFFICIAL_REPOSITORIES, RayTag
+from ..raytag import OFFICIAL_NAMESPACE, RayTag
 from ..refs import DOCKER_HUB, ImageRef
 from .model import ClusterView, GroupView
 
@@ -41,7 +41,8 @@ class NewImage:
 def classify(image: str, *, release_repository: str | None = None) -> RayTag | None:
     """The :class:`RayTag` an image reference runs, or None when it cannot be told.
 
-    Official repositories: the tag itself (``rayproject/ray:2.52.1-py311`` → 2.52.1-py311).
+    Official repositories (every ``rayproject/*`` on Docker Hub: ``ray``, ``ray-ml``,
+    ``ray-llm``): the tag itself (``rayproject/ray-llm:2.49.2-py311-cu128`` → 2.49.2-py311-cu128).
     ``release_repository`` (``swe-fleet/ray``, path without registry): its tags are
     ``<variant>-nats[-g<rev>]``. A digest alone, ``latest`` or a private name → None.
     """
@@ -49,7 +50,7 @@ def classify(image: str, *, release_repository: str | None = None) -> RayTag | N
         ref = ImageRef.parse(image)
     except PipelineError:
         return None
-    if ref.registry == DOCKER_HUB and ref.repository in OFFICIAL_REPOSITORIES:
+    if ref.registry == DOCKER_HUB and ref.repository.startswith(OFFICIAL_NAMESPACE):
         return RayTag.try_parse(ref.tag)
     if release_repository and ref.repository == release_repository.strip("/") and ref.tag:
         match = _RELEASE_TAG.match(ref.tag)
