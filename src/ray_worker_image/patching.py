@@ -10,7 +10,7 @@ import dataclasses
 import sys
 
 from . import console, rollout
-from .errors import PipelineError, RolloutError
+from .errors import CheckFailed, UsageError
 from .registry import Credentials
 from .session import Session
 
@@ -26,7 +26,7 @@ def pushed_image_ref(s: Session, registry: str, credentials: Credentials | None 
     """``REPO:TAG@digest`` of this revision's build as ``registry`` serves it (derived:
     engine labels + registry HEAD, :meth:`.session.Session.pushed`). Raises PipelineError."""
     if not registry:
-        raise PipelineError(
+        raise UsageError(
             "no registry to find the pushed image in: pass --registry HOST[:PORT] (or "
             "$RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry), or give --image REF"
         )
@@ -46,17 +46,17 @@ def do_patch(
 ) -> rollout.Rollout:
     """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
 
-    ``write`` with ``check``: change nothing, exit 1 (RolloutError) when the file is not
+    ``write`` with ``check``: change nothing, exit 1 (CheckFailed) when the file is not
     on the image. Every input is checked before anything is written.
     """
     if fmt not in rollout.FORMATS:
-        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+        raise UsageError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
-        raise PipelineError("--check goes with --write FILE: it checks that file")
+        raise UsageError("--check goes with --write FILE: it checks that file")
     if write and cluster.source not in (None, write):
-        raise PipelineError("--write FILE reads FILE itself; drop --from")
+        raise UsageError("--write FILE reads FILE itself; drop --from")
     if write and (out or fmt != "json"):
-        raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
+        raise UsageError("--write FILE edits the file and prints its diff; drop --out/--format")
     default = None if cluster.images else pushed_image_ref(s, registry, credentials)
     if write:
         cluster = dataclasses.replace(cluster, source=write)
@@ -77,9 +77,9 @@ def do_patch_variants(
     """One patch for a cluster whose groups run different variants: each group gets the
     last push of the variant it runs now (read from the live object, ``--from``/``--write``)."""
     if fmt not in rollout.FORMATS:
-        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+        raise UsageError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
-        raise PipelineError("--check goes with --write FILE: it checks that file")
+        raise UsageError("--check goes with --write FILE: it checks that file")
     if write:
         cluster = dataclasses.replace(cluster, source=write)
     pushed = [pushed_image_ref(s, registry, credentials) for s in sessions]
@@ -98,7 +98,7 @@ def emit(
         sys.stderr.write(edit.diff)
         if check:
             if edit.changed:
-                raise RolloutError(
+                raise CheckFailed(
                     f"{write}: not on the image ({len(edit.changed)} line(s) differ);"
                     f" run invoke patch --write {write}"
                 )

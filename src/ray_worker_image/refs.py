@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from docker_image.reference import InvalidReference, Reference
 
-from .errors import PipelineError
+from .errors import UsageError
 
 DOCKER_HUB = "docker.io"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -38,18 +38,18 @@ class ImageRef:
     def parse(cls, text: str, *, what: str = "image reference") -> ImageRef:
         """Parse ``text``; raises :class:`PipelineError` naming ``what`` and the bad part."""
         if not isinstance(text, str) or not text:
-            raise PipelineError(f"{what}: empty; give REPOSITORY[:TAG][@sha256:DIGEST]")
+            raise UsageError(f"{what}: empty; give REPOSITORY[:TAG][@sha256:DIGEST]")
         try:
             parsed = Reference.parse_normalized_named(text)
         except (InvalidReference, ValueError, TypeError):
-            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}") from None
+            raise UsageError(f"{what} {text!r}: {_diagnose(text)}") from None
         digest = parsed["digest"]
         if digest is not None and not _DIGEST.match(digest):
-            raise PipelineError(f"{what} {text!r}: digest must be sha256:<64 lowercase hex digits>")
+            raise UsageError(f"{what} {text!r}: digest must be sha256:<64 lowercase hex digits>")
         repo = parsed.repository
         if repo["domain"] != "localhost" and not any(c in repo["domain"] for c in ".:"):
             # distribution reads an upper-case first part as a host; nobody means that.
-            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}")
+            raise UsageError(f"{what} {text!r}: {_diagnose(text)}")
         return cls(repo["domain"], repo["path"], parsed["tag"], digest)
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import console, contract, noop
 from .build import build_image, build_inputs
-from .errors import PipelineError
+from .errors import ImageTestFailure, LockError, PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
@@ -31,7 +31,7 @@ def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
     if not entries:
         return None
     variants = " ".join(f"--variant {v}" for v, found in stale.items() if found)
-    return PipelineError(
+    return LockError(
         "lock is stale: "
         + "; ".join(entries[:8])
         + (f" (+{len(entries) - 8} more)" if len(entries) > 8 else "")
@@ -107,7 +107,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
     record = run_image_tests(s.definition, s.engine, target, s.build_dir)
     s.state.save_test(record)
     if not record.passed:
-        raise PipelineError(
+        raise ImageTestFailure(
             f"{s.variant}: in-image tests failed: {record.failed} of {record.count} "
             f"(report: {record.report})"
         )

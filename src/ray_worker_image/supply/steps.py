@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import console
-from ..errors import PipelineError
+from ..errors import PipelineError, UsageError
 from ..preflight import check_listening, check_out_dir
 from ..push import credentials_from_env
 from ..refs import ImageRef
@@ -89,7 +89,7 @@ def require_ref(ref: str | None, task: str) -> str:
     """The REF of ``invoke sign``/``invoke verify`` (positional or ``--ref``); PipelineError
     saying how to give it when missing or blank."""
     if ref is None or not str(ref).strip():
-        raise PipelineError(
+        raise UsageError(
             f"give the image reference: invoke {task} REGISTRY/REPO@sha256:... (or --ref REF)"
         )
     return str(ref)
