@@ -159,6 +159,12 @@ def check_image(image: str | None, *, flag: str = "--image", allow_id: bool = Fa
     ImageRef.parse(image, what=flag)
 
 
+def check_json_flag(json: bool, needed: bool, flag: str) -> None:
+    """``--json`` only where there is a result to print (e.g. ``lock --check``)."""
+    if json and not needed:
+        raise UsageError(f"--json goes with {flag}: it prints that result")
+
+
 def check_variant_flags(variant: str | None, all_variants: bool) -> None:
     """``--variant`` and ``--all-variants`` exclude each other."""
     if variant and all_variants:

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ray_worker_image import supply
 from ray_worker_image.engine import Engine
 from ray_worker_image.lock import parse_lock
-from ray_worker_image.pipeline import do_push
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.state import PushRecord, TestRecord
+from ray_worker_image.steps import do_push
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 from ray_worker_image.supply.transport import ArtifactStore

@@ -15,7 +15,7 @@ from ..state import PushRecord
 from . import after_push, sign
 from .sbom import generate_sbom, sbom_filename
 from .transport import ArtifactStore
-from .verify import run_checks
+from .verify import Check, run_checks
 
 
 def last_push(s: Session, registry: str, username: str | None = None) -> PushRecord:
@@ -115,11 +115,27 @@ def do_verify(
     insecure: bool,
 ) -> bool:
     """Print one line per check; True when every check passed."""
+    name, checks = verify_checks(
+        ref_text, public_key=public_key, username=username, registry_ca=registry_ca,
+        insecure=insecure,
+    )  # fmt: skip
+    print(name)
+    for check in checks:
+        print(check.line())
+    return all(check.ok for check in checks)
+
+
+def verify_checks(
+    ref_text: str,
+    *,
+    public_key: str | None,
+    username: str | None,
+    registry_ca: str | None,
+    insecure: bool,
+) -> tuple[str, list[Check]]:
+    """``REPO@sha256:...`` of REF and its checks (signature, SBOM, labels), nothing printed."""
     key = sign.load_public_key(public_key)
     ref = ImageRef.parse(ref_text, what="REF")
     store = _store_for(ref, username, registry_ca, insecure)
     digest, checks = run_checks(store, ref, key)
-    print(f"{ref.name}@{digest}")
-    for check in checks:
-        print(check.line())
-    return all(check.ok for check in checks)
+    return f"{ref.name}@{digest}", list(checks)
