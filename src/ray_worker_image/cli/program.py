@@ -48,6 +48,8 @@ class Config(InvokeConfig):
     def _load_yaml(self, path: Any) -> Any:
         try:
             return super()._load_yaml(path)
+        except FileNotFoundError:  # invoke tries each suffix and skips the missing ones
+            raise
         except (OSError, ValueError, yaml.YAMLError) as exc:
             raise _broken(path, exc) from None
 
@@ -56,12 +58,16 @@ class Config(InvokeConfig):
     def _load_json(self, path: Any) -> Any:
         try:
             return super()._load_json(path)
+        except FileNotFoundError:  # invoke tries each suffix and skips the missing ones
+            raise
         except (OSError, ValueError) as exc:
             raise _broken(path, exc) from None
 
     def _load_py(self, path: str) -> dict[str, Any]:
         try:
             return super()._load_py(path)
+        except FileNotFoundError:  # invoke tries each suffix and skips the missing ones
+            raise
         except Exception as exc:  # a user's Python file can raise anything
             raise _broken(path, exc) from None
 
