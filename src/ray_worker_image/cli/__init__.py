@@ -19,7 +19,7 @@ from invoke.tasks import Task
 from .. import settings
 from . import build_tasks, release_tasks, supply_tasks
 from .options import CLONE_KEY
-from .task import run_reporting
+from .task import guard_stdout, run_reporting
 
 TASKS: tuple[Task[Any], ...] = (
     build_tasks.lock,
@@ -47,6 +47,7 @@ def namespace(clone: Path | None, extra: Iterable[Task[Any]] = ()) -> Collection
     ``clone``: the repository the tasks work in (None: outside one; tasks that need it say
     so). Its invoke.yaml is read first, so broken YAML is one line, not invoke's traceback.
     """
+    guard_stdout()  # a write error on stdout is one line, even in invoke's own --list
     if clone is not None:
         run_reporting(lambda: settings.check_project_file(clone))
     ns = Collection(*TASKS, *extra)

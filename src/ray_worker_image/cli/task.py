@@ -12,7 +12,6 @@ disk is one line and a closed pipe is quiet.
 
 from __future__ import annotations
 
-import errno
 import functools
 import inspect
 import os
@@ -65,26 +64,78 @@ def _signature(func: Callable[..., Any], shared: Iterable[Opt]) -> inspect.Signa
     return inspect.Signature([ctx, *params, *extra])
 
 
+class StdoutError(Exception):
+    """Writing the result to stdout failed (``> /dev/full``: ENOSPC, EIO...)."""
+
+
+class _GuardedStdout:
+    """sys.stdout whose write errors, other than a closed pipe, are :class:`StdoutError`
+    (so they cannot be taken for a failure of the task's own files)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._inner.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise StdoutError(exc.strerror or str(exc)) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def _silence_stdout() -> None:
+    """Point fd 1 at /dev/null, so the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def _output_failed(exc: BaseException) -> int:
+    """Report a failed write to stdout: one line (``> /dev/full``), or nothing for a closed
+    pipe (``| head -0``: the reader is gone); the exit code to use."""
+    _silence_stdout()
+    if isinstance(exc, BrokenPipeError):
+        return exits.FAILED
+    console.error(f"cannot write to stdout: {exc}; send it to a file or a pipe that reads it")
+    return exits.UNAVAILABLE
+
+
+def _excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
+    """Under plain ``invoke``, its own output (``--list``, ``--help``) fails outside any task."""
+    if isinstance(exc, BrokenPipeError | StdoutError):
+        raise SystemExit(_output_failed(exc))
+    sys.__excepthook__(kind, exc, tb)
+
+
+def guard_stdout() -> None:
+    """Install the stdout guard and the hook for write errors outside a task (idempotent)."""
+    if not isinstance(sys.stdout, _GuardedStdout):
+        sys.stdout = _GuardedStdout(sys.stdout)  # type: ignore[assignment]
+    sys.excepthook = _excepthook
+
+
 def _finish_output() -> None:
     """Flush stdout here, where a failure can still be reported in one line."""
     try:
         sys.stdout.flush()
-    except BrokenPipeError:  # `| head -0`: the reader is gone; say nothing
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        raise SystemExit(exits.FAILED) from None
-    except OSError as exc:  # `> /dev/full`
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        console.error(
-            f"cannot write to stdout: {exc.strerror or errno.errorcode.get(exc.errno or 0)}; "
-            "send it to a file or a pipe that reads it"
-        )
-        raise SystemExit(exits.UNAVAILABLE) from None
+    except (BrokenPipeError, StdoutError) as exc:
+        raise SystemExit(_output_failed(exc)) from None
 
 
 def run_reporting(body: Callable[[], Any]) -> Any:
-    """``body()`` with every PipelineError as one line and its exit code."""
+    """``body()`` with every PipelineError as one line and its exit code; stdout guarded."""
+    guard_stdout()
     try:
         result = body()
         _finish_output()
@@ -93,9 +144,8 @@ def run_reporting(body: Callable[[], Any]) -> Any:
         _finish_output()
         console.error(str(exc))
         raise SystemExit(exits.code_for(exc)) from None
-    except BrokenPipeError:
-        _finish_output()
-        raise SystemExit(exits.FAILED) from None
+    except (BrokenPipeError, StdoutError) as exc:
+        raise SystemExit(_output_failed(exc)) from None
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")
         raise SystemExit(exits.INTERRUPTED) from None
