@@ -121,7 +121,7 @@ def _excepthook(kind: type[BaseException], exc: BaseException, tb: Any) -> None:
 def guard_stdout() -> None:
     """Install the stdout guard and the hook for write errors outside a task (idempotent)."""
     if not isinstance(sys.stdout, _GuardedStdout):
-        sys.stdout = _GuardedStdout(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _GuardedStdout(sys.stdout)
     sys.excepthook = _excepthook
 
 
