@@ -82,7 +82,7 @@ CLUSTER = (
 CLONE_KEY = "ray_image_clone"  # invoke config key: the clone's folder ("" outside one)
 
 
-def _shown(path: Path) -> str:
+def shown(path: Path) -> str:
     """``path`` as the user would type it: relative to the current folder, or ``~/...``."""
     for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
         if path.is_relative_to(base):
@@ -98,7 +98,7 @@ def config_layers(c: Context) -> list[tuple[str, Any]]:
         path = getattr(config, f"_{level}_path", None)
         data = getattr(config, f"_{level}", None) or {}
         if path and "ray_image" in data:
-            layers.append((_shown(Path(path)), data["ray_image"]))
+            layers.append((shown(Path(path)), data["ray_image"]))
     return layers
 
 

@@ -18,16 +18,20 @@ import yaml
 from invoke.config import Config as InvokeConfig
 from invoke.exceptions import Exit, ParseError
 from invoke.program import Program as InvokeProgram
+from invoke.vendor import yaml as invoke_yaml  # the YAML parser invoke reads config with
 
 from .. import console
 from ..errors import PipelineError, UsageError
 from . import exits, namespace
+from .options import shown
 from .task import PROGRAM_KEY, run_reporting
 from .where import find_clone, version
 
+YAML_ERRORS = (yaml.YAMLError, invoke_yaml.YAMLError)
+
 
 def _broken(path: Any, exc: Exception) -> UsageError:
-    if isinstance(exc, yaml.YAMLError):
+    if isinstance(exc, YAML_ERRORS):
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}:" if mark else ""
         reason = f"not valid YAML ({getattr(exc, 'problem', None) or type(exc).__name__})"
@@ -37,7 +41,7 @@ def _broken(path: Any, exc: Exception) -> UsageError:
         where, reason = "", f"cannot read it ({exc.strerror or type(exc).__name__})"
     else:
         where, reason = "", f"cannot load it ({type(exc).__name__})"
-    return UsageError(f"{path}:{where} {reason}; fix or remove the file")
+    return UsageError(f"{shown(Path(path))}:{where} {reason}; fix or remove the file")
 
 
 class Config(InvokeConfig):
@@ -50,7 +54,7 @@ class Config(InvokeConfig):
             return super()._load_yaml(path)
         except FileNotFoundError:  # invoke tries each suffix and skips the missing ones
             raise
-        except (OSError, ValueError, yaml.YAMLError) as exc:
+        except (OSError, ValueError, *YAML_ERRORS) as exc:
             raise _broken(path, exc) from None
 
     _load_yml = _load_yaml
