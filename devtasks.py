@@ -26,6 +26,7 @@ UNIT_SUITES = ("tests/unit", "tests/rollout", "tests/workflow")
 HOST_SCRIPTS = (
     "scripts/setup-host.sh",
     "scripts/self-check.sh",
+    "scripts/start-service.sh",
     "scripts/wipe-host.sh",
     "scripts/ci-venv.sh",
     ".ci/run",

@@ -62,6 +62,7 @@ class PodmanEngine(Engine):
             stderr=log,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd="/",  # conmon needs its working directory: the caller's may be deleted later
         )
         retrying = Retrying(
             stop=stop_after_delay(20),
