@@ -193,6 +193,16 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
     assert wrong.returncode == 1
     assert "FAIL signature: no valid signature" in wrong.stdout
     assert "ok   sbom" in wrong.stdout
+    # --json: the same checks as one document on stdout, the same exit code
+    as_json = _invoke(
+        "verify", f"{registry}/{record.repository}@{record.digest}", "--public-key", str(other),
+        "--json",
+    )  # fmt: skip
+    assert as_json.returncode == 1
+    document = json.loads(as_json.stdout)
+    assert document["image"] == f"{registry}/{record.repository}@{record.digest}"
+    assert document["ok"] is False
+    assert {c["name"]: c["ok"] for c in document["checks"]}["signature"] is False
     # an image without SBOM or signature: the plain base, pushed into the test repository
     s = built.session
     unsigned = ImageRef(registry, record.repository, "unsigned")
