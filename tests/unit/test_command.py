@@ -220,3 +220,28 @@ def test_a_closed_pipe_is_quiet(tmp_path: Path, program: str) -> None:
     )  # fmt: skip
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
     assert _errors(result) == []
+
+
+def test_the_wheel_ships_the_definition_and_the_command(tmp_path: Path) -> None:
+    """`pip install .` gets the console script and the definition as files (not links)."""
+    import zipfile
+
+    source = tmp_path / "src-copy"
+    shutil.copytree(
+        ROOT, source, symlinks=True,
+        ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"),
+    )  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(source)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    [wheel] = (tmp_path / "dist").glob("ray_worker_image-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        shipped = z.read("ray_worker_image/project/images/ray-swe-fleet/image.yaml")
+        assert shipped == (ROOT / "images/ray-swe-fleet/image.yaml").read_bytes()
+        for name in ("ray-worker.in", "ray-worker-build.in"):
+            data = z.read(f"ray_worker_image/project/requirements/{name}")
+            assert data == (ROOT / "requirements" / name).read_bytes()
+        entry = next(n for n in z.namelist() if n.endswith("entry_points.txt"))
+        assert "ray-worker-image = ray_worker_image.cli.program:main" in z.read(entry).decode()
