@@ -70,3 +70,22 @@ def test_a_missing_dependency_is_found(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(text.replace('"oras>=', '"not-oras>='))
     problems = missing(third_party_imports(SRC), declared(tmp_path / "pyproject.toml"))
     assert [p.split(" ")[0] for p in problems] == ["oras"]
+
+
+def test_the_package_never_imports_its_command_layer() -> None:
+    """cli/ sits on top (docs/command.md): nothing below imports it, so there is no cycle."""
+    package = SRC / "ray_worker_image"
+    upward = []
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "cli"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                absolute = node.level == 0 and module.startswith("ray_worker_image.cli")
+                relative = node.level > 0 and (module == "cli" or module.startswith("cli."))
+                names = {a.name for a in node.names}
+                if absolute or relative or (node.level > 0 and not module and "cli" in names):
+                    upward.append(str(path.relative_to(package)))
+    assert upward == []
+    assert not (package / "pipeline.py").exists()  # the re-export shim is gone
