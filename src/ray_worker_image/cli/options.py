@@ -138,11 +138,8 @@ class Given:
     def options(self, **override: Any) -> Options:
         """:class:`~ray_worker_image.session.Options` from the shared options (``override``:
         a task's fixed values, e.g. ``stand_in=True`` for standin)."""
-        given = (
-            {k: self.values.get(k) for k in ("engine", "definition", "stand_in", "variant")}
-            | {"stand_in_registry": self.values.get("stand_in_registry")}
-            | override
-        )
+        names = ("engine", "definition", "stand_in", "stand_in_registry", "variant")
+        given = {k: self.values.get(k) for k in names} | override
         all_variants = bool(given.pop("all_variants", self.values.get("all_variants", False)))
         preflight.check_variant_flags(given["variant"], all_variants)
         config = self.config()

@@ -27,7 +27,7 @@ from .. import console
 from ..errors import PipelineError, UsageError
 from . import exits
 from .inert import check_inert
-from .options import Given, Opt
+from .options import CLONE_KEY, Given, Opt
 
 PROGRAM_KEY = "ray_image_program"  # set by the console script: how to show a task's help
 
@@ -173,7 +173,7 @@ def task(
 
             def body() -> Any:
                 check_inert(c.config)
-                if clone and not c.config.get("ray_image_clone"):
+                if clone and not c.config.get(CLONE_KEY):
                     raise needs_clone(name)
                 values = {k: v for k, v in given.items() if k in names}
                 own = {k: v for k, v in given.items() if k not in names}
