@@ -229,7 +229,7 @@ def test_signing_errors_never_show_the_passphrase_or_key(
         {sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: "not-" + PASSPHRASE},
     ):
         run = _invoke("sign", ref, env=env)
-        assert run.returncode == 1
+        assert run.returncode == 2  # a key that does not load is bad input
         err = run.stderr.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: $RAY_IMAGE_SIGNING_KEY"), run.stderr
         out = run.stdout + run.stderr
