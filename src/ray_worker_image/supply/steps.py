@@ -77,7 +77,7 @@ def _store_for(
     ref: ImageRef, username: str | None, registry_ca: str | None, insecure: bool
 ) -> ArtifactStore:
     if registry_ca and not Path(registry_ca).is_file():
-        raise PipelineError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
+        raise UsageError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
     check_listening(ref.registry, "REF's registry")
     access = RegistryAccess(ref.registry, Path(registry_ca) if registry_ca else None, insecure)
     store = ArtifactStore(access, credentials_from_env(username), ref.repository)
