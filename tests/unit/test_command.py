@@ -231,12 +231,35 @@ def test_the_wheel_ships_the_definition_and_the_command(tmp_path: Path) -> None:
         ROOT, source, symlinks=True,
         ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__"),
     )  # fmt: skip
+    git_dir = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--absolute-git-dir"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short=12", "HEAD"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path / "dist"), str(source)],
         check=True, capture_output=True, timeout=300,
+        env={**os.environ, "GIT_DIR": git_dir, "GIT_WORK_TREE": str(source)},
     )  # fmt: skip
     [wheel] = (tmp_path / "dist").glob("ray_worker_image-*.whl")
+    # installed (not editable) and run from outside any clone: the revision built in
+    site = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+         "--target", str(site), str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    home = tmp_path / "home"
+    home.mkdir()
+    shown = subprocess.run(
+        [sys.executable, "-m", "ray_worker_image.cli", "--version"], cwd=home,
+        env=_env(home, PYTHONPATH=str(site)), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert shown.stdout.startswith(f"ray-worker-image 0.1.0 (git {head}"), shown.stdout
     with zipfile.ZipFile(wheel) as z:
         shipped = z.read("ray_worker_image/project/images/ray-swe-fleet/image.yaml")
         assert shipped == (ROOT / "images/ray-swe-fleet/image.yaml").read_bytes()

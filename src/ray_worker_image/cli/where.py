@@ -69,12 +69,22 @@ def _source_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _built_revision() -> str | None:
+    """The revision setup.py wrote into the wheel at build time (``_revision.txt``)."""
+    try:
+        text = (resources.files("ray_worker_image") / "_revision.txt").read_text("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.strip() or None
+
+
 def version() -> str:
-    """``<package version> (git <revision>)``; the revision is ``unknown`` when neither pip
-    nor an editable clone recorded one."""
+    """``<package version> (git <revision>)``: the revision written into the wheel at build
+    (setup.py), else the commit pip recorded (``pip install git+URL@REV``), else an editable
+    install's clone HEAD, else ``unknown``."""
     try:
         number = metadata.version(PROJECT)
     except metadata.PackageNotFoundError:
         number = "unknown"
-    revision = _installed_revision() or _source_revision() or "unknown"
+    revision = _built_revision() or _installed_revision() or _source_revision() or "unknown"
     return f"{number} (git {revision})"
