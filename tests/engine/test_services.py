@@ -137,3 +137,34 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
                 if not Path(f"/proc/{pidfile.read_text().strip()}").exists():
                     break
                 time.sleep(0.2)
+
+
+def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(
+    place: Path,
+) -> None:
+    """scripts/self-check.sh on a podman API broken the old way (its folder deleted): it says
+    why, restarts that service once (from /) and passes. The service is this test's own
+    ($RAY_IMAGE_PODMAN_SOCKET); the shared ones are only read."""
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        pytest.skip(f"{IMAGE} missing: run scripts/self-check.sh once")
+    sock = place / "podman.sock"
+    pattern = f"podman system service --time=0 unix://{sock}"
+    try:
+        client = _podman(place, old_way=True)
+        with pytest.raises(docker.errors.APIError):
+            _run_true(client)
+        env = {**os.environ, "RAY_IMAGE_PODMAN_SOCKET": str(sock)}
+        checked = subprocess.run(
+            [str(ROOT / "scripts/self-check.sh"), "--no-docker"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stderr[-3000:]
+        said = [line for line in checked.stderr.splitlines() if "restarting the podman API" in line]
+        assert len(said) == 1 and "answers but cannot start a container" in said[0], said
+        assert "ok  podman: its API starts containers" in checked.stderr
+        service = subprocess.run(["pgrep", "-x", "-f", pattern], capture_output=True, text=True)
+        [pid] = service.stdout.split()
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+        assert _run_true(_wait(sock)).strip() == b"alive"
+    finally:
+        _stop(pattern)
