@@ -1,9 +1,10 @@
 """Settings precedence in one place: command-line flag, environment, invoke.yaml, default.
 
 Pure: the environment and invoke.yaml's ``ray_image:`` section are passed in, so the rule
-is unit-tested without touching either. tasks.py calls :func:`resolve` once per task, on
-the section :func:`config_section` validated against :data:`CONFIG_SCHEMA` (an unknown key,
-a wrong type: one line naming invoke.yaml, the field and the fix).
+is unit-tested without touching either. The command (:mod:`.cli.options`) calls
+:func:`resolve` per setting, on the section :func:`config_section` validated against
+:data:`CONFIG_SCHEMA` (an unknown key, a wrong type: one line naming the config file, the
+field and the fix); :func:`source` names where a value came from.
 """
 
 from __future__ import annotations
@@ -198,7 +199,8 @@ def _allowed(field: str) -> list[str]:
 
 def check_project_file(folder: Path) -> None:
     """invoke reads ``folder/invoke.yaml`` with its own parser and shows a traceback when the
-    YAML is broken; this reads it first (tasks.py, at import) and says where, in one line."""
+    YAML is broken; this reads it first (:func:`.cli.namespace`, when tasks.py builds the
+    collection) and says where, in one line (UsageError)."""
     for name in ("invoke.yaml", "invoke.yml"):
         path = folder / name
         if not path.is_file():
