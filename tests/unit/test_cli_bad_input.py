@@ -1,4 +1,4 @@
-"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 1, no traceback,
+"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 2 (bad input), no traceback,
 nothing written, and no engine asked.
 
 Every run points both engines at sockets that do not exist (``DOCKER_HOST``,
