@@ -1,5 +1,5 @@
-"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 2 (bad input), no traceback,
-nothing written, and no engine asked.
+"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 2 (bad input),
+no traceback, nothing written, and no engine asked.
 
 Every run points both engines at sockets that do not exist (``DOCKER_HOST``,
 ``RAY_IMAGE_PODMAN_SOCKET``) and its state at a fresh folder: an input that slipped past
