@@ -107,34 +107,34 @@ def test_control_the_old_way_breaks_when_the_folder_goes(place: Path) -> None:
 
 
 def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) -> None:
-    """A dockerd of the test's own (own data root, socket, no networking of its own)."""
+    """A dockerd of the test's own: own data root, socket and network namespace (unshare
+    --net). Never --bridge=none in the host's namespace: dockerd then deletes the host's
+    docker0, which the shared dockerd needs."""
     if not shutil.which("dockerd") or not ROOTFS.is_file():
         pytest.skip("dockerd or the self-check rootfs is missing (scripts/setup-host.sh)")
-    sock, folder = place / "docker.sock", place / "started-here"
+    sock, folder, pidfile = place / "docker.sock", place / "started-here", place / "dockerd.pid"
     folder.mkdir()
     argv = [
-        "dockerd", f"--host=unix://{sock}", f"--data-root={place}/data",
-        f"--exec-root={place}/exec", f"--pidfile={place}/dockerd.pid", "--bridge=none",
+        "unshare", "--net", "dockerd", f"--host=unix://{sock}", f"--data-root={place}/data",
+        f"--exec-root={place}/exec", f"--pidfile={pidfile}", "--bridge=none",
         "--iptables=false", "--ip6tables=false", "--ip-masq=false",
     ]  # fmt: skip
     subprocess.run([str(START), str(place / "dockerd.log"), *argv], cwd=folder, check=True)
+    pid = 0
     try:
         client = _wait(sock, 60)
+        pid = int(pidfile.read_text().strip())
         shutil.rmtree(folder)
-        with ROOTFS.open("rb") as tar:
-            client.api.import_image_from_stream(
-                tar, repository=IMAGE.rsplit(":", 1)[0], tag="bookworm"
-            )
+        cli = ["docker", "-H", f"unix://{sock}"]
+        subprocess.run([*cli, "import", str(ROOTFS), IMAGE], check=True, capture_output=True)
         output = client.containers.run(IMAGE, ["echo", "alive"], remove=True, network_mode="none")
         assert output.strip() == b"alive"
-        pid = (place / "dockerd.pid").read_text().strip()
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
     finally:
-        pidfile = place / "dockerd.pid"
-        if pidfile.exists():
-            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
-            for _ in range(100):
-                if not Path(f"/proc/{pidfile.read_text().strip()}").exists():
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(150):
+                if not Path(f"/proc/{pid}").exists():
                     break
                 time.sleep(0.2)
 
