@@ -131,6 +131,7 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
         assert output.strip() == b"alive"
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
     finally:
+        pid = pid or (int(pidfile.read_text().strip()) if pidfile.exists() else 0)
         if pid:
             os.kill(pid, signal.SIGTERM)
             for _ in range(150):
