@@ -1,7 +1,8 @@
-"""Developer tasks (`invoke lint`, `invoke unit`): checks of this repository, not the pipeline.
+"""Developer tasks (`invoke lint`, `invoke unit`, `invoke bench`): checks of this repository.
 
-Kept out of the ray_worker_image package: they run ruff, mypy, hadolint and pytest on the
-work tree, which an installed pipeline has no business doing.
+Kept out of the ray_worker_image package: they run ruff, mypy, hadolint, pytest and the
+benchmarks on the work tree, which an installed command has no business doing. tasks.py adds
+:data:`TASKS` to the package's collection; they use its decorator (same errors, exit codes).
 """
 
 from __future__ import annotations
@@ -10,7 +11,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from invoke.context import Context
+
 from ray_worker_image import console, proc, rollout
+from ray_worker_image.cli.options import COMMON, Given
+from ray_worker_image.cli.task import task
 from ray_worker_image.contract import expected_for, probe_script
 from ray_worker_image.definition import Definition
 from ray_worker_image.errors import PipelineError
@@ -20,6 +25,7 @@ from ray_worker_image.state import ResolvedBase
 HOST_SCRIPTS = (
     "scripts/setup-host.sh",
     "scripts/self-check.sh",
+    "scripts/start-service.sh",
     "scripts/wipe-host.sh",
     "scripts/ci-venv.sh",
     ".ci/run",
@@ -81,3 +87,63 @@ def unit(root: Path) -> None:
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     if proc.run(argv, timeout=1800, hint="rerun `invoke unit`", cwd=root).returncode != 0:
         raise PipelineError("unit tests failed (see the output above)")
+
+
+@task(name="lint", clone=True, shared=tuple(o for o in COMMON if o.name == "definition"))
+def lint_task(c: Context, given: Given) -> None:
+    """ruff, mypy --strict, hadolint on every variant's Dockerfile, shellcheck on rollout.sh."""
+    lint(given.definition())
+
+
+@task(name="unit", clone=True)
+def unit_task(c: Context, given: Given) -> None:
+    """The fast tests: no engine, no registry (tests/unit, tests/rollout, tests/workflow)."""
+    assert given.root is not None  # clone=True
+    unit(given.root)
+
+
+@task(
+    clone=True,
+    help={
+        "runs": "runs per timed figure (medians); default 2",
+        "sections": "comma-separated of cold,size,latency,warm,docker (default: all)",
+        "variant": "variant of the definition, by base tag, e.g. 2.52.1-py311",
+        "registry": "loopback registry the warm/lock sections push to (default 127.0.0.1:5000)",
+        "render": "measure nothing: write the outputs from a saved results JSON (e.g. "
+        "build/bench-partial.json of an interrupted run)",
+    },
+)
+def bench(
+    c: Context,
+    given: Given,
+    runs: int = 2,
+    sections: str | None = None,
+    variant: str | None = None,
+    registry: str = "127.0.0.1:5000",
+    render: str | None = None,
+) -> None:
+    """Benchmark the pipeline against the hand Dockerfile and runtime_env (podman, offline).
+
+    Writes bench/results.json, bench/RESULTS.md, bench/chart.png and README's Benchmarks table.
+    Takes the shared engine lock itself per command: do not run it under flock.
+    """
+    from bench.main import (
+        SECTIONS,
+        BenchOptions,
+        parse_runs,
+        parse_sections,
+        render_saved,
+        run_bench,
+        write_outputs,
+    )
+
+    chosen = parse_sections(sections) if sections else SECTIONS
+    options = BenchOptions(
+        runs=parse_runs(runs), sections=chosen, variant=variant, registry=registry
+    )
+    results = render_saved(Path(render)) if render else run_bench(options)
+    for path in write_outputs(results, options.out):
+        print(path)
+
+
+TASKS = (lint_task, unit_task, bench)

@@ -114,19 +114,43 @@ ok "registry answers at $registry_addr"
 
 backend="$(podman info --format '{{.Host.NetworkBackend}}' 2>/dev/null || true)"
 [ "$backend" = netavark ] || fail "podman: network backend is '${backend:-unknown}', not netavark (no container-name DNS); rerun scripts/setup-host.sh"
-if ! curl -fsS --max-time 5 --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
+start_podman_service() {
+  # From / in its own session (scripts/start-service.sh): a service started in a folder
+  # that is later deleted answers _ping but every container fails.
   mkdir -p "$(dirname "$podman_sock")"
-  nohup podman system service --time=0 "unix://$podman_sock" >>"$(dirname "$podman_sock")/podman-service.log" 2>&1 &
+  "$here/scripts/start-service.sh" "$(dirname "$podman_sock")/podman-service.log" \
+    podman system service --time=0 "unix://$podman_sock"
   for _ in $(seq 50); do curl -fsS --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.2; done
+}
+
+api_starts_container() {  # through the API the pipeline uses, not the podman CLI
+  podman --remote --url "unix://$podman_sock" run --rm "$image" true \
+    >/dev/null 2>"$statedir/self-check-podman-api.log"
+}
+
+if ! curl -fsS --max-time 5 --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then
+  start_podman_service
 fi
 check_engine podman "$podman_sock"
+if ! api_starts_container; then
+  # It answers but cannot start a container: restart it once, saying why.
+  why="$(tail -1 "$statedir/self-check-podman-api.log")"
+  echo "    restarting the podman API service on $podman_sock: it answers but cannot start a container ($why)" >&2
+  pkill -f "^podman system service --time=0 unix://$podman_sock\$" 2>/dev/null || true
+  for _ in $(seq 50); do curl -fsS --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1 || break; sleep 0.2; done
+  rm -f "$podman_sock"
+  start_podman_service
+  api_starts_container \
+    || fail "podman: the API on $podman_sock cannot start a container: $(tail -1 "$statedir/self-check-podman-api.log") (see $(dirname "$podman_sock")/podman-service.log)"
+fi
+ok "podman: its API starts containers"
 [ "$with_docker" = 1 ] && check_engine docker /var/run/docker.sock
 
 nats_bin="$(command -v nats-server || echo /usr/sbin/nats-server)"
 [ -x "$nats_bin" ] || fail "nats-server: not installed; apt-get install nats-server"
 nats_dir="$(mktemp -d)"
 cleanup_cmds+=("rm -rf $nats_dir")
-"$nats_bin" -js -a 127.0.0.1 -p -1 -sd "$nats_dir" -l "$nats_dir/log" -P "$nats_dir/pid" &
+(cd "$nats_dir" && exec "$nats_bin" -js -a 127.0.0.1 -p -1 -sd "$nats_dir" -l "$nats_dir/log" -P "$nats_dir/pid") &
 nats_pid=$!
 cleanup_cmds+=("kill $nats_pid")
 for _ in $(seq 50); do grep -q "Server is ready" "$nats_dir/log" 2>/dev/null && break; sleep 0.1; done

@@ -29,6 +29,9 @@ mkdir -p "$logdir" "$statedir"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# Services outlive the folder and terminal this runs from: scripts/start-service.sh.
+start_service() { "$here/scripts/start-service.sh" "$@"; }  # $1 = log, $2... = command
+
 if [ "$(id -u)" != 0 ]; then
   echo "setup-host.sh: must run as root (it installs Debian packages and starts daemons)" >&2
   exit 1
@@ -103,7 +106,7 @@ storage:
 http:
   addr: $registry_addr
 EOF
-  nohup docker-registry serve "$statedir/registry.yml" >"$logdir/registry.log" 2>&1 &
+  start_service "$logdir/registry.log" docker-registry serve "$statedir/registry.yml"
   for _ in $(seq 50); do curl -fsS "http://$registry_addr/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
   curl -fsS "http://$registry_addr/v2/" >/dev/null || { echo "setup-host.sh: registry did not start, see $logdir/registry.log" >&2; exit 1; }
 fi
@@ -111,7 +114,7 @@ fi
 # --- Docker Engine -------------------------------------------------------------
 if [ "$with_docker" = 1 ] && ! docker -H unix:///var/run/docker.sock version >/dev/null 2>&1; then
   say "starting dockerd"
-  nohup dockerd >"$logdir/dockerd.log" 2>&1 &
+  start_service "$logdir/dockerd.log" dockerd
   for _ in $(seq 100); do [ -S /var/run/docker.sock ] && docker -H unix:///var/run/docker.sock version >/dev/null 2>&1 && break; sleep 0.3; done
   docker -H unix:///var/run/docker.sock version >/dev/null 2>&1 || { echo "setup-host.sh: dockerd did not start, see $logdir/dockerd.log" >&2; exit 1; }
 fi
@@ -121,13 +124,21 @@ fi
 # when the machine has none of its own. See requirements/dev.in.
 
 # --- Python venv ---------------------------------------------------------------
+# The venv is remade when the locked requirements change, and the package (its console
+# script, its package data) reinstalled when pyproject.toml or setup.py change.
 if [ ! -x .venv/bin/python ] || ! cmp -s requirements/dev.txt .venv/.dev.txt; then
   say "creating .venv from requirements/dev.txt"
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade 'pip==25.3'
   .venv/bin/pip install -q --require-hashes -r requirements/dev.txt
-  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+  rm -f .venv/.package
   cp requirements/dev.txt .venv/.dev.txt
+fi
+package_stamp="$(cat pyproject.toml setup.py | sha256sum)"
+if [ "$(cat .venv/.package 2>/dev/null)" != "$package_stamp" ]; then
+  say "installing the package (ray-worker-image) into .venv"
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+  printf '%s\n' "$package_stamp" >.venv/.package
 fi
 # --- prove it ------------------------------------------------------------------------
 if [ "$with_docker" = 1 ]; then scripts/self-check.sh; else scripts/self-check.sh --no-docker; fi

@@ -19,9 +19,10 @@ import pytest
 from ray_worker_image import engine as engines
 from ray_worker_image import lockcache
 from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
-from ray_worker_image.pipeline import Options, Session, do_build, do_test
 from ray_worker_image.registry import RegistryClient
+from ray_worker_image.session import Options, Session
 from ray_worker_image.state import BuiltImage, TestRecord
+from ray_worker_image.steps import do_build, do_test
 
 from . import lanes
 

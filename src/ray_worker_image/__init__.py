@@ -1,4 +1,5 @@
 """Build, test, push and roll out the Ray worker image of the SWE AI fleet.
 
-One module per pipeline step; ``tasks.py`` at the repository root is the CLI.
+One module per pipeline step; :mod:`ray_worker_image.cli` is the command (the console script
+``ray-worker-image``, and ``invoke`` in the clone through its root ``tasks.py``).
 """

@@ -22,7 +22,7 @@ from typing import Any
 from jinja2 import Environment, StrictUndefined
 
 from .engine import Engine
-from .errors import PipelineError
+from .errors import CheckFailed
 from .imageconfig import image_config
 
 # Sources, cited by the rows below.
@@ -38,7 +38,7 @@ EXPECTED_ENV = {"TZ": "America/Los_Angeles", "LANG": "C.UTF-8", "LC_ALL": "C.UTF
 HOME_FILES = ("pip-freeze.txt", "requirements_compiled.txt")
 
 
-class ContractError(PipelineError):
+class ContractError(CheckFailed):
     """An image breaks one or more rows of the base contract."""
 
 

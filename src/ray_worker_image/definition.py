@@ -125,8 +125,9 @@ class Definition:
     def names(self) -> tuple[str, ...]:
         return tuple(v.variant for v in self.variants)
 
-    def variant(self, name: str | None = None) -> ImageDefinition:
-        """The variant ``name`` (None: the default); DefinitionError names the known ones."""
+    def variant(self, name: str | None = None, label: str = "--variant") -> ImageDefinition:
+        """The variant ``name`` (None: the default); DefinitionError names the known ones and
+        ``label``, where the name came from (``$RAY_IMAGE_VARIANT``, a config file...)."""
         wanted = name or self.default
         for candidate in self.variants:
             if candidate.variant == wanted:
@@ -137,15 +138,17 @@ class Definition:
             else "a variant is named by its base tag in Ray's grammar, e.g. 2.52.1-py311"
         )
         raise DefinitionError(
-            f"--variant {wanted}: not in {self.path.name} "
+            f"{label if name else 'default_variant'} {wanted}: not in {self.path.name} "
             f"(variants: {', '.join(self.names)}); {advice}"
         )
 
-    def select(self, name: str | None, *, all_variants: bool) -> tuple[ImageDefinition, ...]:
+    def select(
+        self, name: str | None, *, all_variants: bool, label: str = "--variant"
+    ) -> tuple[ImageDefinition, ...]:
         """``--all-variants`` gives every variant in file order, else the one asked for."""
         if all_variants and name:
             raise DefinitionError("--variant and --all-variants: give one or the other")
-        return self.variants if all_variants else (self.variant(name),)
+        return self.variants if all_variants else (self.variant(name, label),)
 
 
 def _repo_path(path: Path, field: str, value: str, root: Path, *, file: bool = False) -> Path:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from . import console, rollout
-from .errors import PipelineError, RolloutError
+from .errors import CheckFailed, UsageError
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
 from .rollout.identity import LabelReader
@@ -64,7 +64,7 @@ def pushed_image_ref(s: Session, registry: str, credentials: Credentials | None 
     """``REPO:TAG@digest`` of this revision's build as ``registry`` serves it (derived:
     engine labels + registry HEAD, :meth:`.session.Session.pushed`). Raises PipelineError."""
     if not registry:
-        raise PipelineError(
+        raise UsageError(
             "no registry to find the pushed image in: pass --registry HOST[:PORT] (or "
             "$RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry), or give --image REF"
         )
@@ -84,17 +84,17 @@ def do_patch(
 ) -> rollout.Rollout:
     """Plan, then print (``fmt``), write files (``out``) or edit a manifest (``write``).
 
-    ``write`` with ``check``: change nothing, exit 1 (RolloutError) when the file is not
+    ``write`` with ``check``: change nothing, exit 1 (CheckFailed) when the file is not
     on the image. Every input is checked before anything is written.
     """
     if fmt not in rollout.FORMATS:
-        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+        raise UsageError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
-        raise PipelineError("--check goes with --write FILE: it checks that file")
+        raise UsageError("--check goes with --write FILE: it checks that file")
     if write and cluster.source not in (None, write):
-        raise PipelineError("--write FILE reads FILE itself; drop --from")
+        raise UsageError("--write FILE reads FILE itself; drop --from")
     if write and (out or fmt != "json"):
-        raise PipelineError("--write FILE edits the file and prints its diff; drop --out/--format")
+        raise UsageError("--write FILE edits the file and prints its diff; drop --out/--format")
     default = None if cluster.images else pushed_image_ref(s, registry, credentials)
     read = label_reader(s, registry, credentials)
     if write:
@@ -116,9 +116,9 @@ def do_patch_variants(
     """One patch for a cluster whose groups run different variants: each group gets the
     last push of the variant it runs now (read from the live object, ``--from``/``--write``)."""
     if fmt not in rollout.FORMATS:
-        raise PipelineError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
+        raise UsageError(f"--format {fmt!r}: use {', '.join(rollout.FORMATS)}")
     if check and not write:
-        raise PipelineError("--check goes with --write FILE: it checks that file")
+        raise UsageError("--check goes with --write FILE: it checks that file")
     pushed = [pushed_image_ref(s, registry, credentials) for s in sessions]
     read = label_reader(sessions[0], registry, credentials)
     definitions = [s.definition for s in sessions]
@@ -139,7 +139,7 @@ def write_or_check(
 ) -> rollout.Rollout:
     """``--write PATH`` (a manifest or a kustomization folder) or ``--check``: the file that
     decides the image is edited (:mod:`.rollout.gitwrite`), its diff on stderr; with
-    ``check`` nothing changes and RolloutError says what is not on the image."""
+    ``check`` nothing changes and CheckFailed (exit 1) says what is not on the image."""
     from .rollout import gitwrite
 
     written = gitwrite.plan_write(write, cluster, planner)
@@ -150,7 +150,7 @@ def write_or_check(
     if check:
         differ = sum(len(edit.changed) for edit in written.edits)
         if differ:
-            raise RolloutError(
+            raise CheckFailed(
                 f"{written.where}: not on the image ({differ} line(s) differ);"
                 f" run invoke patch --write {write}"
             )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import PipelineError
+from .errors import Unavailable, UsageError
 from .refs import ImageRef
 
 if TYPE_CHECKING:
@@ -34,19 +34,19 @@ PEM_CERT = b"-----BEGIN CERTIFICATE-----"
 def check_registry(registry: str) -> None:
     """``HOST[:PORT]``: ASCII, no scheme or path, port 1-65535, IPv6 in brackets."""
     if not registry:
-        raise PipelineError(
+        raise UsageError(
             "no registry to push to: pass --registry HOST[:PORT], set $RAY_IMAGE_REGISTRY "
             "or invoke.yaml ray_image.registry"
         )
     match = REGISTRY.match(registry)
     if not match:
-        raise PipelineError(
+        raise UsageError(
             f"--registry {registry!r}: give HOST[:PORT] only (ASCII, no scheme, no path; an "
             "IPv6 address in brackets), e.g. 127.0.0.1:5000 or [::1]:5000"
         )
     port = match.group("port")
     if port is not None and not 1 <= int(port) <= 65535:
-        raise PipelineError(f"--registry {registry!r}: port {port} is out of range (1-65535)")
+        raise UsageError(f"--registry {registry!r}: port {port} is out of range (1-65535)")
 
 
 def check_listening(registry: str, flag: str = "--registry", timeout: float = 3.0) -> None:
@@ -61,7 +61,7 @@ def check_listening(registry: str, flag: str = "--registry", timeout: float = 3.
         with socket.create_connection((host, port), timeout=timeout):
             return
     except ConnectionRefusedError:
-        raise PipelineError(
+        raise Unavailable(
             f"{flag} {registry}: nothing listens there (connection refused); start the "
             f"registry or fix {flag}"
         ) from None
@@ -75,13 +75,13 @@ def check_pem(path: str | None, flag: str) -> None:
         return
     file = Path(path)
     if not file.is_file():
-        raise PipelineError(f"{flag} {path}: no such file; give the CA's PEM file")
+        raise UsageError(f"{flag} {path}: no such file; give the CA's PEM file")
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise PipelineError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
+        raise UsageError(f"{flag} {path}: cannot read it ({exc.strerror})") from None
     if PEM_CERT not in data:
-        raise PipelineError(f"{flag} {path}: holds no PEM certificate; give the CA's PEM file")
+        raise UsageError(f"{flag} {path}: holds no PEM certificate; give the CA's PEM file")
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -111,10 +111,10 @@ def check_out_dir(out: str | None, flag: str = "--out", what: str = "the rollout
     existing = _nearest_existing(folder)
     if not existing.is_dir():
         problem = "is not a folder" if existing == folder else f"{existing} is not a folder"
-        raise PipelineError(f"{flag} {out}: {problem}; give a folder to write {what} into")
+        raise UsageError(f"{flag} {out}: {problem}; give a folder to write {what} into")
     reason = _probe_folder(existing)
     if reason:
-        raise PipelineError(
+        raise UsageError(
             f"{flag} {out}: cannot write in {existing} ({reason}); give a folder you can write"
         )
 
@@ -131,24 +131,24 @@ def check_writable_file(path: str | None, flag: str = "--write") -> None:
 
         found = kustomization_in(file)
         if found is None:
-            raise PipelineError(
+            raise UsageError(
                 f"{flag} {path}: is a folder without {' or '.join(FILES)}; give the manifest file"
                 " or a kustomization folder"
             )
         file = found
     if not file.is_file():
-        raise PipelineError(f"{flag} {path}: no such file; give the manifest file to edit")
+        raise UsageError(f"{flag} {path}: no such file; give the manifest file to edit")
     file = Path(os.path.realpath(file))
     try:
         with file.open("r+b"):
             pass
     except OSError as exc:
-        raise PipelineError(
+        raise UsageError(
             f"{flag} {path}: cannot write it ({exc.strerror}); fix its permissions or mount"
         ) from None
     reason = _probe_folder(file.absolute().parent)
     if reason:
-        raise PipelineError(
+        raise UsageError(
             f"{flag} {path}: cannot write in its folder ({reason}): the edit is written next "
             "to the file, then renamed over it; fix the folder's permissions"
         )
@@ -171,12 +171,16 @@ def check_image(image: str | None, *, flag: str = "--image", allow_id: bool = Fa
     ImageRef.parse(image, what=flag)
 
 
+def check_json_flag(json: bool, needed: bool, flag: str) -> None:
+    """``--json`` only where there is a result to print (e.g. ``lock --check``)."""
+    if json and not needed:
+        raise UsageError(f"--json goes with {flag}: it prints that result")
+
+
 def check_variant_flags(variant: str | None, all_variants: bool) -> None:
     """``--variant`` and ``--all-variants`` exclude each other."""
     if variant and all_variants:
-        raise PipelineError(
-            f"--variant {variant} and --all-variants: give one or the other, not both"
-        )
+        raise UsageError(f"--variant {variant} and --all-variants: give one or the other, not both")
 
 
 def check_patch_inputs(
@@ -187,7 +191,7 @@ def check_patch_inputs(
     ``--out`` a folder we can write, ``--write`` a file we can replace (checked before the
     diff is printed as if it were written)."""
     if all_variants and cluster.images:
-        raise PipelineError(
+        raise UsageError(
             "--image with --all-variants: each variant's own last push is its image; drop "
             "--image, or drop --all-variants and give --image REF (or GROUP=REF per group)"
         )
@@ -200,7 +204,7 @@ def positive_int(text: object, flag: str) -> int:
     """``text`` as a positive integer (invoke would raise a traceback on ``--tasks many``)."""
     value = str(text).strip()
     if not value.isdigit() or int(value) < 1:
-        raise PipelineError(f"{flag} {text!r}: give a whole number of 1 or more, e.g. {flag} 4")
+        raise UsageError(f"{flag} {text!r}: give a whole number of 1 or more, e.g. {flag} 4")
     return int(value)
 
 
@@ -210,7 +214,7 @@ def check_stand_in_push(*, stand_in: bool, registry: str, allow_stand_in: bool) 
     from .registry import RegistryAccess
 
     if stand_in and not allow_stand_in and not RegistryAccess(registry).loopback:
-        raise PipelineError(
+        raise UsageError(
             f"--stand-in with --registry {registry}: the image would be built on the offline "
             "STAND-IN base, which is pushed to a loopback registry only; build on the real "
             "base, or pass --allow-stand-in"

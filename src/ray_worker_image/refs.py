@@ -12,12 +12,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from docker_image.digest import InvalidDigest
 from docker_image.reference import InvalidReference, Reference
 
-from .errors import PipelineError
+from .errors import UsageError
 
 DOCKER_HUB = "docker.io"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+DIGEST_RULE = (
+    "digest must be sha256:<64 lowercase hex digits> (the OCI image spec allows only [a-f0-9] "
+    "in a sha256 digest); write the hex in lower case"
+)
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", re.ASCII)
 
 
@@ -38,18 +43,21 @@ class ImageRef:
     def parse(cls, text: str, *, what: str = "image reference") -> ImageRef:
         """Parse ``text``; raises :class:`PipelineError` naming ``what`` and the bad part."""
         if not isinstance(text, str) or not text:
-            raise PipelineError(f"{what}: empty; give REPOSITORY[:TAG][@sha256:DIGEST]")
+            raise UsageError(f"{what}: empty; give REPOSITORY[:TAG][@sha256:DIGEST]")
+        if "@" in text and not _DIGEST.match(text.rsplit("@", 1)[1]):
+            # docker-image-py raises its own InvalidDigest (a traceback) for upper-case hex
+            raise UsageError(f"{what} {text!r}: {DIGEST_RULE}")
         try:
             parsed = Reference.parse_normalized_named(text)
-        except (InvalidReference, ValueError, TypeError):
-            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}") from None
+        except (InvalidReference, InvalidDigest, ValueError, TypeError):
+            raise UsageError(f"{what} {text!r}: {_diagnose(text)}") from None
         digest = parsed["digest"]
         if digest is not None and not _DIGEST.match(digest):
-            raise PipelineError(f"{what} {text!r}: digest must be sha256:<64 lowercase hex digits>")
+            raise UsageError(f"{what} {text!r}: {DIGEST_RULE}")
         repo = parsed.repository
         if repo["domain"] != "localhost" and not any(c in repo["domain"] for c in ".:"):
             # distribution reads an upper-case first part as a host; nobody means that.
-            raise PipelineError(f"{what} {text!r}: {_diagnose(text)}")
+            raise UsageError(f"{what} {text!r}: {_diagnose(text)}")
         return cls(repo["domain"], repo["path"], parsed["tag"], digest)
 
     @property

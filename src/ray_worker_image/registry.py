@@ -30,7 +30,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import PushError
+from .errors import PushError, RegistryUnavailable
 from .refs import ImageRef
 
 MANIFEST_TYPES = ", ".join(
@@ -165,7 +165,7 @@ class RegistryClient:
                     return self._send_once(method, url, headers)
         except _Transient as exc:
             tries = retrying.statistics.get("attempt_number", self.attempts)
-            raise PushError(
+            raise RegistryUnavailable(
                 f"registry {self.registry}: {exc} (tried {tries} times); the registry or a "
                 "proxy in front of it is failing, retry later"
             ) from None

@@ -1,14 +1,12 @@
 """What every task shares: its resolved options, the definition, one engine, one variant.
 
-:func:`entry` turns a PipelineError into a one-line message and a non-zero exit. A
-:class:`Session` is one variant of the definition; :func:`sessions` opens one per selected
+A :class:`Session` is one variant of the definition; :func:`sessions` opens one per selected
 variant, all sharing a single engine connection.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,23 +29,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def entry(func: Callable[P, R]) -> Callable[P, R]:
-    """Report a PipelineError as `error: <one line>` on stderr and exit with its code."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except PipelineError as exc:
-            console.error(str(exc))
-            raise SystemExit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            console.err.print("[bold red]interrupted[/]")
-            raise SystemExit(130) from None
-
-    return wrapper
-
-
 @dataclass(frozen=True)
 class Options:
     """What most tasks share, already resolved (settings.resolve) by tasks.py."""
@@ -61,6 +42,7 @@ class Options:
     ca_cert: str | None = None
     build_dir: Path | None = None  # default: <root>/build; each variant gets <build_dir>/<name>
     variant: str | None = None  # None: the definition's default variant
+    variant_source: str = "--variant"  # where variant came from, for errors ($RAY_IMAGE_...)
     all_variants: bool = False
     registry_ca: str | None = None  # --registry-ca: PEM file of a private registry CA
     insecure_registry: bool = False  # --insecure-registry: plain HTTP to a non-loopback registry
@@ -200,7 +182,9 @@ class Session:
 def select(options: Options, definition: Definition | None = None) -> tuple[ImageDefinition, ...]:
     """The variants a task works on: --all-variants, --variant, or the default."""
     loaded = definition or load_definition(options.definition_path, options.root)
-    return loaded.select(options.variant, all_variants=options.all_variants)
+    return loaded.select(
+        options.variant, all_variants=options.all_variants, label=options.variant_source
+    )
 
 
 @contextmanager

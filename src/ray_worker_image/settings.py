@@ -1,9 +1,10 @@
 """Settings precedence in one place: command-line flag, environment, invoke.yaml, default.
 
 Pure: the environment and invoke.yaml's ``ray_image:`` section are passed in, so the rule
-is unit-tested without touching either. tasks.py calls :func:`resolve` once per task, on
-the section :func:`config_section` validated against :data:`CONFIG_SCHEMA` (an unknown key,
-a wrong type: one line naming invoke.yaml, the field and the fix).
+is unit-tested without touching either. The command (:mod:`.cli.options`) calls
+:func:`resolve` per setting, on the section :func:`config_section` validated against
+:data:`CONFIG_SCHEMA` (an unknown key, a wrong type: one line naming the config file, the
+field and the fix); :func:`source` names where a value came from.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from typing import Any
 
 import yaml
 
-from .errors import PipelineError
+from .errors import UsageError
 from .preflight import check_groups
 from .schema import first_violation
 
+CONFIG_FILE = "invoke.yaml"
 TRUE = ("1", "true", "yes", "on")
 FALSE = ("0", "false", "no", "off", "")
 
@@ -55,7 +57,7 @@ def _boolean(name: str, source: str, value: Any) -> bool:
         return True
     if text in FALSE:
         return False
-    raise PipelineError(f"{source}: {value!r} is not a boolean for {name}; use true or false")
+    raise UsageError(f"{source}: {value!r} is not a boolean for {name}; use true or false")
 
 
 def resolve(name: str, flag: Any, env: Mapping[str, str], config: Mapping[str, Any] | None) -> Any:
@@ -76,6 +78,18 @@ def resolve(name: str, flag: Any, env: Mapping[str, str], config: Mapping[str, A
         if value is not None and (value != "" or setting.boolean):
             return _boolean(name, source, value) if setting.boolean else value
     return setting.default
+
+
+def source(name: str, flag: Any, env: Mapping[str, str], config_file: str = CONFIG_FILE) -> str:
+    """Where :func:`resolve` took setting ``name`` from, as the user would write it:
+    ``--variant``, ``$RAY_IMAGE_VARIANT``, ``<config_file> ray_image.variant`` or ``default``.
+    ``config_file`` is the file that set the key (the caller knows invoke's layers)."""
+    setting = SETTINGS[name]
+    if flag is not None and flag is not False and flag != "":
+        return "--" + name.replace("_", "-")
+    if setting.env and env.get(setting.env):
+        return f"${setting.env}"
+    return f"{config_file} ray_image.{setting.key}"
 
 
 def resolve_all(
@@ -106,7 +120,6 @@ def definition_path(
     return root / str(configured) if configured else root / default
 
 
-CONFIG_FILE = "invoke.yaml"
 _TEXT = {"type": ["string", "null"]}
 CONFIG_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -146,10 +159,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def config_section(raw: Any) -> dict[str, Any]:
+def config_section(raw: Any, file: str = CONFIG_FILE) -> dict[str, Any]:
     """invoke.yaml's ``ray_image:`` section, validated, as a plain dict ({} when absent).
 
-    Raises PipelineError: ``invoke.yaml: field 'ray_image.<field>': <what to write>``.
+    ``file`` names where the section came from (``~/.invoke.yaml``, ``$INVOKE_RUNTIME_CONFIG``
+    ...). Raises UsageError: ``<file>: field 'ray_image.<field>': <what to write>``.
     """
     section = _plain(raw)
     if section is None:
@@ -157,7 +171,7 @@ def config_section(raw: Any) -> dict[str, Any]:
     found = first_violation({"properties": {"ray_image": CONFIG_SCHEMA}}, {"ray_image": section})
     if found is None:
         groups = (section.get("cluster") or {}).get("groups")
-        check_groups(groups, CONFIG_FILE + ": field 'ray_image.cluster.groups[{index}]':")
+        check_groups(groups, file + ": field 'ray_image.cluster.groups[{index}]':")
         return dict(section)
     field, expected = found
     if expected.startswith("expected") and field in HINTS:
@@ -166,7 +180,7 @@ def config_section(raw: Any) -> dict[str, Any]:
         allowed = _allowed(field)
         close = difflib.get_close_matches(field.rsplit(".", 1)[-1], allowed, n=1)
         expected += f"; did you mean {close[0]!r}?" if close else ""
-    raise PipelineError(f"{CONFIG_FILE}: field '{field}': {expected}")
+    raise UsageError(f"{file}: field '{field}': {expected}")
 
 
 def _at(section: Any, field: str) -> Any:
@@ -185,7 +199,8 @@ def _allowed(field: str) -> list[str]:
 
 def check_project_file(folder: Path) -> None:
     """invoke reads ``folder/invoke.yaml`` with its own parser and shows a traceback when the
-    YAML is broken; this reads it first (tasks.py, at import) and says where, in one line."""
+    YAML is broken; this reads it first (:func:`.cli.namespace`, when tasks.py builds the
+    collection) and says where, in one line (UsageError)."""
     for name in ("invoke.yaml", "invoke.yml"):
         path = folder / name
         if not path.is_file():
@@ -196,9 +211,7 @@ def check_project_file(folder: Path) -> None:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             problem = getattr(exc, "problem", None) or exc.__class__.__name__
-            raise PipelineError(
-                f"{path}:{where}: not valid YAML ({problem}); fix the file"
-            ) from None
+            raise UsageError(f"{path}:{where}: not valid YAML ({problem}); fix the file") from None
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise PipelineError(f"{path}: cannot read it ({reason})") from None
+            raise UsageError(f"{path}: cannot read it ({reason})") from None

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import console, contract, noop
 from .build import build_image, build_inputs
-from .errors import PipelineError
+from .errors import ImageTestFailure, LockError, PipelineError
 from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .lockcache import ENV as LOCK_CACHE_ENV
@@ -33,7 +33,7 @@ def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
     if not entries:
         return None
     variants = " ".join(f"--variant {v}" for v, found in stale.items() if found)
-    return PipelineError(
+    return LockError(
         "lock is stale: "
         + "; ".join(entries[:8])
         + (f" (+{len(entries) - 8} more)" if len(entries) > 8 else "")
@@ -56,14 +56,19 @@ def lock_stale(s: Session) -> list[str]:
     return stale_entries(s.definition, fresh)
 
 
-def do_lock_check(sessions: list[Session]) -> None:
-    """Check every variant; one error naming the variant of each stale entry."""
+def lock_check(sessions: list[Session]) -> dict[str, list[str]]:
+    """Each variant's stale entries (``[]``: current), nothing raised (``lock --check --json``)."""
     stale: dict[str, list[str]] = {}
     for s in sessions:
         stale[s.variant] = lock_stale(s)
         if not stale[s.variant]:
             console.info(f"{s.variant}: constraints and locks match the base and the .in files")
-    error = stale_error(stale)
+    return stale
+
+
+def do_lock_check(sessions: list[Session]) -> None:
+    """Check every variant; one LockError naming the variant of each stale entry."""
+    error = stale_error(lock_check(sessions))
     if error:
         raise error
 
@@ -116,7 +121,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
     record = run_image_tests(s.definition, s.engine, target, s.build_dir)
     s.state.save_test(record)
     if not record.passed:
-        raise PipelineError(
+        raise ImageTestFailure(
             f"{s.variant}: in-image tests failed: {record.failed} of {record.count} "
             f"(report: {record.report})"
         )
@@ -201,10 +206,13 @@ def do_standin(s: Session, *, force: bool) -> str:
     return str(built.ref)
 
 
-def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
+def do_contract(
+    s: Session, image: str | None, *, strict: bool = True
+) -> tuple[str, list[contract.Outcome]]:
     """Check the base contract on ``image`` (default: the base, stand-in or real, pulled).
 
-    Prints one line per row; raises :class:`~.contract.ContractError` naming every broken row.
+    Prints one line per row (stderr); returns the image checked and the rows. ``strict``:
+    raise :class:`~.contract.ContractError` (CheckFailed) naming every broken row.
     """
     if image is None:
         base = s.resolve_base()
@@ -213,9 +221,15 @@ def do_contract(s: Session, image: str | None) -> list[contract.Outcome]:
     outcomes = contract.check_image(s.engine, image, contract.expected_for(s.definition.base))
     for o in outcomes:
         console.info(f"{'ok  ' if o.ok else 'FAIL'} {o.row:<13} {o.detail}")
+    if strict:
+        raise_contract(image, outcomes)
+    return image, outcomes
+
+
+def raise_contract(image: str, outcomes: list[contract.Outcome]) -> None:
+    """ContractError (CheckFailed, exit 1) naming every broken row; nothing when all hold."""
     if contract.failures(outcomes):
         raise contract.summary_error(image, outcomes)
-    return outcomes
 
 
 def do_e2e(
@@ -261,12 +275,11 @@ def do_e2e(
 
 
 def do_verify_tag(s: Session, tag: str) -> int:
-    """The release number N of ``tag`` = ``v<variant tag>.N``; one release covers every variant,
+    """The release number N of ``tag`` = ``v<variant tag>.N`` (PipelineError, exit 1: the tag
+    does not fit); one release covers every variant,
     and its git tag names the default variant's (``v2.49.2-nats.1``) unless --variant."""
     where = (
         f"{s.definition.path.name} variant {s.variant} (<name>-<target.tag_suffix>, "
         "or the variant's own tag)"
     )
-    number = parse_release_tag(tag, s.definition.target.tag, where=where)
-    console.info(f"{tag}: release {number} of {s.definition.target.tag}")
-    return number
+    return parse_release_tag(tag, s.definition.target.tag, where=where)

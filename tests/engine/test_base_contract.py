@@ -4,6 +4,7 @@ row; an image that resets PATH for login shells (as Debian's /etc/profile would)
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -80,3 +81,16 @@ def test_contract_task_refuses_an_image_that_resets_path(
     assert "FAIL login-path" in result.stderr
     assert result.stderr.count("FAIL") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_contract_json_names_the_broken_row(engine: engines.Engine, broken_image: str) -> None:
+    """--json: the rows as one document on stdout; still exit 1 naming the row."""
+    result = subprocess.run(
+        [INVOKE, "contract", "--engine", engine.name, "--image", broken_image, "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert document["image"] == broken_image and document["ok"] is False
+    assert [r["row"] for r in document["rows"] if not r["ok"]] == ["login-path"]
+    assert len(document["rows"]) == len(ROWS)

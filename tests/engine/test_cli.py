@@ -217,7 +217,7 @@ def test_bad_definition_fails_in_one_line_and_builds_nothing(
         str(private_definition),
         build_dir=tmp_path / "build",
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (README "Exit codes")
     assert result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert lines == [

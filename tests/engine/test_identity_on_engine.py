@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import labels as L
-from ray_worker_image.pipeline import do_push
 from ray_worker_image.raytag import RayTag
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.state import PushRecord
+from ray_worker_image.steps import do_push
 
 from ..conftest import ROOT, Builds
 
@@ -44,7 +44,9 @@ def patch(*args: str) -> subprocess.CompletedProcess[str]:
 
 def one_error(result: subprocess.CompletedProcess[str]) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert result.returncode == 2 and len(errors) == 1, (
+        result.stderr
+    )  # a refused patch: an input error
     return errors[0]
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -54,3 +58,19 @@ def test_a_pin_that_fights_the_base_is_refused(built: Built, repo_copy: Path) ->
 
     with pytest.raises(LockError, match=r"pip-compile requirements/2\.49\.2/ray-worker\.in failed"):
         compute_lock(definition, built.session.engine, built.image.base, built.session.ca_cert)
+
+
+def test_lock_check_json_prints_the_stale_entries(built: Built, tmp_path: Path) -> None:
+    """`invoke lock --check --json`: {"ok", "stale"} on stdout, exit 0 when current."""
+    s = built.session
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "invoke"), "lock", "--check", "--json",
+            "--stand-in", "--stand-in-registry", s.options.stand_in_registry,
+            "--engine", s.engine.name, "--variant", s.variant,
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        env={**os.environ, "RAY_IMAGE_BUILD_DIR": str(tmp_path)},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"stale": {s.variant: []}, "ok": True}

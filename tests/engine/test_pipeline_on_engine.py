@@ -18,11 +18,12 @@ from ray_worker_image.context import context_tar
 from ray_worker_image.errors import PushError
 from ray_worker_image.imagetest import run_suite
 from ray_worker_image.leaks import certificate_needles, scan_image
-from ray_worker_image.pipeline import Options, Session, do_build, do_push
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.rollout import POD_CHECK_SNIPPET
+from ray_worker_image.session import Options, Session
 from ray_worker_image.state import PushRecord, TestRecord
+from ray_worker_image.steps import do_build, do_push
 
 from ..conftest import ROOT, Built, isolated_definition
 

@@ -17,10 +17,10 @@ import pytest
 import requests
 
 from ray_worker_image.errors import PipelineError
-from ray_worker_image.pipeline import do_push
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import Credentials, RegistryClient
 from ray_worker_image.state import TestRecord
+from ray_worker_image.steps import do_push
 
 from ..conftest import Built
 from ..lanes import shared_lock

@@ -16,10 +16,10 @@ from ray_worker_image import engine as engines
 from ray_worker_image.build import build_image
 from ray_worker_image.definition import load_variant
 from ray_worker_image.inputs import commit_epoch, rfc3339
-from ray_worker_image.pipeline import Options, Session
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryClient
 from ray_worker_image.render import render_context
+from ray_worker_image.session import Options, Session
 
 from ..conftest import ROOT, isolated_definition
 

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ray_worker_image import supply
 from ray_worker_image.engine import Engine
 from ray_worker_image.lock import parse_lock
-from ray_worker_image.pipeline import do_push
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.state import PushRecord, TestRecord
+from ray_worker_image.steps import do_push
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 from ray_worker_image.supply.transport import ArtifactStore
@@ -193,6 +193,16 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
     assert wrong.returncode == 1
     assert "FAIL signature: no valid signature" in wrong.stdout
     assert "ok   sbom" in wrong.stdout
+    # --json: the same checks as one document on stdout, the same exit code
+    as_json = _invoke(
+        "verify", f"{registry}/{record.repository}@{record.digest}", "--public-key", str(other),
+        "--json",
+    )  # fmt: skip
+    assert as_json.returncode == 1
+    document = json.loads(as_json.stdout)
+    assert document["image"] == f"{registry}/{record.repository}@{record.digest}"
+    assert document["ok"] is False
+    assert {c["name"]: c["ok"] for c in document["checks"]}["signature"] is False
     # an image without SBOM or signature: the plain base, pushed into the test repository
     s = built.session
     unsigned = ImageRef(registry, record.repository, "unsigned")
@@ -219,7 +229,7 @@ def test_signing_errors_never_show_the_passphrase_or_key(
         {sign.KEY_ENV: pem, sign.PASSPHRASE_ENV: "not-" + PASSPHRASE},
     ):
         run = _invoke("sign", ref, env=env)
-        assert run.returncode == 1
+        assert run.returncode == 2  # a key that does not load is bad input
         err = run.stderr.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: $RAY_IMAGE_SIGNING_KEY"), run.stderr
         out = run.stdout + run.stderr

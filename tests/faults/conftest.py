@@ -229,9 +229,13 @@ def invoke(
     )
 
 
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    """Assert the run failed with exit 1 and exactly one `error:` line, no traceback."""
-    assert result.returncode == 1, (result.returncode, result.stderr[-2000:])
+def one_line_error(
+    result: subprocess.CompletedProcess[str], code: int | tuple[int, ...] = 1
+) -> str:
+    """Assert the run failed with exit ``code`` (README "Exit codes": 1 a failure, 2 bad
+    input, 3 could not run; a tuple: any of them) and one `error:` line, no traceback."""
+    codes = code if isinstance(code, tuple) else (code,)
+    assert result.returncode in codes, (result.returncode, result.stderr[-2000:])
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-2000:]

@@ -21,7 +21,7 @@ def test_markup_in_a_message_prints_intact(tmp_path: Path) -> None:
     (folder / "pkg[extra].yaml").write_text("base: {pyhton: 1}\n")
     for name in ("pkg[extra].yaml", "missing[/tmp/x].yaml"):
         path = folder / name
-        line = one_line_error(invoke(["render", "--definition", str(path)], tmp_path / "b"))
+        line = one_line_error(invoke(["render", "--definition", str(path)], tmp_path / "b"), 2)
         assert line.startswith(f"error: {path}: "), line
 
 
@@ -30,7 +30,8 @@ def test_missing_registry_ca_names_the_file(tiny: TinyImage, own_registry: Regis
     ca = "/tmp/x/[/tmp/x]/pkg[extra].pem"
     result = invoke(tiny.push_args(own_registry.address, "--registry-ca", ca), tiny.build_dir)
     assert (
-        one_line_error(result) == f"error: --registry-ca {ca}: no such file; give the CA's PEM file"
+        one_line_error(result, 2)
+        == f"error: --registry-ca {ca}: no such file; give the CA's PEM file"
     )
 
 

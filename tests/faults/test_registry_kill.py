@@ -64,7 +64,7 @@ def test_registry_killed_mid_upload_fails_in_one_line_and_rerun_succeeds(
         own_registry.kill()
         out, err = process.communicate(timeout=300)
         failed = subprocess.CompletedProcess(process.args, process.returncode, out, err)
-        line = one_line_error(failed)
+        line = one_line_error(failed, (1, 3))  # the push fails (1) or the registry is gone (3)
         assert own_registry.address in line or "push" in line, line
         elapsed = time.monotonic() - started
 

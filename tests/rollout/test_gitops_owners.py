@@ -35,9 +35,10 @@ def invoke(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def one_line(result: subprocess.CompletedProcess[str]) -> str:
+def one_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """The one `error:` line; exit ``code`` (2: refused input, 1: --check found drift)."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert result.returncode == code and len(errors) == 1, result.stderr
     assert "Traceback" not in result.stderr
     return errors[0]
 
@@ -51,7 +52,7 @@ def test_write_changes_only_the_image_lines_and_check_agrees(tmp_path: Path) -> 
     before = manifest.read_text()
 
     check = invoke("--write", str(manifest), "--check", "--image", IMAGE)
-    assert "not on the image (4 line(s) differ)" in one_line(check)
+    assert "not on the image (4 line(s) differ)" in one_line(check, code=1)
     assert manifest.read_text() == before
 
     done = invoke("--write", str(manifest), "--image", IMAGE)

@@ -179,7 +179,9 @@ def test_an_entry_that_would_move_a_group_left_alone_is_refused(tmp_path: Path) 
     before = (overlay / "kustomization.yaml").read_text()
     refused = patch("--write", str(overlay), "--groups", "", "--image", IMAGE)
     errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-    assert refused.returncode == 1 and len(errors) == 1, refused.stderr
+    assert refused.returncode == 2 and len(errors) == 1, (
+        refused.stderr
+    )  # a refused patch: an input error
     assert "images[0] (name rayproject/ray) also sets the image of worker group" in errors[0]
     assert (overlay / "kustomization.yaml").read_text() == before
 
@@ -200,7 +202,9 @@ def test_write_follows_a_symlink(tmp_path: Path) -> None:
 
 def _one_error(result: subprocess.CompletedProcess[str]) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert result.returncode == 2 and len(errors) == 1, (
+        result.stderr
+    )  # a refused patch: an input error
     return errors[0]
 
 

@@ -116,7 +116,7 @@ def test_unknown_group_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
         "--out",
         str(tmp_path / "out"),
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "'gpu-workers' not found" in line and "cpu-small, gpu-a100, batch-cpu" in line
@@ -141,7 +141,7 @@ def test_names_that_kubernetes_refuses_never_reach_a_script(
     argv = [a for pair in options.items() for a in pair]
     out = tmp_path / "out"
     result = _patch(*argv, "--image", IMAGE, "--format", "shell", "--out", str(out))
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {flag} ") and "not a valid" in lines[0]
     assert result.stdout == "" and not out.exists() and not canary.exists()
@@ -153,7 +153,7 @@ def test_a_group_name_from_the_cluster_file_is_checked_like_the_flag(tmp_path: P
     live = tmp_path / "rc.json"
     live.write_text(json.dumps(obj))
     result = _patch("--from", str(live), "--image", IMAGE, "--format", "shell")
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.startswith(f"error: {live}: spec.workerGroupSpecs[0].groupName ")
     assert "not a valid label value" in result.stderr and result.stdout == ""
 

@@ -1,5 +1,5 @@
-"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 1, no traceback,
-nothing written, and no engine asked.
+"""`invoke TASK` with bad input, as a user runs it: one `error:` line, exit 2 (bad input),
+no traceback, nothing written, and no engine asked.
 
 Every run points both engines at sockets that do not exist (``DOCKER_HOST``,
 ``RAY_IMAGE_PODMAN_SOCKET``) and its state at a fresh folder: an input that slipped past
@@ -56,10 +56,11 @@ def _run(
     )
 
 
-def _assert_one_line(result: subprocess.CompletedProcess[str], said: str) -> None:
+def _assert_one_line(result: subprocess.CompletedProcess[str], said: str, code: int = 2) -> None:
+    """One `error:` line saying ``said``; exit ``code`` (2: bad input, README "Exit codes")."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == code, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert said in lines[0], lines[0]
     assert result.stdout == ""
@@ -147,7 +148,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_one_line_before_any_engine(tmp_path: Path, case: str) -> None:
     args, said = CASES[case]
-    _assert_one_line(_run(tmp_path, *args), said)
+    _assert_one_line(_run(tmp_path, *args), said, code=3 if "nothing listens" in said else 2)
     assert not (tmp_path / "build").exists()
 
 
@@ -220,19 +221,19 @@ def test_definition_resolves_from_the_current_directory(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "release 1 of 2.49.2-nats" in result.stderr
+    assert result.stdout == "v2.49.2-nats.1: release 1 of 2.49.2-nats\n"
 
 
 def test_verify_tag_finds_the_variant_itself(tmp_path: Path) -> None:
     result = _run(tmp_path, "verify-tag", "--tag", "v2.52.1-py311-nats.3")
     assert result.returncode == 0, result.stderr
-    assert "release 3 of 2.52.1-py311-nats" in result.stderr
+    assert result.stdout == "v2.52.1-py311-nats.3: release 3 of 2.52.1-py311-nats\n"
 
 
 def test_a_bracketed_ipv6_registry_passes_the_plan(tmp_path: Path) -> None:
     """The plan accepts it; the run then stops at the (absent) engine, not at --registry."""
     result = _run(tmp_path, *RELEASE, "--registry", "[::1]:5000", "--dry-run")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.returncode == 3 and "Traceback" not in result.stderr  # could not run
     assert "--registry" not in result.stderr
     assert "no Docker Engine answers" in result.stderr
 
@@ -283,5 +284,5 @@ def test_a_registry_where_nothing_listens_is_refused_at_once(task: str, tmp_path
     )
     env = _env(tmp_path, RAY_IMAGE_SIGNING_KEY=private, RAY_IMAGE_VERIFY_KEY=public)
     result = _run(tmp_path, task, "127.0.0.1:9/swe-fleet/ray:2.49.2-nats", env=env)
-    _assert_one_line(result, "REF's registry 127.0.0.1:9: nothing listens there")
+    _assert_one_line(result, "REF's registry 127.0.0.1:9: nothing listens there", code=3)
     assert "tried" not in result.stderr

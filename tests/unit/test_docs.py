@@ -3,8 +3,9 @@
 - README.md is at most 15 KB and has the sections a newcomer looks for;
 - every relative link in README.md and docs/ names a file that exists (and, with an anchor,
   a heading of that file);
-- nothing in the repository points outside it (``../shared/reference``, ``../shared/docs``): what the project relies on from
-  elsewhere is committed under docs/reference/ or tests/data/ with its source.
+- nothing in the repository points outside it (``../shared/reference``, ``../shared/docs``):
+  what the project relies on from elsewhere is committed under docs/reference/ or tests/data/
+  with its source.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def test_e2e_refuses_a_bad_manifest_before_starting_anything(args: list[str], li
         check=False,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input (README "Exit codes")
     assert result.stderr.strip().splitlines()[-1].startswith(line)
     assert "Traceback" not in result.stderr
 
@@ -98,7 +98,7 @@ def test_ref_is_positional_or_an_option(args: list[str]) -> None:
         [INVOKE, "verify", *args, "--public-key", "/nonexistent/pub.pem"],
         cwd=ROOT, capture_output=True, text=True, check=False, timeout=60,
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input
     assert (
         result.stderr.strip()
         .splitlines()[-1]
@@ -117,7 +117,7 @@ def test_a_blank_ref_is_one_error_line(task: str) -> None:
     result = subprocess.run(
         [INVOKE, task, " "], cwd=ROOT, capture_output=True, text=True, check=False, timeout=60
     )
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad input
     assert result.stderr.strip().splitlines() == [
         f"error: give the image reference: invoke {task} REGISTRY/REPO@sha256:... (or --ref REF)"
     ]

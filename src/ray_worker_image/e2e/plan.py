@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import PipelineError
+from ..errors import PipelineError, UsageError
 from ..kube_quantity import parse_quantity, quantity_value
 from ..kuberay_pod import HEAD_GROUP, NodeCommand, OperatorSettings, head_command, worker_command
 
@@ -35,7 +35,7 @@ DEFAULT_SHM_BYTES = 1 << 30  # /dev/shm when the manifest sets no memory limit
 DEFAULT_SETTINGS = OperatorSettings()  # the operator as it ships (bash -c, init injection)
 
 
-class PlanError(PipelineError):
+class PlanError(UsageError):
     """The manifest cannot be run as a miniature cluster."""
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineUnavailable
 from .base import Engine
 from .container import RunningContainer
 from .docker import DockerEngine
@@ -89,7 +89,7 @@ def connect(name: str) -> Engine:
             return cls.connect(start=can_start)
         except EngineError as exc:
             tried.append(str(exc))
-    raise EngineError(
+    raise EngineUnavailable(
         "no container engine found; tried: "
         + " | ".join(dict.fromkeys(tried))
         + f" | docker: {DockerEngine.how_to_start()}"

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineUnavailable
 from ..registry import RegistryAccess
 from .base import Engine
 from .seam import DEFAULT_DOCKER_SOCKET, _ping, _require_ca
@@ -28,7 +28,9 @@ class DockerEngine(Engine):
         url = cls._base_url()
         client = _ping(url)
         if client is None:
-            raise EngineError(f"docker: no Docker Engine answers at {url}; {cls.how_to_start()}")
+            raise EngineUnavailable(
+                f"docker: no Docker Engine answers at {url}; {cls.how_to_start()}"
+            )
         return cls(client, url)
 
     @classmethod

@@ -16,7 +16,7 @@ import docker
 from docker import auth as docker_auth
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
-from ..errors import EngineError
+from ..errors import EngineError, EngineUnavailable
 from ..refs import ImageRef
 from ..registry import RegistryAccess
 from .base import Engine
@@ -42,12 +42,12 @@ class PodmanEngine(Engine):
         if client is None and start and not custom and shutil.which("podman"):
             client = cls._start_service(url)
         if client is None and custom:
-            raise EngineError(
+            raise EngineUnavailable(
                 f"podman: no podman API at {url} (from ${PODMAN_SOCKET_ENV}); start one there "
                 f"with `podman system service --time=0 {url}`, or unset {PODMAN_SOCKET_ENV}"
             )
         if client is None:
-            raise EngineError(f"podman: no podman API at {url}; {cls.how_to_start()}")
+            raise EngineUnavailable(f"podman: no podman API at {url}; {cls.how_to_start()}")
         return cls(client, url)
 
     @classmethod
@@ -62,6 +62,7 @@ class PodmanEngine(Engine):
             stderr=log,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd="/",  # conmon needs its working directory: the caller's may be deleted later
         )
         retrying = Retrying(
             stop=stop_after_delay(20),

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import console
-from ..errors import PipelineError, PushError
+from ..errors import PipelineError, PushError, UsageError
 from . import oci
 from .transport import ArtifactStore
 
@@ -43,20 +43,20 @@ def _material(value: str, source: str) -> bytes:
     if value.lstrip().startswith("-----BEGIN"):
         return value.encode()
     if not value.strip():
-        raise PipelineError(f"{source} is empty: give a PEM key file's path (or the PEM itself)")
+        raise UsageError(f"{source} is empty: give a PEM key file's path (or the PEM itself)")
     if "\n" in value or "-----" in value:  # PEM-like text, never a path: never echoed
-        raise PipelineError(f"{source}: not a PEM key and not a file path; give a key file's path")
+        raise UsageError(f"{source}: not a PEM key and not a file path; give a key file's path")
     path = Path(value)
     if path.is_dir():
-        raise PipelineError(f"{source}: {path} is a folder, not a key file; give a PEM key file")
+        raise UsageError(f"{source}: {path} is a folder, not a key file; give a PEM key file")
     if not path.exists():
-        raise PipelineError(f"{source}: no such file {path}; give a PEM key file's path")
+        raise UsageError(f"{source}: no such file {path}; give a PEM key file's path")
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise PipelineError(f"{source}: cannot read {path} ({exc.strerror})") from None
+        raise UsageError(f"{source}: cannot read {path} ({exc.strerror})") from None
     if not data.strip():
-        raise PipelineError(f"{source}: {path} is empty; give a PEM key file")
+        raise UsageError(f"{source}: {path} is empty; give a PEM key file")
     return data
 
 
@@ -64,43 +64,43 @@ def load_private_key(environ: dict[str, str] | None = None) -> ec.EllipticCurveP
     """The signing key from the environment; PipelineError (naming variables only) otherwise."""
     env = os.environ if environ is None else environ
     if KEY_ENV not in env:
-        raise PipelineError(
+        raise UsageError(
             f"${KEY_ENV} is not set: export the path of the PEM signing key "
             "(README: Supply chain, key generation)"
         )
     value = env[KEY_ENV]
     if not value.strip():
-        raise PipelineError(
+        raise UsageError(
             f"${KEY_ENV} is empty: export the path of the PEM signing key "
             "(README: Supply chain, key generation)"
         )
     data = _material(value, f"${KEY_ENV}")
     if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
-        raise PipelineError(f"${KEY_ENV} is a public key; give the private (signing) key")
+        raise UsageError(f"${KEY_ENV} is a public key; give the private (signing) key")
     passphrase = env.get(PASSPHRASE_ENV) or None
     encrypted = b"ENCRYPTED" in data
     if passphrase and not encrypted:
-        raise PipelineError(
+        raise UsageError(
             f"${PASSPHRASE_ENV} is set but ${KEY_ENV} is not encrypted; unset ${PASSPHRASE_ENV}"
         )
     if encrypted and not passphrase:
-        raise PipelineError(f"${KEY_ENV} is encrypted: export its passphrase in ${PASSPHRASE_ENV}")
+        raise UsageError(f"${KEY_ENV} is encrypted: export its passphrase in ${PASSPHRASE_ENV}")
     try:
         key = serialization.load_pem_private_key(
             data, password=passphrase.encode() if passphrase else None
         )
     except TypeError:  # never the library's text: it may quote input
-        raise PipelineError(
+        raise UsageError(
             f"${KEY_ENV}: the passphrase in ${PASSPHRASE_ENV} does not match the key's "
             "encryption (set it only for an encrypted key)"
         ) from None
     except Exception:  # ValueError, UnsupportedAlgorithm: the text may quote input
-        raise PipelineError(
+        raise UsageError(
             f"${KEY_ENV}: cannot load the private key (not a PEM private key, or wrong "
             f"${PASSPHRASE_ENV})"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise PipelineError(f"${KEY_ENV}: not an ECDSA P-256 key; make one as the README says")
+        raise UsageError(f"${KEY_ENV}: not an ECDSA P-256 key; make one as the README says")
     return key
 
 
@@ -113,18 +113,18 @@ def load_public_key(
         ("--public-key", option) if option else (f"${VERIFY_KEY_ENV}", env.get(VERIFY_KEY_ENV, ""))
     )
     if not value:
-        raise PipelineError(f"no public key: pass --public-key FILE or export ${VERIFY_KEY_ENV}")
+        raise UsageError(f"no public key: pass --public-key FILE or export ${VERIFY_KEY_ENV}")
     data = _material(value, source)
     if b"PRIVATE KEY-----" in data:
-        raise PipelineError(
+        raise UsageError(
             f"{source} is a private key; give the public key (openssl ec -in KEY -pubout)"
         )
     try:
         key = serialization.load_pem_public_key(data)
     except Exception:  # ValueError, UnsupportedAlgorithm: the text may quote input
-        raise PipelineError(f"{source}: not a PEM public key") from None
+        raise UsageError(f"{source}: not a PEM public key") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
-        raise PipelineError(f"{source}: not an ECDSA public key")
+        raise UsageError(f"{source}: not an ECDSA public key")
     return key
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import console
-from ..errors import PipelineError
+from ..errors import PipelineError, UsageError
 from ..preflight import check_listening, check_out_dir
 from ..push import credentials_from_env
 from ..refs import ImageRef
@@ -15,7 +15,7 @@ from ..state import PushRecord
 from . import after_push, sign
 from .sbom import generate_sbom, sbom_filename
 from .transport import ArtifactStore
-from .verify import run_checks
+from .verify import Check, run_checks
 
 
 def last_push(s: Session, registry: str, username: str | None = None) -> PushRecord:
@@ -77,7 +77,7 @@ def _store_for(
     ref: ImageRef, username: str | None, registry_ca: str | None, insecure: bool
 ) -> ArtifactStore:
     if registry_ca and not Path(registry_ca).is_file():
-        raise PipelineError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
+        raise UsageError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
     check_listening(ref.registry, "REF's registry")
     access = RegistryAccess(ref.registry, Path(registry_ca) if registry_ca else None, insecure)
     store = ArtifactStore(access, credentials_from_env(username), ref.repository)
@@ -89,7 +89,7 @@ def require_ref(ref: str | None, task: str) -> str:
     """The REF of ``invoke sign``/``invoke verify`` (positional or ``--ref``); PipelineError
     saying how to give it when missing or blank."""
     if ref is None or not str(ref).strip():
-        raise PipelineError(
+        raise UsageError(
             f"give the image reference: invoke {task} REGISTRY/REPO@sha256:... (or --ref REF)"
         )
     return str(ref)
@@ -115,11 +115,27 @@ def do_verify(
     insecure: bool,
 ) -> bool:
     """Print one line per check; True when every check passed."""
+    name, checks = verify_checks(
+        ref_text, public_key=public_key, username=username, registry_ca=registry_ca,
+        insecure=insecure,
+    )  # fmt: skip
+    print(name)
+    for check in checks:
+        print(check.line())
+    return all(check.ok for check in checks)
+
+
+def verify_checks(
+    ref_text: str,
+    *,
+    public_key: str | None,
+    username: str | None,
+    registry_ca: str | None,
+    insecure: bool,
+) -> tuple[str, list[Check]]:
+    """``REPO@sha256:...`` of REF and its checks (signature, SBOM, labels), nothing printed."""
     key = sign.load_public_key(public_key)
     ref = ImageRef.parse(ref_text, what="REF")
     store = _store_for(ref, username, registry_ca, insecure)
     digest, checks = run_checks(store, ref, key)
-    print(f"{ref.name}@{digest}")
-    for check in checks:
-        print(check.line())
-    return all(check.ok for check in checks)
+    return f"{ref.name}@{digest}", list(checks)

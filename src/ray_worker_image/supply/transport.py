@@ -31,7 +31,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from ..errors import PushError
+from ..errors import PushError, RegistryUnavailable
 from ..registry import (
     ATTEMPTS,
     MANIFEST_TYPES,
@@ -166,7 +166,7 @@ class ArtifactStore:
         try:
             return _with_retries(once)
         except _Retry as exc:
-            raise PushError(
+            raise RegistryUnavailable(
                 f"registry {self.access.registry}: {what} failed ({exc}, retried); the "
                 "registry or a proxy in front of it is failing, retry later"
             ) from None

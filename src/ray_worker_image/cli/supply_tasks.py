@@ -1,0 +1,111 @@
+"""The supply-chain tasks: SBOM (needs the clone), and sign, verify, verify-tag (anywhere)."""
+
+from __future__ import annotations
+
+from invoke.context import Context
+
+from .. import steps
+from ..errors import CheckFailed
+from ..output import print_json
+from ..preflight import check_out_dir
+from ..release_tag import variant_for_tag
+from ..supply import steps as supply_steps
+from .options import ACCESS, ALL_VARIANTS, COMMON, REGISTRY, Given
+from .task import task
+
+REF_HELP = "REF: positional, or --ref; REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."
+DEFINITION_VARIANT = tuple(o for o in COMMON if o.name in ("definition", "variant"))
+
+
+@task(
+    clone=True,
+    shared=COMMON + ALL_VARIANTS + REGISTRY + ACCESS,
+    help={
+        "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
+        "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
+        "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
+    },
+)
+def sbom(
+    c: Context, given: Given, out: str | None = None, attach: bool = False, sign: bool = False
+) -> None:
+    """CycloneDX SBOM of the last pushed image's Python environment (cyclonedx-py, in a
+    throwaway container of the image); --attach refers it to the digest in the registry."""
+    check_out_dir(out, what="the SBOM")
+    with given.sessions() as opened:
+        for path in supply_steps.do_sbom(
+            opened, username=given.username, out=out, attach=attach, require_signature=sign,
+            registry=given.registry(),
+        ):  # fmt: skip
+            print(path)
+
+
+@task(shared=ACCESS, help={"ref": REF_HELP})
+def sign(c: Context, given: Given, ref: str) -> None:
+    """Sign the digest REF names (cosign format, sha256-<hex>.sig) with the key in
+    $RAY_IMAGE_SIGNING_KEY (path or PEM; passphrase $RAY_IMAGE_SIGNING_KEY_PASSPHRASE)."""
+    print(
+        supply_steps.do_sign(
+            supply_steps.require_ref(ref, "sign"), username=given.username,
+            registry_ca=given.registry_ca, insecure=given.insecure_registry,
+        )
+    )  # fmt: skip
+
+
+@task(
+    shared=ACCESS,
+    help={
+        "ref": REF_HELP,
+        "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
+        "json": "print {image, ok, checks: [{name, ok, detail}]} as JSON on stdout",
+    },
+)
+def verify(
+    c: Context, given: Given, ref: str, public_key: str | None = None, json: bool = False
+) -> None:
+    """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
+    and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
+    name, checks = supply_steps.verify_checks(
+        supply_steps.require_ref(ref, "verify"), public_key=public_key,
+        username=given.username, registry_ca=given.registry_ca, insecure=given.insecure_registry,
+    )  # fmt: skip
+    ok = all(check.ok for check in checks)
+    if json:
+        rows = [{"name": k.name, "ok": k.ok, "detail": k.detail} for k in checks]
+        print_json({"image": name, "ok": ok, "checks": rows})
+    else:
+        print(name)
+        for check in checks:
+            print(check.line())
+    if not ok:
+        failed = ", ".join(k.name for k in checks if not k.ok)
+        raise CheckFailed(f"{name}: verification failed: {failed}")
+
+
+@task(
+    shared=DEFINITION_VARIANT,
+    help={
+        "tag": "the git tag being released, e.g. v2.49.2-nats.1",
+        "variant": "the variant the tag releases (default: the one whose target tag the "
+        "release tag carries; needed only when several fit)",
+        "json": "print {tag, variant, target_tag, release} as JSON on stdout",
+    },
+)
+def verify_tag(c: Context, given: Given, tag: str, json: bool = False) -> None:
+    """Refuse a release tag that does not match the variant's target tag (v<tag>.N).
+
+    Without --variant, the variant is the one whose target tag the release tag carries.
+    Prints `<tag>: release N of <target tag>` (or --json) on stdout.
+    """
+    fixed = {}
+    if given.setting("variant", given.variant) is None:
+        found = given.definition()
+        fixed["variant"] = variant_for_tag(tag, {v.variant: v.target.tag for v in found.variants})
+    with given.session(**fixed) as s:
+        number = steps.do_verify_tag(s, tag)
+        target = s.definition.target.tag
+    if json:
+        print_json({"tag": tag, "variant": s.variant, "target_tag": target, "release": number})
+    else:
+        print(f"{tag}: release {number} of {target}")

@@ -1,0 +1,171 @@
+"""Services outlive the folder they were started from (issue 18 point 4).
+
+Each engine's API service is started with scripts/start-service.sh (what setup-host.sh and
+self-check.sh use) from a temporary folder that is then deleted; a container must still
+start through that API. The services here are this test's own (their own socket, state
+and log folders), never the shared ones other tests use; each is stopped after.
+The control case starts podman's the old way (in the folder, `nohup ... &`) and shows
+the failure this guards against: "[conmon:e] Failed to get working directory".
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+START = ROOT / "scripts/start-service.sh"
+IMAGE = "localhost/ray-worker-image/self-check:bookworm"  # kept by scripts/self-check.sh
+ROOTFS = Path("/var/lib/ray-worker-image/self-check-rootfs.tar")
+
+pytestmark = [
+    pytest.mark.engine,
+    pytest.mark.skipif(os.geteuid() != 0, reason="starts engine services: needs root"),
+]
+
+
+def _wait(sock: Path, seconds: float = 30) -> docker.DockerClient:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if sock.exists():
+            try:
+                client = docker.DockerClient(base_url=f"unix://{sock}", timeout=60)
+                client.ping()
+                return client
+            except Exception:
+                pass
+        time.sleep(0.2)
+    raise AssertionError(f"no API on {sock}")
+
+
+def _stop(pattern: str) -> None:
+    """Stop the one service whose whole command line is ``pattern`` (this test's own)."""
+    found = subprocess.run(["pgrep", "-x", "-f", pattern], capture_output=True, text=True)
+    for pid in found.stdout.split():
+        os.kill(int(pid), signal.SIGTERM)
+
+
+@pytest.fixture
+def place(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def _run_true(client: docker.DockerClient) -> bytes:
+    return client.containers.run(IMAGE, ["echo", "alive"], remove=True)
+
+
+def _podman(place: Path, *, old_way: bool) -> docker.DockerClient:
+    sock, folder = place / "podman.sock", place / "started-here"
+    folder.mkdir()
+    argv = ["podman", "system", "service", "--time=0", f"unix://{sock}"]
+    if old_way:  # what setup-host.sh/self-check.sh did before
+        with open(place / "podman.log", "ab") as log:
+            subprocess.Popen(argv, cwd=folder, stdout=log, stderr=log, start_new_session=False)
+    else:
+        subprocess.run([str(START), str(place / "podman.log"), *argv], cwd=folder, check=True)
+    client = _wait(sock)
+    shutil.rmtree(folder)  # the clone a user deletes after Quickstart
+    return client
+
+
+def test_podman_api_starts_containers_after_its_folder_is_deleted(place: Path) -> None:
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        pytest.skip(f"{IMAGE} missing: run scripts/self-check.sh once")
+    pattern = f"podman system service --time=0 unix://{place / 'podman.sock'}"
+    try:
+        client = _podman(place, old_way=False)
+        assert _run_true(client).strip() == b"alive"
+        service = subprocess.run(["pgrep", "-x", "-f", pattern], capture_output=True, text=True)
+        pid = service.stdout.split()[0]
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+        assert os.getsid(int(pid)) == int(pid)  # its own session
+    finally:
+        _stop(pattern)
+
+
+def test_control_the_old_way_breaks_when_the_folder_goes(place: Path) -> None:
+    """The failure the start above avoids (the test would be empty if this passed)."""
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        pytest.skip(f"{IMAGE} missing: run scripts/self-check.sh once")
+    pattern = f"podman system service --time=0 unix://{place / 'podman.sock'}"
+    try:
+        client = _podman(place, old_way=True)
+        with pytest.raises(docker.errors.APIError):
+            _run_true(client)
+        assert "Failed to get working directory" in (place / "podman.log").read_text()
+    finally:
+        _stop(pattern)
+
+
+def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) -> None:
+    """A dockerd of the test's own: own data root, socket and network namespace (unshare
+    --net). Never --bridge=none in the host's namespace: dockerd then deletes the host's
+    docker0, which the shared dockerd needs."""
+    if not shutil.which("dockerd") or not ROOTFS.is_file():
+        pytest.skip("dockerd or the self-check rootfs is missing (scripts/setup-host.sh)")
+    sock, folder, pidfile = place / "docker.sock", place / "started-here", place / "dockerd.pid"
+    folder.mkdir()
+    argv = [
+        "unshare", "--net", "dockerd", f"--host=unix://{sock}", f"--data-root={place}/data",
+        f"--exec-root={place}/exec", f"--pidfile={pidfile}", "--bridge=none",
+        "--iptables=false", "--ip6tables=false", "--ip-masq=false",
+    ]  # fmt: skip
+    subprocess.run([str(START), str(place / "dockerd.log"), *argv], cwd=folder, check=True)
+    pid = 0
+    try:
+        client = _wait(sock, 60)
+        pid = int(pidfile.read_text().strip())
+        shutil.rmtree(folder)
+        cli = ["docker", "-H", f"unix://{sock}"]
+        subprocess.run([*cli, "import", str(ROOTFS), IMAGE], check=True, capture_output=True)
+        output = client.containers.run(IMAGE, ["echo", "alive"], remove=True, network_mode="none")
+        assert output.strip() == b"alive"
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    finally:
+        pid = pid or (int(pidfile.read_text().strip()) if pidfile.exists() else 0)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(150):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.2)
+
+
+def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(
+    place: Path,
+) -> None:
+    """scripts/self-check.sh on a podman API broken the old way (its folder deleted): it says
+    why, restarts that service once (from /) and passes. The service is this test's own
+    ($RAY_IMAGE_PODMAN_SOCKET); the shared ones are only read."""
+    if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
+        pytest.skip(f"{IMAGE} missing: run scripts/self-check.sh once")
+    sock = place / "podman.sock"
+    pattern = f"podman system service --time=0 unix://{sock}"
+    try:
+        client = _podman(place, old_way=True)
+        with pytest.raises(docker.errors.APIError):
+            _run_true(client)
+        env = {**os.environ, "RAY_IMAGE_PODMAN_SOCKET": str(sock)}
+        checked = subprocess.run(
+            [str(ROOT / "scripts/self-check.sh"), "--no-docker"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stderr[-3000:]
+        said = [line for line in checked.stderr.splitlines() if "restarting the podman API" in line]
+        assert len(said) == 1 and "answers but cannot start a container" in said[0], said
+        assert "ok  podman: its API starts containers" in checked.stderr
+        service = subprocess.run(["pgrep", "-x", "-f", pattern], capture_output=True, text=True)
+        [pid] = service.stdout.split()
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+        assert _run_true(_wait(sock)).strip() == b"alive"
+    finally:
+        _stop(pattern)
