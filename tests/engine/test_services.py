@@ -32,7 +32,7 @@ pytestmark = [
 ]
 
 
-def _wait(sock: Path, seconds: float = 30) -> docker.DockerClient:
+def _wait(sock: Path, seconds: float = 30, log: Path | None = None) -> docker.DockerClient:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if sock.exists():
@@ -43,7 +43,8 @@ def _wait(sock: Path, seconds: float = 30) -> docker.DockerClient:
             except Exception:
                 pass
         time.sleep(0.2)
-    raise AssertionError(f"no API on {sock}")
+    tail = log.read_text(errors="replace").splitlines()[-15:] if log and log.exists() else []
+    raise AssertionError(f"no API on {sock} after {seconds} s; log tail:\n" + "\n".join(tail))
 
 
 def _stop(pattern: str) -> None:
@@ -72,11 +73,12 @@ def _podman(place: Path, *, old_way: bool) -> docker.DockerClient:
             subprocess.Popen(argv, cwd=folder, stdout=log, stderr=log, start_new_session=False)
     else:
         subprocess.run([str(START), str(place / "podman.log"), *argv], cwd=folder, check=True)
-    client = _wait(sock)
+    client = _wait(sock, log=place / "podman.log")
     shutil.rmtree(folder)  # the clone a user deletes after Quickstart
     return client
 
 
+@pytest.mark.xdist_group("podman")
 def test_podman_api_starts_containers_after_its_folder_is_deleted(place: Path) -> None:
     if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
         pytest.skip(f"{IMAGE} missing: run scripts/self-check.sh once")
@@ -92,6 +94,7 @@ def test_podman_api_starts_containers_after_its_folder_is_deleted(place: Path) -
         _stop(pattern)
 
 
+@pytest.mark.xdist_group("podman")
 def test_control_the_old_way_breaks_when_the_folder_goes(place: Path) -> None:
     """The failure the start above avoids (the test would be empty if this passed)."""
     if subprocess.run(["podman", "image", "exists", IMAGE]).returncode != 0:
@@ -106,6 +109,7 @@ def test_control_the_old_way_breaks_when_the_folder_goes(place: Path) -> None:
         _stop(pattern)
 
 
+@pytest.mark.xdist_group("docker")  # beside the Docker lane's work, never during it
 def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) -> None:
     """A dockerd of the test's own: own data root, socket and network namespace (unshare
     --net). Never --bridge=none in the host's namespace: dockerd then deletes the host's
@@ -122,7 +126,7 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
     subprocess.run([str(START), str(place / "dockerd.log"), *argv], cwd=folder, check=True)
     pid = 0
     try:
-        client = _wait(sock, 60)
+        client = _wait(sock, 120, log=place / "dockerd.log")
         pid = int(pidfile.read_text().strip())
         shutil.rmtree(folder)
         cli = ["docker", "-H", f"unix://{sock}"]
