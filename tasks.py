@@ -802,21 +802,60 @@ def sign(c, ref, username=None, registry_ca=None, insecure_registry=False):
     | {
         "ref": REF_HELP,
         "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
+        "signed_identity": "REGISTRY/REPO the signatures name, when REF is a mirror",
     },
 )
 @pipeline.entry
-def verify(c, ref, public_key=None, username=None, registry_ca=None, insecure_registry=False):
-    """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
-    and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
+def verify(
+    c,
+    ref,
+    public_key=None,
+    username=None,
+    registry_ca=None,
+    insecure_registry=False,
+    signed_identity=None,
+):
+    """Check REF's signature (public key), its signed SBOM and provenance attestations
+    (provenance = labels), that an SBOM refers to its digest (with nats-py), and its labels
+    (revision, base, stand-in): one line per check, exit 1 on any failure."""
     ok = supply_steps.do_verify(
         supply_steps.require_ref(ref, "verify"),
         public_key=public_key,
         username=username,
         registry_ca=registry_ca,
         insecure=insecure_registry,
+        signed_identity=signed_identity,
     )
     if not ok:
         raise SystemExit(1)
+
+
+@task(
+    help={
+        "format": "policy-controller (a sigstore ClusterImagePolicy; the default and only one)",
+        "public_key": "PEM public key of the release key (default: $RAY_IMAGE_VERIFY_KEY)",
+        "mode": "enforce (refuse, the default) or warn (admit with a warning)",
+        "out": "file to write the YAML to (default: standard output)",
+        "registry": "HOST[:PORT] the images are pulled from (default: $RAY_IMAGE_REGISTRY, "
+        "invoke.yaml)",
+        "definition": COMMON_HELP["definition"],
+    }
+)
+@pipeline.entry
+def policy(c, format=None, public_key=None, mode=None, out=None, registry=None, definition=None):
+    """Admission policy for the cluster: admit this project's images only when signed by
+    the release key and carrying its provenance attestation (docs/supply-chain.md)."""
+    options = _options(c, definition=definition)
+    found = load_definition(options.definition_path, ROOT)
+    printed = supply_steps.do_policy(
+        fmt=format,
+        mode=mode,
+        public_key=public_key,
+        out=out,
+        registry=str(_setting(c, "registry", registry) or ""),
+        repositories=sorted({v.target.repository for v in found.variants}),
+    )
+    print(printed, end="" if printed.endswith("\n") else "\n")
 
 
 @task(
