@@ -737,9 +737,11 @@ SUPPLY_HELP = {
     | ALL_VARIANTS_HELP
     | {
         "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
-        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
-        "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
-        "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and, "
+        "when $RAY_IMAGE_SIGNING_KEY is set, sign the digest and attach the SBOM and SLSA "
+        "provenance attestations (what release does after a push)",
+        "sign": "require the signature and attestations: fail when $RAY_IMAGE_SIGNING_KEY "
+        "is not set",
         "registry": "HOST[:PORT] holding this revision's push (default: $RAY_IMAGE_REGISTRY, "
         "invoke.yaml)",
     }
