@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -408,3 +409,23 @@ def test_a_release_taken_back_restores_the_earlier_att_manifest(
     attest.find_statement(store, DIGEST, intoto.CYCLONEDX, theirs.public_key())  # type: ignore[arg-type]
     with pytest.raises(PipelineError):
         attest.find_statement(store, DIGEST, intoto.SLSA_PROVENANCE_V1, mine.public_key())  # type: ignore[arg-type]
+
+
+def test_no_provenance_is_stated_for_an_image_built_from_other_files() -> None:
+    """The release reads the pushed image's labels; when their lock or definition digest is
+    not the work tree's, it refuses in one line (rebuild) before making anything."""
+    from ray_worker_image import supply
+
+    definition = load_definition(ROOT / "images/ray-swe-fleet/image.yaml", ROOT).variants[0]
+    store = _Store()
+    current = provenance_labels(definition)
+    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: dict(current))  # type: ignore[attr-defined]
+    record = SimpleNamespace(digest=DIGEST)
+    assert supply._provenance_labels(store, definition, record) == current  # type: ignore[arg-type]
+    stale = dict(current, **{LOCK_FILE_SHA: "sha256:" + "99" * 32})
+    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: stale)  # type: ignore[attr-defined]
+    with pytest.raises(PipelineError) as caught:
+        supply._provenance_labels(store, definition, record)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert f"label {LOCK_FILE_SHA} is sha256:9999" in message and "rebuild" in message
+    assert "\n" not in message

@@ -19,6 +19,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from .. import console
 from ..definition import ImageDefinition
 from ..engine import Engine
@@ -114,7 +116,7 @@ def _attest(
     definition: ImageDefinition,
     engine: Engine,
     pushed: PushRecord,
-    key: Any,
+    key: ec.EllipticCurvePrivateKey,
     sbom: bytes,
     labels: dict[str, str],
 ) -> dict[str, Any]:
@@ -198,7 +200,7 @@ def complete_released(
     return {"sbom": sbom, "signature": signature, "attestations": attestations}, done
 
 
-def _attested(store: ArtifactStore, digest: str, key: Any) -> bool:
+def _attested(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateKey) -> bool:
     """Both attestations of ``digest`` are there, signed by ``key``."""
     try:
         for predicate_type in (intoto.CYCLONEDX, intoto.SLSA_PROVENANCE_V1):
