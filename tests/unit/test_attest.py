@@ -389,7 +389,6 @@ def test_a_release_taken_back_restores_the_earlier_att_manifest(
 ) -> None:
     """release._take_back_supply with the variant's ``supply`` part: the .att tag goes back
     to what it held before this release (another key's attestation), it is not deleted."""
-    from types import SimpleNamespace
 
     from ray_worker_image import release, supply
 
