@@ -376,6 +376,69 @@ def test_cosign_verify_attestation_accepts_both_and_refuses_another_key(
     assert refused.returncode != 0
 
 
+def test_cosigns_own_statements_and_keys(
+    cosign_verifier: str,
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    """The other way round: cosign 2.5 imports the release key (`cosign import-key-pair`)
+    and attests an SBOM itself (`cosign attest`, an in-toto Statement v0.1 appended to the
+    same `.att`); the release's own layers are kept and `invoke verify`-side code reads
+    cosign's v0.1 statement. The key cosign writes (`ENCRYPTED SIGSTORE PRIVATE KEY`) is
+    refused by `invoke sign` in one line naming that format."""
+    record, store, _, _ = released
+    work = tmp_path / "cosign"
+    work.mkdir()
+    private = sign.load_private_key({sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: PASSPHRASE})
+    (work / "key.pem").write_bytes(  # import-key-pair reads an unencrypted PEM
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (work / "sbom.json").write_text(json.dumps(SBOM_OF_OTHER))
+    ref = f"{registry}/{record.repository}@{record.digest}"
+    secret = {"COSIGN_PASSWORD": PASSPHRASE}
+
+    def cosign(*args: str) -> subprocess.CompletedProcess[str]:
+        return _podman(
+            "run", "--rm", "--network", "host", "-v", f"{work}:/work", "-w", "/work",
+            "-e", "COSIGN_PASSWORD", cosign_verifier, "cosign", *args,
+            env=secret,
+        )  # fmt: skip
+
+    imported = cosign("import-key-pair", "--key", "key.pem", "--output-key-prefix", "imported")
+    assert imported.returncode == 0, imported.stderr
+    before = store.manifest(intoto.attestation_tag(record.digest))
+    assert before is not None
+    attested = cosign(
+        "attest", "--key", "imported.key", "--type", "cyclonedx", "--predicate", "sbom.json",
+        "--tlog-upload=false", "--allow-insecure-registry", "--yes", ref,
+    )  # fmt: skip
+    assert attested.returncode == 0, attested.stderr
+    after = store.manifest(intoto.attestation_tag(record.digest))
+    assert after is not None
+    assert after[1]["layers"][: len(before[1]["layers"])] == before[1]["layers"]  # kept
+    (added,) = after[1]["layers"][len(before[1]["layers"]) :]
+    envelope = store.blob(added["digest"])
+    statement, why = attest.open_envelope(envelope, sign.load_public_key(str(keys[1]), {}))
+    assert statement is not None, why
+    assert statement.type == intoto.STATEMENT_V01 and record.digest in statement.subjects
+    found = attest.find_statement(
+        store, record.digest, intoto.CYCLONEDX, sign.load_public_key(str(keys[1]), {})
+    )
+    assert found.type == intoto.STATEMENT_V01  # the newest: cosign's
+    refused = _invoke(
+        "sign", ref, env={sign.KEY_ENV: str(work / "imported.key"), sign.PASSPHRASE_ENV: "x"}
+    )
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert "cosign-encrypted key (ENCRYPTED SIGSTORE PRIVATE KEY" in line, line
+
+
 def test_signing_errors_never_show_the_passphrase_or_key(
     released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
     keys: tuple[Path, Path],
@@ -447,9 +510,16 @@ def test_signing_again_adds_no_layer_and_another_key_adds_one(
 VERIFIER = "localhost/ray-worker-image/policy-verifier:trixie"
 
 
-def _podman(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def _podman(
+    *args: str, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["podman", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 

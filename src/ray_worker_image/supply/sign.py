@@ -34,8 +34,9 @@ from .transport import ArtifactStore
 KEY_ENV = "RAY_IMAGE_SIGNING_KEY"
 PASSPHRASE_ENV = "RAY_IMAGE_SIGNING_KEY_PASSPHRASE"  # noqa: S105 - a variable's name
 VERIFY_KEY_ENV = "RAY_IMAGE_VERIFY_KEY"
-# cosign's own private key format (cosign pkg/cosign/keys.go: CosignPrivateKeyPemType)
-COSIGN_ENCRYPTED = b"ENCRYPTED SIGSTORE PRIVATE KEY"
+# cosign's own private key format (cosign pkg/cosign/keys.go: SigstorePrivateKeyPemType; the
+# older CosignPrivateKeyPemType "ENCRYPTED COSIGN PRIVATE KEY" is the same scrypt + secretbox)
+COSIGN_ENCRYPTED = (b"ENCRYPTED SIGSTORE PRIVATE KEY", b"ENCRYPTED COSIGN PRIVATE KEY")
 
 
 def _material(value: str, source: str) -> bytes:
@@ -80,9 +81,10 @@ def load_private_key(environ: dict[str, str] | None = None) -> ec.EllipticCurveP
     data = _material(value, f"${KEY_ENV}")
     if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
         raise PipelineError(f"${KEY_ENV} is a public key; give the private (signing) key")
-    if COSIGN_ENCRYPTED in data:
+    cosign_format = next((kind for kind in COSIGN_ENCRYPTED if kind in data), None)
+    if cosign_format is not None:
         raise PipelineError(
-            f"${KEY_ENV} is a cosign-encrypted key ({COSIGN_ENCRYPTED.decode()}, scrypt + "
+            f"${KEY_ENV} is a cosign-encrypted key ({cosign_format.decode()}, scrypt + "
             "nacl secretbox), a format this tool does not read; give a PKCS#8 PEM key, made "
             "as docs/supply-chain.md says"
         )
