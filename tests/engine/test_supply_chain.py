@@ -337,7 +337,7 @@ def cosign_verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         _podman("rmi", "--force", COSIGN)
 
 
-def test_cosign_verify_attestation_accepts_both_and_refuses_another_key(
+def test_cosign_verifies_our_attestations_and_we_read_cosigns(
     cosign_verifier: str,
     released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
     keys: tuple[Path, Path],
@@ -346,7 +346,8 @@ def test_cosign_verify_attestation_accepts_both_and_refuses_another_key(
 ) -> None:
     """`cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type T` for
     T = cyclonedx and slsaprovenance1, on the release by digest; `cosign verify` too.
-    Another public key is refused."""
+    Another public key is refused. Then the other way round
+    (:func:`_cosigns_own_statements_and_keys`)."""
     record, _, _, _ = released
     (tmp_path / "cosign.pub").write_bytes(keys[1].read_bytes())
     (tmp_path / "other.pub").write_bytes(sign.public_pem(ec.generate_private_key(ec.SECP256R1())))
@@ -374,9 +375,11 @@ def test_cosign_verify_attestation_accepts_both_and_refuses_another_key(
     assert signed.returncode == 0, signed.stderr
     refused = cosign("verify-attestation", "--type", "slsaprovenance1", key="other.pub")
     assert refused.returncode != 0
+    # the same release (engine time: one release for both directions)
+    _cosigns_own_statements_and_keys(cosign_verifier, released, keys, registry, tmp_path)
 
 
-def test_cosigns_own_statements_and_keys(
+def _cosigns_own_statements_and_keys(
     cosign_verifier: str,
     released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
     keys: tuple[Path, Path],
