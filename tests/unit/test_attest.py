@@ -428,3 +428,18 @@ def test_no_provenance_is_stated_for_an_image_built_from_other_files() -> None:
     message = str(caught.value)
     assert f"label {LOCK_FILE_SHA} is sha256:9999" in message and "rebuild" in message
     assert "\n" not in message
+
+
+def test_a_blank_signed_identity_is_one_line(tmp_path: Path) -> None:
+    """`invoke verify --signed-identity " "`: refused before the registry is asked."""
+    import subprocess
+
+    public = tmp_path / "cosign.pub"
+    public.write_bytes(sign.public_pem(_key()))
+    run = subprocess.run(
+        [str(ROOT / ".venv/bin/invoke"), "verify", "127.0.0.1:1/x:y", "--public-key",
+         str(public), "--signed-identity", " "],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.strip() == "error: --signed-identity is empty: give the signed REGISTRY/REPO"
