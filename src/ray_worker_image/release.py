@@ -32,6 +32,7 @@ from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .steps import do_build, do_lock_check, do_test
 from .supply.artifacts import remove_attachments
+from .supply.attest import Attested, restore
 from .supply.sbom import sbom_filename
 from .supply.transport import ArtifactStore
 
@@ -353,17 +354,28 @@ def push_immutable_all(
             except PipelineError as exc:
                 for other, done, new in pairs:
                     if new and (other.variant in supplied or other is s):
-                        _take_back_supply(plan, other, done)
+                        _take_back_supply(plan, other, done, supplied.get(other.variant))
                 raise PipelineError(f"{s.variant}: {exc}") from None
 
     records = push_immutable_first(jobs, plan.credentials, force=plan.force, then=attach_all)
     return records, supplied
 
 
-def _take_back_supply(plan: ReleasePlan, s: Session, record: PushRecord) -> None:
-    """Best effort: the SBOM and signature on a digest this release made, and the SBOM file."""
+def _take_back_supply(
+    plan: ReleasePlan, s: Session, record: PushRecord, part: dict[str, Any] | None = None
+) -> None:
+    """Best effort: the SBOM and signature on a digest this release made, the SBOM file,
+    and its attestations (``part``: its ``supply`` document part): the ``.att`` tag put
+    back on the manifest it held before (other attestations share it), or deleted."""
     store = ArtifactStore(s.registry_access(plan.registry), plan.credentials, record.repository)
+    attested = (part or {}).get("attestations")
     with contextlib.suppress(PipelineError):
+        if attested:
+            restore(
+                store,
+                record.digest,
+                Attested(attested["tag"], attested["manifest"], attested["previous"]),
+            )
         remove_attachments(store, record.digest)
     (_out_dir(plan, s) / sbom_filename(s.variant)).unlink(missing_ok=True)
 

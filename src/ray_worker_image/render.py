@@ -6,6 +6,7 @@ Same inputs, same bytes: nothing here reads the clock, the environment or the en
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
 
 from .definition import ImageDefinition
 from .errors import PipelineError
+from .inputs import normalised_definition
 from .state import ResolvedBase
 
 
@@ -31,6 +33,35 @@ def lock_digest(definition: ImageDefinition) -> str:
     for path in (definition.requirements.lock, definition.requirements.build_lock):
         digest.update(_read_lock(path, definition))
     return digest.hexdigest()
+
+
+# -- provenance labels (issue 22): what the SLSA provenance states, on the image too --------
+LOCK_FILE_SHA = "io.github.ray-worker-image.requirements.lock.sha256"
+BUILD_LOCK_FILE_SHA = "io.github.ray-worker-image.build-requirements.lock.sha256"
+DEFINITION_SHA = "io.github.ray-worker-image.definition.sha256"
+
+
+def provenance_labels(definition: ImageDefinition) -> dict[str, str]:
+    """Label -> ``sha256:<hex>`` of each hash-locked requirement file's bytes and of the
+    variant's image definition (canonical JSON of :func:`.inputs.normalised_definition`:
+    the variant's own part, so adding another variant changes no image): what the
+    provenance statement names, so `invoke verify` can compare the two. PipelineError when
+    a lock is missing."""
+    files = (
+        (LOCK_FILE_SHA, definition.requirements.lock),
+        (BUILD_LOCK_FILE_SHA, definition.requirements.build_lock),
+    )
+    out = {key: _sha(_read_lock(path, definition)) for key, path in files}
+    out[DEFINITION_SHA] = _sha(
+        json.dumps(
+            normalised_definition(definition), sort_keys=True, separators=(",", ":")
+        ).encode()
+    )
+    return out
+
+
+def _sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _read_lock(path: Path, definition: ImageDefinition) -> bytes:
@@ -84,6 +115,7 @@ def render_dockerfile(definition: ImageDefinition, base: ResolvedBase, lock_sha2
             version=definition.target.tag,
             source=definition.target.source,
             lock_sha256=lock_sha256,
+            provenance=provenance_labels(definition),
         )
     except TemplateError as exc:
         raise PipelineError(f"{definition.template}: cannot render: {exc}") from None

@@ -43,8 +43,8 @@ def _completes_what_it_lacks(
     definition: Path, registry: str, build_dir: Path, doc: dict, key: Path
 ) -> None:
     """A found release is completed, never rebuilt: the floating tag moved elsewhere is put
-    back (same manifest bytes), a missing signature is made once a key is set, a missing
-    SBOM is made again from the local image."""
+    back (same manifest bytes), a missing signature and attestations are made once a key is
+    set, a missing SBOM is made again from the local image."""
     ref = ImageRef.parse(doc["image"])
     floating = ref.with_tag(doc["tags"][0].rsplit(":", 1)[1])
     store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
@@ -55,7 +55,7 @@ def _completes_what_it_lacks(
     assert client.manifest_digest(floating) != doc["digest"]
     signed = _release(definition, registry, build_dir, RAY_IMAGE_SIGNING_KEY=str(key))
     assert signed.returncode == 0, signed.stderr[-3000:]
-    assert f"completed: {floating.tag} moved back to it, signed" in signed.stderr
+    assert f"completed: {floating.tag} moved back to it, signed, attested" in signed.stderr
     assert "building" not in signed.stderr and "pushing" not in signed.stderr
     assert client.manifest_digest(floating) == doc["digest"]
     public = load_pem_private_key(key.read_bytes(), None).public_key()
@@ -72,6 +72,7 @@ def _completes_what_it_lacks(
     assert (
         "completed: SBOM attached" in again.stderr
         and "signed" not in again.stderr.split("completed:")[1].splitlines()[0]
+        and "attested" not in again.stderr.split("completed:")[1].splitlines()[0]
     )
     assert artifacts.find_sbom(store, doc["digest"]) is not None
 

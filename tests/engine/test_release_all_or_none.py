@@ -156,5 +156,6 @@ def test_a_failing_sbom_takes_back_every_image_sbom_and_signature(
     assert "all or none: removed the images already pushed for " + ", ".join(VARIANTS) in message
     assert "\n" not in message
     assert len(made) == len(VARIANTS) - 1 and all(m["signature"] for m in made)
-    assert _tags(registry, tested_variants) == before  # no -g tag, no .sig, no sha256- index
+    assert all(m["attestations"]["previous"] is None for m in made)  # .att made by the release
+    assert _tags(registry, tested_variants) == before  # no -g tag, .sig, .att, sha256- index
     assert not list(out.rglob("*.cdx.json"))

@@ -54,6 +54,14 @@ def _stop(pattern: str) -> None:
         os.kill(int(pid), signal.SIGTERM)
 
 
+def _unmount_below(folder: Path) -> None:
+    """Lazily unmount whatever a service left mounted below ``folder`` (deepest first)."""
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{folder}/")]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 @pytest.fixture
 def place(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path
@@ -142,6 +150,8 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
                 if not Path(f"/proc/{pid}").exists():
                     break
                 time.sleep(0.2)
+        _stop(" ".join(argv[2:]))  # one that never wrote its pidfile
+        _unmount_below(place)  # dockerd bind-mounts its data root in the host's namespace
 
 
 def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(

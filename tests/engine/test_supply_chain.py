@@ -11,6 +11,7 @@ verifier image) is removed.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -31,7 +32,7 @@ from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.state import PushRecord, TestRecord
 from ray_worker_image.steps import do_push
-from ray_worker_image.supply import artifacts, oci, sign
+from ray_worker_image.supply import artifacts, attest, intoto, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 from ray_worker_image.supply.transport import ArtifactStore
 from ray_worker_image.supply.verify import run_checks
@@ -150,6 +151,23 @@ def test_sbom_and_signature_pulled_back_by_digest(
         store, ImageRef(registry, record.repository, digest=record.digest), public
     )
     assert digest == record.digest and all(check.ok for check in checks), checks
+    # two signed attestations under cosign's tag, found by the digest alone
+    assert result["attestations"]["tag"] == intoto.attestation_tag(record.digest)  # type: ignore[index]
+    att = store.manifest(intoto.attestation_tag(record.digest))
+    assert att is not None
+    assert [layer["annotations"]["predicateType"] for layer in att[1]["layers"]] == [
+        intoto.CYCLONEDX,
+        intoto.SLSA_PROVENANCE_V1,
+    ]
+    sbom_statement = attest.find_statement(store, record.digest, intoto.CYCLONEDX, public)
+    assert sbom_statement.predicate == json.loads(data)  # the attached SBOM, signed
+    stated = attest.find_statement(store, record.digest, intoto.SLSA_PROVENANCE_V1, public)
+    labels = store.client.labels(ImageRef(registry, record.repository, digest=record.digest))
+    resolved = {
+        d["name"]: d.get("digest")
+        for d in stated.predicate["buildDefinition"]["resolvedDependencies"]
+    }
+    assert "sha256:" + resolved["base"]["sha256"] == labels["org.opencontainers.image.base.digest"]
 
 
 def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -180,6 +198,9 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
     assert [line.split(":")[0] for line in lines[1:]] == [
         "ok   signature",
         "ok   sbom",
+        "ok   attestation cyclonedx",
+        "ok   attestation provenance",
+        "ok   provenance labels",
         "ok   label revision",
         "ok   label base name",
         "ok   label base digest",
@@ -212,8 +233,219 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
         bad = _invoke("verify", str(unsigned), "--public-key", str(keys[1]))
         assert bad.returncode == 1
         assert "FAIL signature" in bad.stdout and "FAIL sbom" in bad.stdout
+        assert "FAIL attestation cyclonedx" in bad.stdout
+        assert "FAIL attestation provenance" in bad.stdout
     finally:
         s.engine.untag(str(unsigned))
+
+
+def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_unsigned_sbom(
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    built: Built,
+    keys: tuple[Path, Path],
+    registry: str,
+) -> None:
+    """On the registry, by `invoke verify`: (1) the release's SBOM envelope with its payload
+    changed after signing; (2) another image carrying a copy of the release's `.att` (signed
+    statements about the release's digest); (3) another image with an SBOM referrer and a
+    valid signature but no attestation. Each exits 1 naming the failing check."""
+    record, store, _, _ = released
+    public = ["--public-key", str(keys[1])]
+    tag = intoto.attestation_tag(record.digest)
+    original = store.manifest(tag)
+    assert original is not None
+    envelope = json.loads(store.blob(original[1]["layers"][0]["digest"]))
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    statement["predicate"]["components"] = []
+    envelope["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    forged = json.dumps(envelope).encode()
+    store.push_blob(forged, intoto.DSSE_ENVELOPE)
+    manifest = json.loads(original[0])
+    manifest["layers"][0] = dict(manifest["layers"][0], digest=oci.sha256(forged), size=len(forged))
+    store.push_blob(intoto.layers_config(manifest["layers"]), oci.OCI_CONFIG)
+    store.push_manifest(manifest, tag)
+    try:
+        tampered = _invoke("verify", f"{registry}/{record.repository}@{record.digest}", *public)
+        assert tampered.returncode == 1
+        assert "FAIL attestation cyclonedx: no valid cyclonedx attestation" in tampered.stdout
+        assert "envelope signature does not verify" in tampered.stdout
+        assert "ok   attestation provenance" in tampered.stdout
+    finally:
+        store.put_tag(oci.sha256(original[0]), tag)
+    s = built.session
+    other = ImageRef(registry, record.repository, "other")
+    s.engine.tag(built.image.base.pinned, other)
+    try:
+        s.engine.push(other, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
+        other_digest = store.client.manifest_digest(other)
+        assert other_digest and other_digest != record.digest
+        private = sign.load_private_key(
+            {sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: PASSPHRASE}
+        )
+        sign.sign_digest(store, other_digest, private)
+        store.push_manifest(json.loads(original[0]), intoto.attestation_tag(other_digest))
+        copied = _invoke("verify", f"{registry}/{record.repository}@{other_digest}", *public)
+        assert copied.returncode == 1, copied.stdout
+        assert "ok   signature" in copied.stdout
+        assert "a https://cyclonedx.org/bom statement about another digest" in copied.stdout
+        assert "FAIL attestation provenance" in copied.stdout
+        store.delete_manifest(oci.sha256(original[0]))  # drops the copied tag, not the original
+        store.push_manifest(json.loads(original[0]), tag)
+        artifacts.attach_sbom(
+            store, other_digest, json.dumps(SBOM_OF_OTHER).encode(), filename="sbom.cdx.json"
+        )
+        unsigned = _invoke("verify", f"{registry}/{record.repository}@{other_digest}", *public)
+        assert unsigned.returncode == 1
+        assert "ok   signature" in unsigned.stdout and "ok   sbom" in unsigned.stdout
+        assert "FAIL attestation cyclonedx: no attestation" in unsigned.stdout
+    finally:
+        s.engine.untag(str(other))
+
+
+SBOM_OF_OTHER = {
+    "bomFormat": "CycloneDX",
+    "specVersion": "1.6",
+    "components": [{"name": "nats-py", "version": "2.11.0"}],
+}
+
+
+# -- cosign itself (Debian 13 packages cosign 2.5), reading the release's attestations -------
+COSIGN = "localhost/ray-worker-image/cosign-verifier:trixie"
+
+
+@pytest.fixture(scope="session")
+def cosign_verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Debian 13 minbase + cosign (mmdebstrap, Debian's archive only), imported into podman
+    for the session (whatever the engine under test: the verifier only reads the registry)
+    and removed after it."""
+    tar = tmp_path_factory.mktemp("cosign") / "trixie.tar"
+    made = subprocess.run(
+        [
+            "mmdebstrap",
+            "--quiet",
+            "--variant=minbase",
+            '--aptopt=APT::Install-Recommends "false"',
+            "--include=cosign,ca-certificates",
+            "trixie",
+            str(tar),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    imported = _podman("import", str(tar), COSIGN)
+    assert imported.returncode == 0, imported.stderr
+    tar.unlink()
+    try:
+        # Debian's build says "GitVersion: devel"; the package version is the version
+        version = _podman("run", "--rm", COSIGN, "dpkg-query", "-W", "-f", "${Version}", "cosign")
+        assert version.stdout.startswith("2.5"), version.stdout + version.stderr
+        yield COSIGN
+    finally:
+        _podman("rmi", "--force", COSIGN)
+
+
+def test_cosign_verifies_our_attestations_and_we_read_cosigns(
+    cosign_verifier: str,
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    """`cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type T` for
+    T = cyclonedx and slsaprovenance1, on the release by digest; `cosign verify` too.
+    Another public key is refused. Then the other way round
+    (:func:`_cosigns_own_statements_and_keys`)."""
+    record, _, _, _ = released
+    (tmp_path / "cosign.pub").write_bytes(keys[1].read_bytes())
+    (tmp_path / "other.pub").write_bytes(sign.public_pem(ec.generate_private_key(ec.SECP256R1())))
+    ref = f"{registry}/{record.repository}@{record.digest}"
+
+    def cosign(*args: str, key: str = "cosign.pub") -> subprocess.CompletedProcess[str]:
+        return _podman(
+            "run", "--rm", "--network", "host", "-v", f"{tmp_path}:/keys:ro", cosign_verifier,
+            "cosign", *args, "--key", f"/keys/{key}", "--insecure-ignore-tlog",
+            "--allow-insecure-registry", ref,
+        )  # fmt: skip
+
+    for kind, predicate_type in (
+        ("cyclonedx", intoto.CYCLONEDX),
+        ("slsaprovenance1", intoto.SLSA_PROVENANCE_V1),
+    ):
+        run = cosign("verify-attestation", "--type", kind)
+        assert run.returncode == 0, run.stderr
+        assert "The signatures were verified against the specified public key" in run.stderr
+        envelopes = [json.loads(line) for line in run.stdout.splitlines() if line.strip()]
+        statements = [json.loads(base64.b64decode(e["payload"])) for e in envelopes]
+        assert predicate_type in {st["predicateType"] for st in statements}
+        assert all(st["_type"] == intoto.STATEMENT_V1 for st in statements)
+    signed = cosign("verify")
+    assert signed.returncode == 0, signed.stderr
+    refused = cosign("verify-attestation", "--type", "slsaprovenance1", key="other.pub")
+    assert refused.returncode != 0
+    # the same release (engine time: one release for both directions)
+    _cosigns_own_statements_and_keys(cosign_verifier, released, keys, registry, tmp_path)
+
+
+def _cosigns_own_statements_and_keys(
+    cosign_verifier: str,
+    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    keys: tuple[Path, Path],
+    registry: str,
+    tmp_path: Path,
+) -> None:
+    """The other way round: cosign 2.5 makes its own key pair (`cosign generate-key-pair`;
+    Debian's build refuses `import-key-pair` of any EC key: "unsupported public key type")
+    and attests an SBOM itself (`cosign attest`: an in-toto Statement v0.1 appended to the
+    same `.att`); the release's layers are kept and our verifier reads cosign's v0.1
+    statement with cosign's public key. The private key cosign wrote (`ENCRYPTED SIGSTORE
+    PRIVATE KEY`) is refused by `invoke sign` in one line naming that format."""
+    record, store, _, _ = released
+    work = tmp_path / "cosign"
+    work.mkdir()
+    (work / "sbom.json").write_text(json.dumps(SBOM_OF_OTHER))
+    ref = f"{registry}/{record.repository}@{record.digest}"
+    secret = {"COSIGN_PASSWORD": PASSPHRASE}
+
+    def cosign(*args: str) -> subprocess.CompletedProcess[str]:
+        return _podman(
+            "run", "--rm", "--network", "host", "-v", f"{work}:/work", "-w", "/work",
+            "-e", "COSIGN_PASSWORD", cosign_verifier, "cosign", *args,
+            env=secret,
+        )  # fmt: skip
+
+    generated = cosign("generate-key-pair")
+    assert generated.returncode == 0, generated.stderr
+    cosign_public = sign.load_public_key(str(work / "cosign.pub"), {})
+    before = store.manifest(intoto.attestation_tag(record.digest))
+    assert before is not None
+    attested = cosign(
+        "attest", "--key", "cosign.key", "--type", "cyclonedx", "--predicate", "sbom.json",
+        "--tlog-upload=false", "--allow-insecure-registry", "--yes", ref,
+    )  # fmt: skip
+    assert attested.returncode == 0, attested.stderr
+    after = store.manifest(intoto.attestation_tag(record.digest))
+    assert after is not None
+    assert after[1]["layers"][: len(before[1]["layers"])] == before[1]["layers"]  # kept
+    (added,) = after[1]["layers"][len(before[1]["layers"]) :]
+    envelope = store.blob(added["digest"])
+    statement, why = attest.open_envelope(envelope, cosign_public)
+    assert statement is not None, why
+    assert statement.type == intoto.STATEMENT_V01 and record.digest in statement.subjects
+    found = attest.find_statement(store, record.digest, intoto.CYCLONEDX, cosign_public)
+    assert found.type == intoto.STATEMENT_V01 and found.predicate == SBOM_OF_OTHER
+    ours = attest.find_statement(
+        store, record.digest, intoto.CYCLONEDX, sign.load_public_key(str(keys[1]), {})
+    )
+    assert ours.type == intoto.STATEMENT_V1  # the release's own, still there
+    refused = _invoke(
+        "sign", ref, env={sign.KEY_ENV: str(work / "cosign.key"), sign.PASSPHRASE_ENV: "x"}
+    )
+    assert refused.returncode == 1
+    (line,) = refused.stderr.strip().splitlines()
+    assert "cosign-encrypted key (ENCRYPTED SIGSTORE PRIVATE KEY" in line, line
 
 
 def test_signing_errors_never_show_the_passphrase_or_key(
@@ -287,9 +519,16 @@ def test_signing_again_adds_no_layer_and_another_key_adds_one(
 VERIFIER = "localhost/ray-worker-image/policy-verifier:trixie"
 
 
-def _podman(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+def _podman(
+    *args: str, timeout: int = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["podman", *args], capture_output=True, text=True, timeout=timeout, check=False
+        ["podman", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -453,7 +692,8 @@ def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
         assert found is not None and found[0] == shipped.read_bytes()
         verified = _invoke("verify", f"{document['image']}@{digest}", "--public-key", str(keys[1]))
         assert verified.returncode == 0, verified.stdout + verified.stderr
-        assert verified.stdout.count("\nok   ") == 6
+        assert verified.stdout.count("\nok   ") == 9
+        assert document["supply"]["attestations"]["tag"] == intoto.attestation_tag(digest)
     finally:
         if document:
             artifacts.remove_attachments(store, document["digest"])

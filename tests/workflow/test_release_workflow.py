@@ -711,3 +711,32 @@ def test_an_unknown_option_is_reported() -> None:
     }
     problems = unknown_options(workflow, lambda task: {"--json", "--name"})
     assert len(problems) == 1 and "--jsn" in problems[0] and "invoke report" in problems[0]
+
+
+def test_every_variant_is_attested_and_verified_before_anything_is_published() -> None:
+    """Issue 22: the sbom step (every variant, --attach --sign) attests each digest (the
+    task's own help says so, read through the real invoke), the verify step then checks
+    every variant of release.json (signature, both attestations, provenance = labels),
+    stopping at the first failure, all before the files are kept for the publish job."""
+    workflow = load_workflow()
+    steps = [s for s in run_steps(workflow) if s.job == "build-test-push"]
+    sbom = next(s for s in steps if "invoke sbom" in s.script)
+    assert {"--all-variants", "--attach", "--sign"} <= set(shlex.split(sbom.script))
+    assert "attest" in sbom.name
+    helped = subprocess.run(
+        [str(REPO / ".venv/bin/invoke"), "--help", "sbom"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert helped.returncode == 0, helped.stderr
+    sign_help = " ".join(helped.stdout.split()).split("--sign", 1)[1].strip()
+    assert sign_help.startswith("require the signature and attestations"), sign_help[:80]
+    verify = next(s for s in steps if "invoke verify --ref" in s.script)
+    assert verify.index > sbom.index and "attestations" in verify.name
+    assert "set -euo pipefail" in verify.script and "jq -r '.[]" in verify.script
+    assert verify.env.get("RAY_IMAGE_VERIFY_KEY") == "${{ vars.SIGNING_PUBLIC_KEY }}"
+    job = jobs(workflow)["build-test-push"]
+    upload = next(
+        i for i, step in enumerate(job["steps"]) if "upload-artifact" in str(step.get("uses"))
+    )
+    assert verify.index < upload
+    assert "build-test-push" in str(jobs(workflow)["publish"]["needs"])

@@ -38,6 +38,7 @@ TASKS: tuple[Task[Any], ...] = (
     supply_tasks.sign,
     supply_tasks.verify,
     supply_tasks.verify_tag,
+    supply_tasks.policy,
 )
 
 

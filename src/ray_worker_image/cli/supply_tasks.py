@@ -22,9 +22,11 @@ DEFINITION_VARIANT = tuple(o for o in COMMON if o.name in ("definition", "varian
     shared=COMMON + ALL_VARIANTS + REGISTRY + ACCESS,
     help={
         "out": "folder for sbom-<variant>.cdx.json (default: build/<variant>/)",
-        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and "
-        "sign the digest when $RAY_IMAGE_SIGNING_KEY is set (what release does after a push)",
-        "sign": "require the signature: fail when $RAY_IMAGE_SIGNING_KEY is not set",
+        "attach": "also attach it to the pushed digest in the registry (OCI referrer) and, "
+        "when $RAY_IMAGE_SIGNING_KEY is set, sign the digest and attach the SBOM and SLSA "
+        "provenance attestations (what release does after a push)",
+        "sign": "require the signature and attestations: fail when $RAY_IMAGE_SIGNING_KEY "
+        "is not set",
     },
 )
 def sbom(
@@ -58,17 +60,25 @@ def sign(c: Context, given: Given, ref: str) -> None:
     help={
         "ref": REF_HELP,
         "public_key": "PEM public key file (default: $RAY_IMAGE_VERIFY_KEY, path or PEM)",
+        "signed_identity": "REGISTRY/REPO the signatures name, when REF is a mirror",
         "json": "print {image, ok, checks: [{name, ok, detail}]} as JSON on stdout",
     },
 )
 def verify(
-    c: Context, given: Given, ref: str, public_key: str | None = None, json: bool = False
+    c: Context,
+    given: Given,
+    ref: str,
+    public_key: str | None = None,
+    signed_identity: str | None = None,
+    json: bool = False,
 ) -> None:
-    """Check REF's signature (public key), that an SBOM refers to its digest (with nats-py),
-    and its labels (revision, base, stand-in): one line per check, exit 1 on any failure."""
+    """Check REF's signature (public key), its signed SBOM and provenance attestations
+    (provenance = labels), that an SBOM refers to its digest (with nats-py), and its labels
+    (revision, base, stand-in): one line per check, exit 1 on any failure."""
     name, checks = supply_steps.verify_checks(
         supply_steps.require_ref(ref, "verify"), public_key=public_key,
         username=given.username, registry_ca=given.registry_ca, insecure=given.insecure_registry,
+        signed_identity=signed_identity,
     )  # fmt: skip
     ok = all(check.ok for check in checks)
     if json:
@@ -109,3 +119,33 @@ def verify_tag(c: Context, given: Given, tag: str, json: bool = False) -> None:
         print_json({"tag": tag, "variant": s.variant, "target_tag": target, "release": number})
     else:
         print(f"{tag}: release {number} of {target}")
+
+
+@task(
+    shared=tuple(o for o in COMMON if o.name == "definition") + REGISTRY,
+    help={
+        "format": "policy-controller (a sigstore ClusterImagePolicy; the default and only one)",
+        "public_key": "PEM public key of the release key (default: $RAY_IMAGE_VERIFY_KEY)",
+        "mode": "enforce (refuse, the default) or warn (admit with a warning)",
+        "out": "file to write the YAML to (default: standard output)",
+        "registry": "HOST[:PORT] the images are pulled from (default: $RAY_IMAGE_REGISTRY, "
+        "invoke.yaml)",
+    },
+)
+def policy(
+    c: Context,
+    given: Given,
+    format: str | None = None,
+    public_key: str | None = None,
+    mode: str | None = None,
+    out: str | None = None,
+) -> None:
+    """Admission policy for the cluster: admit this project's images only when signed by
+    the release key and carrying its provenance attestation (docs/supply-chain.md)."""
+    found = given.definition()
+    printed = supply_steps.do_policy(
+        fmt=format, mode=mode, public_key=public_key, out=out,
+        registry=given.setting("registry", given.values.get("registry")) or "",
+        repositories=sorted({v.target.repository for v in found.variants}),
+    )  # fmt: skip
+    print(printed, end="" if printed.endswith("\n") else "\n")

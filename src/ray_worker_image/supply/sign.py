@@ -28,11 +28,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from .. import console
 from ..errors import PipelineError, PushError, UsageError
 from . import oci
+from .identity import same_repository
 from .transport import ArtifactStore
 
 KEY_ENV = "RAY_IMAGE_SIGNING_KEY"
 PASSPHRASE_ENV = "RAY_IMAGE_SIGNING_KEY_PASSPHRASE"  # noqa: S105 - a variable's name
 VERIFY_KEY_ENV = "RAY_IMAGE_VERIFY_KEY"
+# cosign's own private key format (cosign pkg/cosign/keys.go: SigstorePrivateKeyPemType; the
+# older CosignPrivateKeyPemType "ENCRYPTED COSIGN PRIVATE KEY" is the same scrypt + secretbox)
+COSIGN_ENCRYPTED = (b"ENCRYPTED SIGSTORE PRIVATE KEY", b"ENCRYPTED COSIGN PRIVATE KEY")
 
 
 def _material(value: str, source: str) -> bytes:
@@ -77,6 +81,13 @@ def load_private_key(environ: dict[str, str] | None = None) -> ec.EllipticCurveP
     data = _material(value, f"${KEY_ENV}")
     if b"PUBLIC KEY-----" in data and b"PRIVATE KEY-----" not in data:
         raise UsageError(f"${KEY_ENV} is a public key; give the private (signing) key")
+    cosign_format = next((kind for kind in COSIGN_ENCRYPTED if kind in data), None)
+    if cosign_format is not None:
+        raise UsageError(
+            f"${KEY_ENV} is a cosign-encrypted key ({cosign_format.decode()}, scrypt + "
+            "nacl secretbox), a format this tool does not read; give a PKCS#8 PEM key, made "
+            "as docs/supply-chain.md says"
+        )
     passphrase = env.get(PASSPHRASE_ENV) or None
     encrypted = b"ENCRYPTED" in data
     if passphrase and not encrypted:
@@ -169,7 +180,7 @@ def _signed_by(
             continue
         if (
             signed == digest
-            and reference == docker_reference(store)
+            and same_repository(reference, docker_reference(store))
             and signature_valid(key, payload, str(signature))
         ):
             return True
@@ -207,12 +218,19 @@ def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateK
     return tag
 
 
-def verify_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePublicKey) -> str:
+def verify_digest(
+    store: ArtifactStore,
+    digest: str,
+    key: ec.EllipticCurvePublicKey,
+    identity: str | None = None,
+) -> str:
     """A one-line description of the valid signature of ``digest``; PipelineError when none.
 
-    A signature counts when its payload names this repository and this digest and the
-    ECDSA signature over the payload's bytes verifies with ``key``.
+    A signature counts when its payload names this repository (``identity`` instead, for a
+    mirror; compared by meaning: :func:`.identity.same_repository`) and this digest and
+    the ECDSA signature over the payload's bytes verifies with ``key``.
     """
+    expected = identity or docker_reference(store)
     tag = oci.signature_tag(digest)
     found = store.manifest(tag)
     if found is None:
@@ -229,8 +247,8 @@ def verify_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePublic
             continue
         if signed != digest:
             reasons.append(f"signs {signed[:19]}, not this digest")
-        elif reference != docker_reference(store):
-            reasons.append(f"signs repository {reference}")
+        elif not same_repository(reference, expected):
+            reasons.append(f"signs repository {reference}, not {expected}")
         elif not signature_valid(
             key,
             payload,

@@ -1,8 +1,11 @@
-"""The supply-chain tasks on a session: ``invoke sbom``, ``invoke sign``, ``invoke verify``."""
+"""The supply-chain tasks: ``invoke sbom``, ``sign``, ``verify`` and ``policy``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
 
 from .. import console
 from ..errors import PipelineError, UsageError
@@ -12,7 +15,7 @@ from ..refs import ImageRef
 from ..registry import RegistryAccess
 from ..session import Session
 from ..state import PushRecord
-from . import after_push, sign
+from . import after_push, policy, sign
 from .sbom import generate_sbom, sbom_filename
 from .transport import ArtifactStore
 from .verify import Check, run_checks
@@ -113,11 +116,13 @@ def do_verify(
     username: str | None,
     registry_ca: str | None,
     insecure: bool,
+    signed_identity: str | None = None,
 ) -> bool:
-    """Print one line per check; True when every check passed."""
+    """Print one line per check; True when every check passed. ``signed_identity``: the
+    repository the signatures name when REF is a mirror (``--signed-identity``)."""
     name, checks = verify_checks(
         ref_text, public_key=public_key, username=username, registry_ca=registry_ca,
-        insecure=insecure,
+        insecure=insecure, signed_identity=signed_identity,
     )  # fmt: skip
     print(name)
     for check in checks:
@@ -132,10 +137,70 @@ def verify_checks(
     username: str | None,
     registry_ca: str | None,
     insecure: bool,
+    signed_identity: str | None = None,
 ) -> tuple[str, list[Check]]:
-    """``REPO@sha256:...`` of REF and its checks (signature, SBOM, labels), nothing printed."""
+    """``REPO@sha256:...`` of REF and its checks (signature, attestations, SBOM, labels),
+    nothing printed. ``signed_identity``: the repository the signatures name when REF is a
+    mirror."""
     key = sign.load_public_key(public_key)
     ref = ImageRef.parse(ref_text, what="REF")
+    if signed_identity is not None and not signed_identity.strip():
+        raise UsageError("--signed-identity is empty: give the signed REGISTRY/REPO")
     store = _store_for(ref, username, registry_ca, insecure)
-    digest, checks = run_checks(store, ref, key)
+    digest, checks = run_checks(store, ref, key, identity=signed_identity)
     return f"{ref.name}@{digest}", list(checks)
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """Multi-line strings (the PEM key) as YAML literal blocks, as a person writes them."""
+
+
+_BlockDumper.add_representer(
+    str,
+    lambda dumper, value: dumper.represent_scalar(
+        "tag:yaml.org,2002:str", value, style="|" if "\n" in value else None
+    ),
+)
+
+
+def do_policy(
+    *,
+    fmt: str | None,
+    mode: str | None,
+    public_key: str | None,
+    out: str | None,
+    registry: str,
+    repositories: list[str],
+) -> str:
+    """The admission policy YAML (:mod:`.policy`) for each ``registry/repository`` (the
+    variants share one in the project's definition), signed by the
+    public key of ``--public-key`` / ``$RAY_IMAGE_VERIFY_KEY``; written to ``out`` when
+    given (returns the path), else returned as text. Engine-free. Raises PipelineError
+    (one line) before writing anything."""
+    _, chosen_mode = policy.check_options(fmt, mode)
+    if not registry:
+        raise UsageError(
+            "no registry for the policy's image glob: pass --registry HOST[:PORT] "
+            "(or $RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry)"
+        )
+    if out and Path(out).is_dir():
+        raise UsageError(f"--out {out} is a folder; give a file path for the policy")
+    if out:
+        check_out_dir(str(Path(out).absolute().parent), what="the policy")
+    key = sign.load_public_key(public_key)
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+    documents = [
+        document
+        for repository in repositories
+        for document in policy.cluster_image_policies(
+            registry=registry, repository=repository, public_pem=pem, mode=chosen_mode
+        )
+    ]
+    text = yaml.dump_all(documents, Dumper=_BlockDumper, sort_keys=False)
+    if not out:
+        return text
+    Path(out).write_text(text)
+    console.info(f"wrote {out}: {len(documents)} ClusterImagePolicy ({chosen_mode})")
+    return out

@@ -1,7 +1,13 @@
-"""`invoke verify REF`: signature, SBOM and labels of a pushed image, checked from the registry.
+"""`invoke verify REF`: signature, attestations, SBOM and labels of a pushed image, checked
+from the registry.
 
 One line per check (``ok`` or ``FAIL``), each independent of the others, so a user sees
-everything that is wrong at once; the caller exits 1 when any failed.
+everything that is wrong at once; the caller exits 1 when any failed. The checks:
+``signature`` (``.sig``, else a cosign v3 bundle referrer), ``sbom`` (the CycloneDX
+referrer), ``attestation cyclonedx`` and ``attestation provenance`` (each envelope's
+signature, subject = the digest, predicate type: :func:`.attest.find_statement`),
+``provenance labels`` (base, lock and definition digests and revision stated = the
+image's labels), then the labels every pipeline image carries.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..errors import PipelineError
 from ..records import BASE_DIGEST, BASE_NAME, REVISION, STAND_IN
 from ..refs import ImageRef
-from . import artifacts, sign
+from . import artifacts, attest, intoto, provenance, sign
+from .bundle import bundle_signature
 from .sbom import packages, parse_sbom
 from .transport import ArtifactStore
 
@@ -68,16 +75,75 @@ def resolve(store: ArtifactStore, ref: ImageRef) -> str:
     return digest
 
 
-def run_checks(
-    store: ArtifactStore, ref: ImageRef, key: ec.EllipticCurvePublicKey, expect: str = "nats-py"
-) -> tuple[str, list[Check]]:
-    """(digest, checks) for ``ref``. Only the resolution of ``ref`` raises."""
-    digest = resolve(store, ref)
-    checks: list[Check] = []
+def signature_check(
+    store: ArtifactStore, digest: str, key: ec.EllipticCurvePublicKey, identity: str | None
+) -> Check:
+    """The ``.sig`` signature; when there is none, a cosign v3 bundle referrer (verified,
+    or named as such when it cannot be)."""
     try:
-        checks.append(Check("signature", True, sign.verify_digest(store, digest, key)))
+        return Check("signature", True, sign.verify_digest(store, digest, key, identity))
     except PipelineError as exc:
-        checks.append(Check("signature", False, str(exc)))
+        if not str(exc).startswith("no signature:"):
+            return Check("signature", False, str(exc))
+        bundle = bundle_signature(store, digest, key)
+        if bundle is None:
+            return Check("signature", False, str(exc))
+        return Check("signature", bundle[0], bundle[1])
+
+
+def attestation_checks(
+    store: ArtifactStore,
+    digest: str,
+    key: ec.EllipticCurvePublicKey,
+    labels: dict[str, str],
+    expect: str,
+) -> list[Check]:
+    """The signed SBOM and provenance attestations, and the provenance against the labels."""
+    checks = []
+    try:
+        sbom = attest.find_statement(store, digest, intoto.CYCLONEDX, key)
+        version = packages(sbom.predicate).get(expect)
+        checks.append(
+            Check(
+                "attestation cyclonedx",
+                version is not None,
+                f"signed {sbom.type.rsplit('/', 1)[-1]} statement, {expect} "
+                + (version or "MISSING"),
+            )
+        )
+    except PipelineError as exc:
+        checks.append(Check("attestation cyclonedx", False, str(exc)))
+    try:
+        stated = attest.find_statement(store, digest, intoto.SLSA_PROVENANCE_V1, key)
+    except PipelineError as exc:
+        checks.append(Check("attestation provenance", False, str(exc)))
+        return checks
+    builder = (stated.predicate.get("runDetails") or {}).get("builder") or {}
+    checks.append(
+        Check("attestation provenance", True, f"signed, builder {builder.get('id', 'missing')}")
+    )
+    problems = provenance.label_checks(stated.predicate, labels)
+    checks.append(
+        Check(
+            "provenance labels",
+            not problems,
+            "; ".join(problems) or "base, locks, definition and revision equal the labels",
+        )
+    )
+    return checks
+
+
+def run_checks(
+    store: ArtifactStore,
+    ref: ImageRef,
+    key: ec.EllipticCurvePublicKey,
+    expect: str = "nats-py",
+    identity: str | None = None,
+) -> tuple[str, list[Check]]:
+    """(digest, checks) for ``ref``; ``identity``: the repository the signature names when
+    ``ref`` is a mirror. Only the resolution of ``ref`` raises."""
+    digest = resolve(store, ref)
+    checks: list[Check] = [signature_check(store, digest, key, identity)]
     try:
         found = artifacts.find_sbom(store, digest)
         if found is None:
@@ -96,7 +162,8 @@ def run_checks(
     except PipelineError as exc:
         checks.append(Check("sbom", False, str(exc)))
     try:
-        checks += label_checks(store.client.labels(ref.with_digest(digest)))
+        labels = store.client.labels(ref.with_digest(digest))
     except PipelineError as exc:
-        checks.append(Check("labels", False, str(exc)))
-    return digest, checks
+        return digest, [*checks, Check("labels", False, str(exc))]
+    checks += attestation_checks(store, digest, key, labels, expect)
+    return digest, checks + label_checks(labels)
