@@ -126,7 +126,7 @@ def new_images(
         key = HEAD_GROUP if group == "head" else group
         if key in out:
             raise RolloutError(f"--image gives {group!r} twice; give each group one image")
-        out[key] = new(ref, f"--image {item}")
+        out[key] = new(ref, f"--image {group}=" if eq else "--image")  # parse adds the REF
     if not out:
         if default is None:
             raise RolloutError("no image: run `invoke push` first, or pass --image REF@sha256:...")

@@ -98,7 +98,7 @@ def require_digest(image: str, what: str = "--image") -> None:
     """RolloutError unless ``image`` parses and carries a digest (what every pod must run)."""
     if not parse_image(image, what).digest:
         raise RolloutError(
-            f"--image {image!r} has no digest; pass the pushed reference"
+            f"{what} {image!r} has no digest; pass the pushed reference"
             " REPO[:TAG]@sha256:<digest> so every pod runs exactly the image that was tested"
         )
 
