@@ -101,7 +101,11 @@ def test_the_command_in_the_clone_reads_its_invoke_yaml(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flag", "said"),
     [
-        (["--dry"], "-R/--dry (invoke's run.dry) has no effect"),
+        (
+            ["--dry"],
+            "-R/--dry (invoke's run.dry, set by the flag, a config file or $INVOKE_RUN_DRY) "
+            "has no effect",
+        ),
         (["-R"], "use the task's --dry-run"),
         (["-e"], "-e/--echo"),
         (["-w"], "-w/--warn-only"),

@@ -7,6 +7,7 @@
 2    a usage or input error (flag, environment variable, config file, definition,
      image reference); under plain ``invoke`` invoke's own parse errors stay 1
 3    could not run: the engine, the registry or the network does not answer
+130  interrupted (Ctrl-C); 141 the reader of stdout went away (a closed pipe)
 ===  ==========================================================================
 """
 
@@ -19,6 +20,7 @@ FAILED = 1
 USAGE = 2
 UNAVAILABLE = 3
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
+PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`| head -1`); nothing is said
 
 # Most specific first: RegistryUnavailable is a PushError and an Unavailable.
 TABLE: tuple[tuple[type[PipelineError], int], ...] = (

@@ -31,7 +31,8 @@ def check_inert(config: Any) -> None:
     """Raise UsageError for the first inert option set in invoke's ``config``."""
     for path, flag, instead in INERT:
         if _get(config, path):
+            env = "INVOKE_" + "_".join(path).upper()
             raise UsageError(
-                f"{flag} (invoke's {'.'.join(path)}) has no effect on this tool's tasks; "
-                f"drop it: {instead}"
+                f"{flag} (invoke's {'.'.join(path)}, set by the flag, a config file or "
+                f"${env}) has no effect on this tool's tasks; drop it: {instead}"
             )

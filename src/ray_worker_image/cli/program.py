@@ -51,11 +51,31 @@ class Config(InvokeConfig):
 
     def _load_yaml(self, path: Any) -> Any:
         try:
-            return super()._load_yaml(path)
+            data = super()._load_yaml(path)
         except FileNotFoundError:  # invoke tries each suffix and skips the missing ones
             raise
         except (OSError, ValueError, *YAML_ERRORS) as exc:
             raise _broken(path, exc) from None
+        if data is not None and not isinstance(data, dict):
+            raise UsageError(
+                f"{shown(Path(path))}: holds a YAML {type(data).__name__}, not a mapping of "
+                "settings; fix or remove the file"
+            )
+        return data
+
+    def load_runtime(self, merge: bool = True) -> None:
+        """``-f FILE``: a missing file, a folder or an unknown suffix is one line (invoke
+        skips a missing one silently and raises UnknownFileType for the others)."""
+        path = self._runtime_path
+        if path:
+            given = Path(path)
+            if not given.exists():
+                raise UsageError(f"-f {path}: no such file; give an existing config file")
+            if given.is_dir():
+                raise UsageError(f"-f {path}: is a folder; give a config file")
+            if given.suffix not in (".yaml", ".yml", ".json", ".py"):
+                raise UsageError(f"-f {path}: unknown file type; use .yaml, .yml, .json or .py")
+        super().load_runtime(merge=merge)
 
     _load_yml = _load_yaml
 
@@ -123,4 +143,12 @@ class Program(InvokeProgram):
 def main() -> None:
     """Entry point of ``ray-worker-image`` (``[project.scripts]``)."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    Program(find_clone(Path.cwd())).run(sys.argv)
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        console.error("cannot write to stdout: it is closed; send it to a file or a pipe")
+        raise SystemExit(exits.UNAVAILABLE)
+    try:
+        here = Path.cwd()
+    except FileNotFoundError:
+        console.error("the current folder no longer exists; cd to an existing folder")
+        raise SystemExit(exits.USAGE) from None
+    Program(find_clone(here)).run(sys.argv)

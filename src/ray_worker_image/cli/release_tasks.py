@@ -8,7 +8,8 @@ from invoke.context import Context
 from .. import output, patching, preflight, steps
 from .. import release as releasing
 from .. import report as reporting
-from .options import ACCESS, ALL_VARIANTS, CLUSTER, COMMON, REGISTRY, Given
+from ..errors import UsageError
+from .options import ACCESS, ALL_VARIANTS, CLONE_KEY, CLUSTER, COMMON, REGISTRY, Given
 from .task import task
 
 PUBLISH_HELP = {
@@ -97,6 +98,11 @@ def patch(
         declared_variant=given.values.get("variant"),
     )
     every = bool(given.all_variants)
+    if not image and not c.config.get(CLONE_KEY):
+        raise UsageError(
+            "patch outside a clone has no build of this revision to look up: pass --image "
+            "REF@sha256:... (the pushed image)"
+        )
     preflight.check_patch_inputs(cluster, all_variants=every, out=out, write=write, check=check)
     where, credentials = given.registry(), given.credentials()
     with given.sessions() as opened:

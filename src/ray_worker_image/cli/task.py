@@ -106,7 +106,7 @@ def _output_failed(exc: BaseException) -> int:
     pipe (``| head -0``: the reader is gone); the exit code to use."""
     _silence_stdout()
     if isinstance(exc, BrokenPipeError):
-        return exits.FAILED
+        return exits.PIPE
     console.error(f"cannot write to stdout: {exc}; send it to a file or a pipe that reads it")
     return exits.UNAVAILABLE
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .. import console
 from ..errors import PipelineError, UsageError
-from ..preflight import check_listening, check_out_dir
+from ..preflight import check_listening, check_out_dir, check_registry
 from ..push import credentials_from_env
 from ..refs import ImageRef
 from ..registry import RegistryAccess
@@ -183,8 +183,11 @@ def do_policy(
             "no registry for the policy's image glob: pass --registry HOST[:PORT] "
             "(or $RAY_IMAGE_REGISTRY, invoke.yaml ray_image.registry)"
         )
+    check_registry(registry)  # HOST[:PORT]: a glob of anything else matches no image
     if out and Path(out).is_dir():
         raise UsageError(f"--out {out} is a folder; give a file path for the policy")
+    if out and not Path(out).absolute().parent.is_dir():
+        raise UsageError(f"--out {out}: its folder does not exist; create it or give another path")
     if out:
         check_out_dir(str(Path(out).absolute().parent), what="the policy")
     key = sign.load_public_key(public_key)
