@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,11 +125,14 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
     docker0, which the shared dockerd needs."""
     if not shutil.which("dockerd") or not ROOTFS.is_file():
         pytest.skip("dockerd or the self-check rootfs is missing (scripts/setup-host.sh)")
-    sock, folder, pidfile = place / "docker.sock", place / "started-here", place / "dockerd.pid"
+    # Socket paths must stay under 108 bytes (sun_path): pytest's folders under xdist are
+    # too deep for containerd's socket below --exec-root, so the sockets live in a short one.
+    short = Path(tempfile.mkdtemp(prefix="rwi-", dir="/tmp"))
+    sock, folder, pidfile = short / "docker.sock", place / "started-here", place / "dockerd.pid"
     folder.mkdir()
     argv = [
         "unshare", "--net", "dockerd", f"--host=unix://{sock}", f"--data-root={place}/data",
-        f"--exec-root={place}/exec", f"--pidfile={pidfile}", "--bridge=none",
+        f"--exec-root={short}/exec", f"--pidfile={pidfile}", "--bridge=none",
         "--iptables=false", "--ip6tables=false", "--ip-masq=false",
     ]  # fmt: skip
     subprocess.run([str(START), str(place / "dockerd.log"), *argv], cwd=folder, check=True)
@@ -152,6 +156,8 @@ def test_dockerd_api_starts_containers_after_its_folder_is_deleted(place: Path) 
                 time.sleep(0.2)
         _stop(" ".join(argv[2:]))  # one that never wrote its pidfile
         _unmount_below(place)  # dockerd bind-mounts its data root in the host's namespace
+        _unmount_below(short)
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(
