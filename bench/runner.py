@@ -9,7 +9,6 @@ the lock. ``invoke bench`` must therefore not itself be started under ``flock`` 
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import subprocess
 import time
@@ -18,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ray_worker_image.errors import PipelineError
+from ray_worker_image.proc import file_lock
 
 ENGINE_LOCK = Path(os.environ.get("RAY_IMAGE_ENGINE_LOCK", "/tmp/ray-image-engine.lock"))
 TIMEOUT_S = 900
@@ -41,12 +41,8 @@ class Timed:
 @contextmanager
 def engine_lock() -> Iterator[None]:
     """Hold the shared engine lock (blocks until the other developers' holds end)."""
-    with ENGINE_LOCK.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(ENGINE_LOCK):
+        yield
 
 
 def run(

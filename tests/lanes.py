@@ -12,13 +12,14 @@ See docs/testing.md.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from ray_worker_image.proc import file_lock
 
 LANES = ("engine", "e2e", "registry", "root")
 ENV = "RAY_IMAGE_TEST_LANES"  # e.g. "all" or "registry,engine"
@@ -107,12 +108,8 @@ def shared_lock(name: str) -> Iterator[None]:
     """
     LOCK_DIR.mkdir(parents=True, exist_ok=True)
     path = LOCK_DIR / f"ray-image-test.{name.replace('/', '_').replace(':', '_')}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with file_lock(path):
+        yield
 
 
 def remove_at_run_end(registry: str, ref: str) -> bool:

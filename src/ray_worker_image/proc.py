@@ -6,8 +6,11 @@ becomes a one-line PipelineError naming what to do, never a traceback.
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from .errors import PipelineError
@@ -52,3 +55,15 @@ def git(root: object, *args: str) -> str | None:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock(2) on ``path`` (created if missing) while inside: one holder
+    per machine, released when the block ends or the process dies. Blocks until free."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

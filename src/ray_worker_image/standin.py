@@ -13,7 +13,6 @@ A Python no Debian release ships (3.10, 3.12), a GPU platform and aarch64 have n
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import shutil
@@ -204,13 +203,8 @@ def one_builder(ref: ImageRef) -> Iterator[None]:
     folder, released when the block ends or the process dies): two pipelines that need the
     same missing stand-in build it once, and the second reuses what the first pushed."""
     name = hashlib.sha256(str(ref).encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"ray-image-stand-in-{name}.lock"
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with proc.file_lock(Path(tempfile.gettempdir()) / f"ray-image-stand-in-{name}.lock"):
+        yield
 
 
 def _build_and_push(

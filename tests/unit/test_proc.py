@@ -26,3 +26,20 @@ def test_a_missing_program_is_one_line_naming_it() -> None:
 def test_a_failing_command_is_returned_not_raised() -> None:
     result = proc.run(["sh", "-c", "echo out; exit 3"], timeout=10, hint="", capture_output=True)
     assert result.returncode == 3 and result.stdout == b"out\n"
+
+
+def test_file_lock_is_held_against_other_processes_until_the_block_ends(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from ray_worker_image.proc import file_lock
+
+    path = tmp_path / "x.lock"
+    probe = (
+        "import fcntl, sys; h = open(sys.argv[1], 'a')\n"
+        "try:\n    fcntl.flock(h, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept OSError:\n    sys.exit(1)"
+    )
+    with file_lock(path):
+        held = subprocess.run([sys.executable, "-c", probe, str(path)], timeout=30, check=False)
+    free = subprocess.run([sys.executable, "-c", probe, str(path)], timeout=30, check=False)
+    assert (held.returncode, free.returncode) == (1, 0)

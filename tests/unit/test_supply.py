@@ -381,6 +381,7 @@ def test_a_signature_by_this_key_for_another_repository_does_not_count() -> None
     assert len(store.manifests[tag]["layers"]) == 2  # type: ignore[arg-type]
 
 
+@pytest.mark.registry  # planning asks the loopback registry whether it listens
 def test_sbom_of_several_variants_checks_every_push_before_making_any(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -154,6 +154,7 @@ def _plan(opened: list[Session], cluster: ClusterOptions | None = None, **kwargs
     return plan_release(opened, cluster or ClusterOptions("", "ray-gpu", "ray", ()), **args)
 
 
+@pytest.mark.registry  # planning asks the loopback registry whether it listens
 def test_a_good_plan_for_every_variant(tmp_path: Path) -> None:
     plan = _plan(_sessions(tmp_path, "2.49.2", "2.52.1-py311"))
     assert [s.variant for s in plan.sessions] == ["2.49.2", "2.52.1-py311"]
@@ -255,6 +256,7 @@ def test_add_variant_refuses_a_gpu_stand_in_before_anything_starts(tmp_path: Pat
     assert not (ROOT / "requirements/2.53.0-py311-gpu").exists()
 
 
+@pytest.mark.registry  # planning asks the loopback registry whether it listens
 def test_release_from_a_cluster_refuses_a_stand_in_build_unless_allowed(tmp_path: Path) -> None:
     """Issue 17: a stand-in build goes into the --from cluster only with --allow-stand-in
     (checked in the plan, before anything slow); without --from the patch is for review."""

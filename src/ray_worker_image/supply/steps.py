@@ -109,27 +109,6 @@ def do_sign(ref_text: str, *, username: str | None, registry_ca: str | None, ins
     return sign.sign_digest(store, digest, key)
 
 
-def do_verify(
-    ref_text: str,
-    *,
-    public_key: str | None,
-    username: str | None,
-    registry_ca: str | None,
-    insecure: bool,
-    signed_identity: str | None = None,
-) -> bool:
-    """Print one line per check; True when every check passed. ``signed_identity``: the
-    repository the signatures name when REF is a mirror (``--signed-identity``)."""
-    name, checks = verify_checks(
-        ref_text, public_key=public_key, username=username, registry_ca=registry_ca,
-        insecure=insecure, signed_identity=signed_identity,
-    )  # fmt: skip
-    print(name)
-    for check in checks:
-        print(check.line())
-    return all(check.ok for check in checks)
-
-
 def verify_checks(
     ref_text: str,
     *,
