@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from ray_worker_image.kube_quantity import go_json_float, parse_quantity, quantity_value
-from ray_worker_image.kuberay_pod import (
-    KubeRayPodError,
+from ray_worker_image.kuberay.pod import (
     NodeCommand,
     OperatorSettings,
     head_command,
     worker_command,
 )
+from ray_worker_image.kuberay.spec import KubeRayPodError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kuberay"
 FQDN = "ray-gpu-head-svc.ray.svc.cluster.local"

@@ -2,9 +2,8 @@
 
 A package of small modules:
 
-* :mod:`.model`: :class:`ClusterView` / :class:`GroupView`, the kinds and where they keep
-  the cluster spec (RayCluster ``spec``, RayJob ``spec.rayClusterSpec``, RayService
-  ``spec.rayClusterConfig``);
+* :mod:`.model`: :class:`ClusterView` / :class:`GroupView` (the kinds and where they keep
+  the cluster spec are KubeRay facts: :mod:`..kuberay.crd`);
 * :mod:`.read`: files (JSON/YAML, multi-document, ``List``) to one object to a view;
 * :mod:`.variants`: which Ray variant an image runs (:func:`classify`) and the refusals;
 * :mod:`.identity`: what a new image is, from its labels (else its tag, else ``--variant``);
@@ -27,7 +26,7 @@ from ..errors import RolloutError
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
-from .model import HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView, Kind
+from .model import ClusterView, GroupView
 from .options import (
     ClusterOptions,
     definition_variant,
@@ -63,17 +62,13 @@ from .variants import NewImage, check_group, classify
 __all__ = [
     "ALL_GROUPS",
     "FORMATS",
-    "HEAD_GROUP",
-    "KINDS",
     "POD_CHECK_SNIPPET",
-    "RAY_CONTAINER",
     "RESTART_CHOICES",
     "Accepted",
     "ClusterOptions",
     "ClusterView",
     "Command",
     "GroupView",
-    "Kind",
     "ManifestEdit",
     "NewImage",
     "PatchOp",

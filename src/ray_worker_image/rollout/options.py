@@ -9,11 +9,12 @@ from dataclasses import dataclass, replace
 
 from ..definition import ImageDefinition
 from ..errors import PipelineError, RolloutError
+from ..kuberay.crd import HEAD_GROUP, KINDS
 from ..raytag import RayTag
 from ..refs import ImageRef
 from .files import load_cluster, load_objects, select
 from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
-from .model import HEAD_GROUP, KINDS, ClusterView
+from .model import ClusterView
 from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify

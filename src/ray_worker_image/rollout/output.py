@@ -18,9 +18,9 @@ from pathlib import Path
 import yaml
 
 from ..errors import RolloutError
+from ..kuberay.crd import HEAD_GROUP
 from ..refs import ImageRef
 from .commands import head_cost, template
-from .model import HEAD_GROUP
 from .plan import ALL_GROUPS, PatchOp, Rollout
 
 FORMATS = ("json", "yaml", "shell", "helm-values")

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ..errors import RolloutError
+from ..kuberay.crd import HEAD_GROUP
 from ..raytag import RayTag
-from .model import HEAD_GROUP, ClusterView, GroupView
+from .model import ClusterView, GroupView
 from .read import parse_image
 from .variants import NewImage, check_group
 

@@ -11,9 +11,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import PipelineError, RolloutError
+from ..kuberay.crd import (
+    API_VERSIONS,
+    FT_ENABLED_ANNOTATION,
+    HEAD_GROUP,
+    KINDS,
+    RAY_CONTAINER,
+    annotation_true,
+)
 from ..refs import ImageRef
 from .files import FIX_FROM, load_cluster, load_objects, select
-from .model import API_VERSIONS, HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView
+from .model import ClusterView, GroupView
 from .names import check_cluster_name, check_group_name, check_namespace
 
 __all__ = ["FIX_FROM", "assumed_view", "load_cluster", "load_objects", "select", "view_from_object"]
@@ -81,7 +89,7 @@ def view_from_object(
             f"{source}: RayJob {name} runs on an existing cluster (spec.clusterSelector),"
             " it has no spec.rayClusterSpec; patch that RayCluster instead"
         )
-    spec = _mapping(_at(obj, kind.spec_pointer), kind.spec_path, source)
+    spec = _mapping(kind.cluster_spec(obj), kind.spec_path, source)
     head = _template_view(
         _mapping(spec.get("headGroupSpec"), f"{kind.spec_path}.headGroupSpec", source),
         f"{kind.spec_path}.headGroupSpec",
@@ -133,7 +141,7 @@ def view_from_object(
         ),
         gcs_fault_tolerance=(
             spec.get("gcsFaultToleranceOptions") is not None
-            or str(annotations.get("ray.io/ft-enabled", "")).lower() == "true"
+            or annotation_true(annotations, FT_ENABLED_ANNOTATION)
         ),
         suspended=(spec if kind.name == "RayCluster" else top).get("suspend") is True,
         owner=_owner(meta),
@@ -178,13 +186,6 @@ def managers(meta: Mapping[str, Any]) -> tuple[str, ...]:
     if "kubectl.kubernetes.io/last-applied-configuration" in marks:
         found.append("kubectl apply (last-applied-configuration)")
     return tuple(found)
-
-
-def _at(obj: Mapping[str, Any], pointer: str) -> Any:
-    value: Any = obj
-    for part in pointer.strip("/").split("/"):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def _mapping(value: Any, path: str, source: str) -> Mapping[str, Any]:

@@ -6,7 +6,7 @@ Source read with the search tool: ray-project/kuberay ``ray-operator/controllers
 (``DefaultHeadPodTemplate``, ``DefaultWorkerPodTemplate``, ``BuildPod``,
 ``setContainerEnvVars``, ``setInitContainerEnvVars``), ``utils/util.go``
 (``GetContainerCommand``, ``ExtractRayIPFromFQDN``) and ``utils/constant.go``, at the newest
-stored revision matching the v1.7.0 CRD (see :mod:`.kuberay_params` for the revision caveat).
+stored revision matching the v1.7.0 CRD (see :mod:`.params` for the revision caveat).
 Not modelled, refused instead: GCS fault tolerance, token auth and TLS options (they add env,
 volumes and init containers); ``valueFrom``/``envFrom`` env (resolved only by Kubernetes).
 """
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import kuberay_params as kp
-from .kuberay_spec import (
+from . import params as kp
+from .crd import HEAD_GROUP, OVERWRITE_CMD_ANNOTATION
+from .spec import (
     Env,
-    KubeRayPodError,
     mapping,
     quantities,
     ray_container,
@@ -34,7 +34,6 @@ from .kuberay_spec import (
 
 __all__ = [
     "InitStep",
-    "KubeRayPodError",
     "NodeCommand",
     "OperatorSettings",
     "container_command",
@@ -44,7 +43,6 @@ __all__ = [
 ]
 
 KUBERAY_VERSION = "v1.7.0"  # utils/constant.go KUBERAY_VERSION at the tag (not seen: see report)
-HEAD_GROUP = "headgroup"  # utils/constant.go RayNodeHeadGroupLabelValue
 WAIT_GCS_READY = "wait-gcs-ready"  # pod.go DefaultWorkerPodTemplate, the injected init container
 LOCAL_HOST = "127.0.0.1"  # utils/constant.go LOCAL_HOST, the head's own RAY_ADDRESS host
 # Env var names, utils/constant.go.
@@ -60,7 +58,6 @@ RAY_ADDRESS = "RAY_ADDRESS"
 RAY_USAGE_STATS_KUBERAY_IN_USE = "RAY_USAGE_STATS_KUBERAY_IN_USE"
 RAY_USAGE_STATS_EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"
 RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE = "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"
-OVERWRITE_CMD_ANNOTATION = "ray.io/overwrite-container-cmd"  # utils/constant.go
 # pod.go BuildPod: `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}` (PR #4860).
 ULIMIT_COMMAND = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
 
