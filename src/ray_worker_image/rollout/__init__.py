@@ -7,7 +7,8 @@ A package of small modules:
 * :mod:`.read`: files (JSON/YAML, multi-document, ``List``) to one object to a view;
 * :mod:`.variants`: which Ray variant an image runs (:func:`classify`) and the refusals;
 * :mod:`.identity`: what a new image is, from its labels (else its tag, else ``--variant``);
-* :mod:`.plan`: :func:`plan_rollout` (guards, per-group images, rollback);
+* :mod:`.planner`: :func:`plan_rollout` (guards, per-group images, rollback), making a
+  :class:`.plan.Rollout`;
 * :mod:`.commands`: restarts, waits, per-pod checks (Jinja blocks);
 * :mod:`.output`: JSON/YAML/Helm values, ``rollout.sh`` (Jinja), the files;
 * :mod:`.gitops`: ``--write FILE``, the manifest edited in place;
@@ -16,7 +17,7 @@ A package of small modules:
 Typical use::
 
     obj = load_cluster("rc.json")            # kubectl get raycluster NAME -n NS -o json
-    view = ClusterView.from_object(obj, source="rc.json")
+    view = view_from_object(obj, source="rc.json")
     plan = plan_rollout(view, {"*": NewImage("reg/swe-fleet/ray:2.49.2-nats@sha256:...",
                                              RayTag.parse("2.49.2"))})
     print(to_json(plan.patch))
@@ -54,8 +55,8 @@ from .plan import (
     PatchOp,
     Rollout,
     Target,
-    plan_rollout,
 )
+from .planner import plan_rollout
 from .read import assumed_view, view_from_object
 from .variants import NewImage, check_group, classify
 

@@ -6,9 +6,9 @@ container's index, the head group's name) are in :mod:`..kuberay.crd`, with thei
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import RolloutError
 from ..kuberay.crd import KINDS, RAY_CONTAINER, Kind
 
 
@@ -89,8 +89,6 @@ class ClusterView:
 
     def group(self, name: str) -> GroupView:
         """The worker group called ``name``; RolloutError naming the groups there are."""
-        from ..errors import RolloutError
-
         for g in self.groups:
             if g.name == name:
                 return g
@@ -104,21 +102,3 @@ class ClusterView:
             f"{self.source}: worker group {name!r} not found in {self.kind.name} {self.name};"
             f" {have}; fix --groups"
         )
-
-    @classmethod
-    def from_object(
-        cls, obj: object, *, source: str = "<object>", namespace: str | None = None
-    ) -> ClusterView:
-        """:func:`read.view_from_object` (kept here for callers of the old module)."""
-        from .read import view_from_object
-
-        return view_from_object(obj, source=source, namespace=namespace)
-
-    @classmethod
-    def assumed(
-        cls, name: str, namespace: str, groups: Sequence[str], *, current_image: str
-    ) -> ClusterView:
-        """:func:`read.assumed_view` (kept here for callers of the old module)."""
-        from .read import assumed_view
-
-        return assumed_view(name, namespace, groups, current_image=current_image)

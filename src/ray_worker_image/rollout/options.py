@@ -15,7 +15,8 @@ from ..refs import ImageRef
 from .files import load_cluster, load_objects, select
 from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
 from .model import ClusterView
-from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
+from .plan import ALL_GROUPS, Accepted, Rollout
+from .planner import plan_rollout, require_digest
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
 
