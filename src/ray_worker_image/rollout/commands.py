@@ -50,7 +50,7 @@ _CHECK_WHY = (
 def in_double_quotes(value: object) -> str:
     """``value`` escaped for the inside of a bash double-quoted string (``\\ " $ ` ``).
 
-    Names are validated before they reach a template (:mod:`.names`); this is the second
+    Names are validated before they reach a template (:mod:`..kuberay.names`); this is the second
     wall, so no value read from a cluster file can run as shell code.
     """
     return re.sub(r'([\\"$`])', r"\\\1", str(value))

@@ -19,10 +19,10 @@ from ..kuberay.crd import (
     RAY_CONTAINER,
     annotation_true,
 )
+from ..kuberay.names import check_cluster_name, check_group_name, check_namespace
 from ..refs import ImageRef
 from .files import FIX_FROM, load_cluster, load_objects, select
 from .model import ClusterView, GroupView
-from .names import check_cluster_name, check_group_name, check_namespace
 
 __all__ = ["FIX_FROM", "assumed_view", "load_cluster", "load_objects", "select", "view_from_object"]
 
