@@ -14,11 +14,10 @@ from . import console, rollout
 from .errors import CheckFailed, UsageError
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
-from .rollout import gitwrite
+from .rollout import ClusterOptions, gitwrite
 from .rollout.identity import LabelReader
 from .session import Session
 
-ClusterOptions = rollout.ClusterOptions
 LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's labels
 
 

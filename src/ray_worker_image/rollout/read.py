@@ -21,11 +21,8 @@ from ..kuberay.crd import (
 )
 from ..kuberay.names import check_cluster_name, check_group_name, check_namespace
 from ..refs import ImageRef
-from .files import FIX_FROM, load_cluster, load_objects, select
+from .files import FIX_FROM
 from .model import ClusterView, GroupView
-
-__all__ = ["FIX_FROM", "assumed_view", "load_cluster", "load_objects", "select", "view_from_object"]
-
 
 _PLACEHOLDER = re.compile(r"\$\{|\$[A-Z_]{2,}|\{\{|\}\}|<[^<>]*>|^__|__$")
 
