@@ -30,7 +30,6 @@ from .gitops import ManifestEdit, edit_manifest
 from .model import ClusterView, GroupView
 from .options import (
     ClusterOptions,
-    definition_variant,
     images_by_variant,
     new_images,
     plan_for_variants,
@@ -79,7 +78,6 @@ __all__ = [
     "assumed_view",
     "check_group",
     "classify",
-    "definition_variant",
     "edit_manifest",
     "find_kubectl",
     "find_shellcheck",

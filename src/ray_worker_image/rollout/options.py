@@ -39,14 +39,6 @@ class ClusterOptions:
     rendered: tuple[str, str] | None = None  # (label, YAML): read this instead of source
 
 
-def definition_variant(definition: ImageDefinition) -> RayTag | None:
-    """The variant the definition builds on: its base image's tag in Ray's grammar.
-
-    Not used to classify an image any more (an image says what it is, :mod:`.identity`).
-    """
-    return RayTag.try_parse(definition.base.image.tag)
-
-
 def declared(cluster: ClusterOptions) -> RayTag | None:
     """The variant ``--variant`` declares for images that cannot tell it themselves."""
     if cluster.declared_variant is None:

@@ -23,6 +23,7 @@ from ..kuberay.names import check_cluster_name, check_group_name, check_namespac
 from ..refs import ImageRef
 from .files import FIX_FROM
 from .model import ClusterView, GroupView
+from .owners import managers, owner
 
 _PLACEHOLDER = re.compile(r"\$\{|\$[A-Z_]{2,}|\{\{|\}\}|<[^<>]*>|^__|__$")
 
@@ -141,48 +142,10 @@ def view_from_object(
             or annotation_true(annotations, FT_ENABLED_ANNOTATION)
         ),
         suspended=(spec if kind.name == "RayCluster" else top).get("suspend") is True,
-        owner=_owner(meta),
+        owner=owner(meta),
         managers=managers(meta),
         notes=tuple(notes),
     )
-
-
-def _owner(meta: Mapping[str, Any]) -> str | None:
-    for ref in meta.get("ownerReferences") or []:
-        if isinstance(ref, Mapping) and ref.get("kind") in ("RayService", "RayJob"):
-            return f"{ref.get('kind')}/{ref.get('name')}"
-    return None
-
-
-def managers(meta: Mapping[str, Any]) -> tuple[str, ...]:
-    """Who else writes this object: Helm, Argo CD, Flux, ``kubectl apply`` (by their marks).
-
-    Marks: ``app.kubernetes.io/managed-by: Helm`` and ``meta.helm.sh/release-name``;
-    ``argocd.argoproj.io/instance`` / ``argocd.argoproj.io/tracking-id``;
-    ``kustomize.toolkit.fluxcd.io/name``, ``helm.toolkit.fluxcd.io/name``;
-    ``kubectl.kubernetes.io/last-applied-configuration``.
-    """
-    labels = meta.get("labels") or {}
-    notes = meta.get("annotations") or {}
-    marks = (
-        {**labels, **notes} if isinstance(labels, Mapping) and isinstance(notes, Mapping) else {}
-    )
-    found = []
-    release = marks.get("meta.helm.sh/release-name")
-    if release or str(marks.get("app.kubernetes.io/managed-by", "")).lower() == "helm":
-        found.append(f"Helm release {release or '(unnamed)'!r}")
-    argo = marks.get("argocd.argoproj.io/instance") or marks.get("argocd.argoproj.io/tracking-id")
-    if argo:
-        found.append(f"Argo CD application {str(argo).split(':')[0]!r}")
-    for key, what in (
-        ("kustomize.toolkit.fluxcd.io/name", "Flux Kustomization"),
-        ("helm.toolkit.fluxcd.io/name", "Flux HelmRelease"),
-    ):
-        if marks.get(key):
-            found.append(f"{what} {marks[key]!r}")
-    if "kubectl.kubernetes.io/last-applied-configuration" in marks:
-        found.append("kubectl apply (last-applied-configuration)")
-    return tuple(found)
 
 
 def _mapping(value: Any, path: str, source: str) -> Mapping[str, Any]:
