@@ -14,10 +14,10 @@ from typing import Any
 
 from . import console, noop, rollout
 from .patching import label_reader, plan_patch
-from .push import plan_push, push_image
+from .push import push_image
 from .registry import RegistryClient
 from .rehearse import rehearse_push
-from .release_plan import ReleasePlan, variant_out_dir
+from .release_plan import ReleasePlan, variant_out_dir, variant_push
 from .release_supply import attach_supply, complete_release, push_immutable_all
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
@@ -80,14 +80,7 @@ def _publish(
     """Push (``released``: already in the registry, push nothing), then patch and document.
 
     ``supplied``: the SBOM and signature already attached (:func:`push_immutable_all`)."""
-    push_plan = plan_push(
-        s.definition,
-        built,
-        tests,
-        registry=plan.registry,
-        skip_tests=False,
-        allow_stand_in=plan.allow_stand_in,
-    )
+    push_plan = variant_push(plan, s, built, tests)
     rehearsed: str | None = None
     pushed: PushRecord | None = None
     image: str | None

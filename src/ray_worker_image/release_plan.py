@@ -17,13 +17,14 @@ from pathlib import Path
 from . import preflight, rollout, supply
 from .patching import plan_patch
 from .preflight import check_registry
-from .push import credentials_from_env
+from .push import PushPlan, credentials_from_env, plan_push
 from .refs import ImageRef
 from .registry import Credentials
 from .render import lock_digest
 from .rollout import ClusterOptions
 from .rollout.identity import Identity, known
 from .session import Session
+from .state import BuiltImage, TestRecord
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 
@@ -107,3 +108,15 @@ def variant_out_dir(plan: ReleasePlan, s: Session) -> Path:
     if plan.out:
         return Path(plan.out) / s.variant if len(plan.sessions) > 1 else Path(plan.out)
     return s.build_dir / "rollout"
+
+
+def variant_push(plan: ReleasePlan, s: Session, built: BuiltImage, tests: TestRecord) -> PushPlan:
+    """:func:`.push.plan_push` for one variant's tested build, to the release's registry."""
+    return plan_push(
+        s.definition,
+        built,
+        tests,
+        registry=plan.registry,
+        skip_tests=False,
+        allow_stand_in=plan.allow_stand_in,
+    )

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 
 from . import supply
 from .errors import PipelineError
-from .push import PushJob, plan_push, push_immutable_first
-from .release_plan import ReleasePlan, variant_out_dir
+from .push import PushJob, push_immutable_first
+from .release_plan import ReleasePlan, variant_out_dir, variant_push
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .supply.artifacts import remove_attachments
@@ -83,14 +83,7 @@ def push_immutable_all(
         PushJob(
             s.variant,
             s.engine,
-            plan_push(
-                s.definition,
-                built,
-                tests,
-                registry=plan.registry,
-                skip_tests=False,
-                allow_stand_in=plan.allow_stand_in,
-            ),
+            variant_push(plan, s, built, tests),
             s.registry_access(plan.registry),
         )
         for s, built, tests in tested
