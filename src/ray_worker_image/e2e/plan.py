@@ -31,6 +31,7 @@ from ..kuberay.crd import (
     annotation_true,
     head_fqdn,
     head_service,
+    num_of_hosts,
 )
 from ..kuberay.pod import NodeCommand, OperatorSettings, head_command, worker_command
 from ..kuberay.spec import ray_container
@@ -158,8 +159,7 @@ def plan_cluster(
                 notes.append(f"{group_name}: suspended, not started")
                 continue
             replicas = int(group.get("replicas", group.get("minReplicas", 1)) or 0)
-            hosts = int(group.get("numOfHosts", 1) or 1)
-            wanted = replicas * hosts
+            wanted = replicas * num_of_hosts(group)
             started = min(wanted, replica_cap)
             if started < wanted:
                 notes.append(f"{group_name}: {wanted} replicas, capped at {started} here")

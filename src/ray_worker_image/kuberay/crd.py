@@ -69,6 +69,13 @@ def annotation_true(annotations: Any, key: str) -> bool:
     return isinstance(annotations, Mapping) and str(annotations.get(key, "")).lower() == "true"
 
 
+def num_of_hosts(group: Mapping[str, Any]) -> int:
+    """A worker group's pods per replica (``numOfHosts``, multi-host groups): the CRD's default
+    1 (``ray.io_rayclusters.yaml``: ``numOfHosts: default: 1``) unless a positive integer."""
+    hosts = group.get("numOfHosts")
+    return hosts if isinstance(hosts, int) and not isinstance(hosts, bool) and hosts > 0 else 1
+
+
 def head_service(cluster: str) -> str:
     """utils/util.go ``GenerateHeadServiceName``: ``<cluster>-head-svc``."""
     return f"{cluster}-head-svc"

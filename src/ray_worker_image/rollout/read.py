@@ -18,6 +18,7 @@ from ..kuberay.crd import (
     KINDS,
     RAY_CONTAINER,
     annotation_true,
+    num_of_hosts,
 )
 from ..kuberay.names import check_cluster_name, check_group_name, check_namespace
 from ..refs import ImageRef
@@ -188,7 +189,6 @@ def _template_view(
         and not (field == "containers" and i == RAY_CONTAINER)
     ]
     replicas = group.get("replicas")
-    hosts = group.get("numOfHosts")
     policy = ray.get("imagePullPolicy")
     return GroupView(
         name=name,
@@ -196,7 +196,7 @@ def _template_view(
         container=container,
         image=image,
         replicas=replicas if isinstance(replicas, int) else None,
-        num_of_hosts=hosts if isinstance(hosts, int) and hosts > 0 else 1,
+        num_of_hosts=num_of_hosts(group),
         suspended=group.get("suspend") is True,
         same_image=tuple(same_image),
         pull_policy=policy if isinstance(policy, str) else None,
