@@ -19,7 +19,7 @@ replaces the manifest's images, as the rollout patch would.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import PipelineError, UsageError
@@ -33,7 +33,13 @@ from ..kuberay.crd import (
     head_service,
     num_of_hosts,
 )
-from ..kuberay.pod import NodeCommand, OperatorSettings, head_command, worker_command
+from ..kuberay.pod import (
+    NodeCommand,
+    OperatorSettings,
+    PodOptions,
+    head_command,
+    worker_command,
+)
 from ..kuberay.spec import ray_container
 
 REPLICA_CAP = 2
@@ -145,10 +151,10 @@ def plan_cluster(
             "external Redis, which the miniature cluster does not run; remove it for e2e"
         )
     overwrite = annotation_true(annotations, OVERWRITE_CMD_ANNOTATION)
-    common = {"namespace": namespace, "overwrite_container_cmd": overwrite, "settings": settings}
+    common = PodOptions(namespace, "", overwrite, settings)
     prefix = pod_prefix or name
     try:
-        head_node = head_command(spec, name, pod_name=f"{prefix}-head", **common)  # type: ignore[arg-type]
+        head_node = head_command(spec, name, replace(common, pod_name=f"{prefix}-head"))
         head = _node("head", HEAD_GROUP, spec["headGroupSpec"], "spec.headGroupSpec", head_node)
         plan = ClusterPlan(name, namespace, head, (), ())
         workers: list[NodePlan] = []
@@ -169,8 +175,7 @@ def plan_cluster(
                     group_name,
                     name,
                     plan.head_fqdn,
-                    pod_name=f"{prefix}-{group_name}-worker-{i}",
-                    **common,  # type: ignore[arg-type]
+                    replace(common, pod_name=f"{prefix}-{group_name}-worker-{i}"),
                 )
                 path = f"spec.workerGroupSpecs[{index}]"
                 workers.append(_node(f"{group_name}-{i}", group_name, group, path, node))

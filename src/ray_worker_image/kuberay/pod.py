@@ -36,6 +36,7 @@ __all__ = [
     "InitStep",
     "NodeCommand",
     "OperatorSettings",
+    "PodOptions",
     "container_command",
     "head_command",
     "wait_gcs_script",
@@ -68,6 +69,21 @@ class OperatorSettings:
 
     login_shell: bool = False  # ENABLE_LOGIN_SHELL=true: /bin/bash -cl -- (default -c, v1.4+)
     init_container_injection: bool = True  # ENABLE_INIT_CONTAINER_INJECTION
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """What KubeRay takes from outside the group's spec to build one pod.
+
+    ``namespace``: the RayCluster's; ``pod_name`` fills RAY_CLOUD_INSTANCE_ID (omitted when
+    empty); ``overwrite_container_cmd``: the RayCluster annotation
+    ``ray.io/overwrite-container-cmd: "true"``; ``settings``: the operator's own environment.
+    """
+
+    namespace: str = "default"
+    pod_name: str = ""
+    overwrite_container_cmd: bool = False
+    settings: OperatorSettings = OperatorSettings()
 
 
 @dataclass(frozen=True)
@@ -142,17 +158,12 @@ def wait_gcs_script(head_fqdn: str, port: str) -> str:
 def head_command(
     cluster_spec: Mapping[str, Any],
     cluster_name: str,
-    *,
-    namespace: str = "default",
-    pod_name: str = "",
-    overwrite_container_cmd: bool = False,
-    settings: OperatorSettings = OperatorSettings(),
+    pod: PodOptions = PodOptions(),
 ) -> NodeCommand:
     """The head's Ray container (``DefaultHeadPodTemplate`` then ``BuildPod``).
 
-    ``cluster_spec`` is a RayCluster's ``spec``; ``overwrite_container_cmd`` is the RayCluster
-    annotation ``ray.io/overwrite-container-cmd: "true"``; ``pod_name`` fills
-    RAY_CLOUD_INSTANCE_ID (omitted when empty). Raises KubeRayPodError on a bad spec.
+    ``cluster_spec`` is a RayCluster's ``spec``; ``pod`` what else the pod is built from
+    (:class:`PodOptions`). Raises KubeRayPodError on a bad spec.
     """
     refuse_unmodelled(cluster_spec)
     group, path = mapping(cluster_spec, "headGroupSpec", "spec"), "spec.headGroupSpec"
@@ -162,8 +173,9 @@ def head_command(
     kp.set_missing(params, head=True)
     if cluster_spec.get("enableInTreeAutoscaling") is True:
         params["no-monitor"] = "true"
-    node = _Node(True, kp.head_port(params), "", HEAD_GROUP, cluster_name, namespace, pod_name)
-    return _build(group, path, params, node, overwrite_container_cmd, settings)
+    port = kp.head_port(params)
+    node = _Node(True, port, "", HEAD_GROUP, cluster_name, pod.namespace, pod.pod_name)
+    return _build(group, path, params, node, pod.overwrite_container_cmd, pod.settings)
 
 
 def worker_command(
@@ -171,11 +183,7 @@ def worker_command(
     group_name: str,
     cluster_name: str,
     head_address: str,
-    *,
-    namespace: str = "default",
-    pod_name: str = "",
-    overwrite_container_cmd: bool = False,
-    settings: OperatorSettings = OperatorSettings(),
+    pod: PodOptions = PodOptions(),
 ) -> NodeCommand:
     """A worker of ``group_name`` (``DefaultWorkerPodTemplate`` then ``BuildPod``).
 
@@ -191,8 +199,8 @@ def worker_command(
     kp.apply_group_resources(params, str_map(group, "resources", path))
     kp.apply_group_labels(params, str_map(group, "labels", path))
     kp.set_missing(params, head=False, worker_address=f"{head_address}:{port}")
-    node = _Node(False, port, head_address, group_name, cluster_name, namespace, pod_name)
-    return _build(group, path, params, node, overwrite_container_cmd, settings)
+    node = _Node(False, port, head_address, group_name, cluster_name, pod.namespace, pod.pod_name)
+    return _build(group, path, params, node, pod.overwrite_container_cmd, pod.settings)
 
 
 @dataclass(frozen=True)
