@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import console, proc
@@ -17,19 +16,7 @@ from .state import TestRecord
 SUITE = Path("tests/image")
 
 
-@dataclass(frozen=True)
-class SuiteResult:
-    passed: bool
-    count: int
-    failed_tests: tuple[str, ...]
-    report: Path
-
-    @property
-    def failed(self) -> int:
-        return len(self.failed_tests)
-
-
-def _read_report(report: Path) -> tuple[int, tuple[str, ...]]:
+def read_report(report: Path) -> tuple[int, tuple[str, ...]]:
     """(tests run, names of failed or errored tests) from a JUnit XML report."""
     root = ET.parse(report).getroot()  # noqa: S314
     ran, failed = 0, []
@@ -49,8 +36,11 @@ def run_suite(
     *,
     report: Path,
     extra_args: tuple[str, ...] = (),
-) -> SuiteResult:
-    """Start ``image``, run the suite against it through testinfra, always remove it."""
+) -> TestRecord:
+    """Start ``image``, run the suite against it through testinfra, always remove it.
+
+    The verdict is a :class:`TestRecord` (``image`` as its ``image_id``); the names of the
+    failed tests are in the JUnit XML ``report`` (:func:`read_report`)."""
     report.parent.mkdir(parents=True, exist_ok=True)
     config_file = report.with_suffix(".config.json")
     config_file.write_text(json.dumps(image_config(engine, image)))
@@ -84,23 +74,15 @@ def run_suite(
             cwd=definition.root,
             stdout=sys.stderr,
         )
-    count, failed = _read_report(report) if report.exists() else (0, ("(no report)",))
+    count, failed = read_report(report) if report.exists() else (0, ("(no report)",))
     passed = result.returncode == 0 and not failed and count > 0
-    return SuiteResult(passed, count, failed, report)
+    return TestRecord(image, engine.name, passed, count, len(failed), str(report))
 
 
 def run_image_tests(
     definition: ImageDefinition, engine: Engine, image_id: str, build_dir: Path
 ) -> TestRecord:
+    """:func:`run_suite` on ``image_id``, its report under ``build_dir/test-reports/``."""
     name = image_id.removeprefix("sha256:")[:32]
-    result = run_suite(
-        definition, engine, image_id, report=build_dir / "test-reports" / f"{name}.xml"
-    )
-    return TestRecord(
-        image_id=image_id,
-        engine=engine.name,
-        passed=result.passed,
-        count=result.count,
-        failed=result.failed,
-        report=str(result.report),
-    )
+    report = build_dir / "test-reports" / f"{name}.xml"
+    return run_suite(definition, engine, image_id, report=report)

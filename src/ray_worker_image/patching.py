@@ -14,10 +14,10 @@ from . import console, rollout
 from .errors import CheckFailed, UsageError
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
+from .rollout import ClusterOptions, gitwrite
 from .rollout.identity import LabelReader
 from .session import Session
 
-ClusterOptions = rollout.ClusterOptions
 LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's labels
 
 
@@ -140,8 +140,6 @@ def write_or_check(
     """``--write PATH`` (a manifest or a kustomization folder) or ``--check``: the file that
     decides the image is edited (:mod:`.rollout.gitwrite`), its diff on stderr; with
     ``check`` nothing changes and CheckFailed (exit 1) says what is not on the image."""
-    from .rollout import gitwrite
-
     written = gitwrite.plan_write(write, cluster, planner)
     for warning in written.plan.warnings:
         console.warn(warning)

@@ -1,26 +1,23 @@
 """Cheap checks of command-line inputs, run before any slow step (engine, registry, build).
 
 Pure or filesystem-only: each function raises :class:`PipelineError` with one line naming
-the flag, the value and the fix, and returns normally otherwise. tasks.py and
-``release.plan_release`` call them before anything starts (issue 12, item 1).
+the flag, the value and the fix, and returns normally otherwise. The tasks and
+``release.plan_release`` call them before anything starts (issue 12, item 1). The checks
+that need the rollout's types are in :mod:`.rollout.inputs`; the release's own in
+:mod:`.release`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .errors import Unavailable, UsageError
+from .kuberay.names import check_group_name
 from .refs import ImageRef
-
-if TYPE_CHECKING:
-    from .rollout import ClusterOptions
-    from .session import Session
+from .registry import RegistryAccess
 
 # HOST[:PORT]: a DNS name or IPv4 address, or an IPv6 address in brackets, as in
 # distribution's reference grammar (reference/regexp.go: domainName | ipv6address).
@@ -91,7 +88,7 @@ def _nearest_existing(path: Path) -> Path:
     return Path("/")
 
 
-def _probe_folder(folder: Path) -> str | None:
+def probe_folder(folder: Path) -> str | None:
     """Why a file cannot be created in ``folder`` (strerror), or None when it can. A real
     probe (a temporary file, removed at once): ``os.access`` says yes to root even on a
     read-only mount or in /sys."""
@@ -112,54 +109,17 @@ def check_out_dir(out: str | None, flag: str = "--out", what: str = "the rollout
     if not existing.is_dir():
         problem = "is not a folder" if existing == folder else f"{existing} is not a folder"
         raise UsageError(f"{flag} {out}: {problem}; give a folder to write {what} into")
-    reason = _probe_folder(existing)
+    reason = probe_folder(existing)
     if reason:
         raise UsageError(
             f"{flag} {out}: cannot write in {existing} ({reason}); give a folder you can write"
         )
 
 
-def check_writable_file(path: str | None, flag: str = "--write") -> None:
-    """``path`` (when given) is an existing file that can be replaced in place (its folder
-    is writable too: the edit is written next to it and renamed over it), or a folder with
-    a kustomization file (then that file is checked). A symlink's target is checked."""
-    if not path:
-        return
-    file = Path(path)
-    if file.is_dir():
-        from .rollout.kustomize import FILES, kustomization_in
-
-        found = kustomization_in(file)
-        if found is None:
-            raise UsageError(
-                f"{flag} {path}: is a folder without {' or '.join(FILES)}; give the manifest file"
-                " or a kustomization folder"
-            )
-        file = found
-    if not file.is_file():
-        raise UsageError(f"{flag} {path}: no such file; give the manifest file to edit")
-    file = Path(os.path.realpath(file))
-    try:
-        with file.open("r+b"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"{flag} {path}: cannot write it ({exc.strerror}); fix its permissions or mount"
-        ) from None
-    reason = _probe_folder(file.absolute().parent)
-    if reason:
-        raise UsageError(
-            f"{flag} {path}: cannot write in its folder ({reason}): the edit is written next "
-            "to the file, then renamed over it; fix the folder's permissions"
-        )
-
-
 def check_groups(groups: tuple[str, ...] | list[str] | None, what: str = "--groups") -> None:
     """Each worker group name is a valid KubeRay groupName: a Kubernetes label value, since
-    KubeRay labels each pod ``ray.io/group=<groupName>`` (:mod:`.rollout.names`, which
+    KubeRay labels each pod ``ray.io/group=<groupName>`` (:mod:`.kuberay.names`, which
     cites the operator). ``what`` names the source; ``{index}`` in it is the group's index."""
-    from .rollout.names import check_group_name
-
     for index, group in enumerate(groups or ()):
         check_group_name(group, what.format(index=index))
 
@@ -183,23 +143,6 @@ def check_variant_flags(variant: str | None, all_variants: bool) -> None:
         raise UsageError(f"--variant {variant} and --all-variants: give one or the other, not both")
 
 
-def check_patch_inputs(
-    cluster: ClusterOptions, *, all_variants: bool, out: str | None, write: str | None, check: bool
-) -> None:
-    """``patch``'s flags before anything is planned or printed: ``--image`` with
-    ``--all-variants`` (each variant's last push is the image: refused, not ignored),
-    ``--out`` a folder we can write, ``--write`` a file we can replace (checked before the
-    diff is printed as if it were written)."""
-    if all_variants and cluster.images:
-        raise UsageError(
-            "--image with --all-variants: each variant's own last push is its image; drop "
-            "--image, or drop --all-variants and give --image REF (or GROUP=REF per group)"
-        )
-    check_out_dir(out)
-    if write and not check:
-        check_writable_file(write)
-
-
 def positive_int(text: object, flag: str) -> int:
     """``text`` as a positive integer (invoke would raise a traceback on ``--tasks many``)."""
     value = str(text).strip()
@@ -211,30 +154,9 @@ def positive_int(text: object, flag: str) -> int:
 def check_stand_in_push(*, stand_in: bool, registry: str, allow_stand_in: bool) -> None:
     """A stand-in-based image goes to a loopback registry only, unless --allow-stand-in
     (what ``push.plan_push`` refuses after the build, checked here before it)."""
-    from .registry import RegistryAccess
-
     if stand_in and not allow_stand_in and not RegistryAccess(registry).loopback:
         raise UsageError(
             f"--stand-in with --registry {registry}: the image would be built on the offline "
             "STAND-IN base, which is pushed to a loopback registry only; build on the real "
             "base, or pass --allow-stand-in"
         )
-
-
-def check_release_inputs(
-    sessions: Sequence[Session],
-    cluster: ClusterOptions,
-    registry: str,
-    allow_stand_in: bool,
-    out: str | None,
-) -> None:
-    """What ``release`` would otherwise refuse only after the build: the stand-in push,
-    ``--out``, ``--registry-ca`` and ``--groups``."""
-    options = sessions[0].options if sessions else None
-    if options is not None:
-        check_stand_in_push(
-            stand_in=options.stand_in, registry=registry, allow_stand_in=allow_stand_in
-        )
-        check_pem(options.registry_ca, "--registry-ca")
-    check_out_dir(out)
-    check_groups(cluster.groups)

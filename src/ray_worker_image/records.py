@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from . import engine as engines
-from .build import INPUT_KEY, LOCK_INPUTS, local_tags
+from .build import INPUT_KEY, local_tags
 from .definition import ImageDefinition
 from .errors import PipelineError
 from .refs import ImageRef
@@ -35,7 +35,6 @@ BASE_DIGEST = "org.opencontainers.image.base.digest"
 BASE_SOURCE = "io.github.ray-worker-image.base.source"
 STAND_IN = "io.github.ray-worker-image.stand-in"
 LOCK_SHA = "io.github.ray-worker-image.requirements.sha256"
-__all__ = ["INPUT_KEY", "LOCK_INPUTS", "built_image", "find_built", "pushed_image"]
 
 # Asks another engine whether it holds a local name; None when that engine is not reachable.
 OtherEngine = Callable[[str], str | None]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .patching import ClusterOptions, label_reader, plan_patch
+from .patching import label_reader, plan_patch
 from .preflight import check_registry
 from .registry import Credentials
 from .release import release_document
+from .rollout import ClusterOptions
 from .session import Session
 from .state import TestRecord
 

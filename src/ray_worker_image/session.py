@@ -36,7 +36,6 @@ class Options:
     root: Path
     definition_path: Path = DEFAULT_DEFINITION
     engine: str | None = None
-    configured_engine: str | None = None
     stand_in: bool = False
     stand_in_registry: str = DEFAULT_STAND_IN_REGISTRY
     ca_cert: str | None = None
@@ -58,7 +57,7 @@ class Connection:
 
     def get(self) -> engines.Engine:
         if self._engine is None:
-            name = engines.resolve_engine_name(self.options.engine, self.options.configured_engine)
+            name = engines.resolve_engine_name(self.options.engine)
             self._engine = engines.connect(name)
             console.info(f"engine: {self._engine.name} ({self._engine.base_url})")
         return self._engine

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import console, contract, noop
+from . import console, contract, e2e, noop
 from .build import build_image, build_inputs
 from .errors import ImageTestFailure, LockError, PipelineError
 from .imagetest import run_image_tests
@@ -244,8 +244,6 @@ def do_e2e(
 ) -> list[Any]:
     """The cluster of ``manifest`` on the image (it must deliver), then on its base (it must
     fail with ModuleNotFoundError). The plan is made, and the manifest checked, first."""
-    from . import e2e  # starts containers and networks: imported only when asked for
-
     plan = e2e.load_plan(
         manifest or s.options.root / e2e.DEFAULT_MANIFEST,
         name=name,

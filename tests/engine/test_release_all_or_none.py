@@ -14,12 +14,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image import engine as engines
-from ray_worker_image import release
+from ray_worker_image import release_supply
 from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
-from ray_worker_image.release import plan_release, push_immutable_all
+from ray_worker_image.release_plan import plan_release
+from ray_worker_image.release_supply import push_immutable_all
 from ray_worker_image.rollout import ClusterOptions
 from ray_worker_image.supply import sign
 
@@ -143,7 +144,7 @@ def test_a_failing_sbom_takes_back_every_image_sbom_and_signature(
     def supply_step(plan, s, record):  # type: ignore[no-untyped-def]
         if s.variant == last:
             raise PipelineError("SBOM: cyclonedx-py failed inside the image (injected)")
-        made.append(release._supply(plan, s, record))
+        made.append(release_supply.attach_supply(plan, s, record))
         assert _tags(registry, tested_variants) != before  # the image, SBOM, signature are in
         return made[-1]
 

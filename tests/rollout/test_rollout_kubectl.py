@@ -28,12 +28,12 @@ import pytest
 import yaml
 
 from ray_worker_image.rollout import (
-    ClusterView,
     Rollout,
     find_kubectl,
     load_cluster,
     patch_argv,
     plan_rollout,
+    view_from_object,
     write_outputs,
 )
 
@@ -146,7 +146,7 @@ def test_patch_and_rollback_with_real_kubectl(
     assert not list(schema.iter_errors(original)), "the fixture itself must be valid"
     image = image_for(obj)
     r = plan_rollout(
-        ClusterView.from_object(obj, source=path.name),
+        view_from_object(obj, source=path.name),
         image,
         expected_ray_version=obj["spec"]["rayVersion"],
         groups=groups,
@@ -180,7 +180,7 @@ def test_multi_document_file_fails_in_kubectl_so_the_tool_feeds_one(
     """Why tests feed only the RayCluster: kubectl applies the patch to every document."""
     path = DATA / "samples" / "ray-cluster.fluentbit.yaml"
     obj = load_cluster(str(path))
-    r = plan_rollout(ClusterView.from_object(obj), image_for(obj), expected_ray_version="2.52.0")
+    r = plan_rollout(view_from_object(obj), image_for(obj), expected_ray_version="2.52.0")
     out = tmp_path / "out"
     write_outputs(r, out)
     argv = patch_argv(r, local_file=str(path), kubectl=str(KUBECTL))
@@ -200,7 +200,7 @@ def test_stale_patch_is_refused_by_kubectl(
     change: str, kube_env: dict[str, str], tmp_path: Path
 ) -> None:
     obj = load_cluster(str(DATA / "clusters" / "multi-group.yaml"))
-    r = plan_rollout(ClusterView.from_object(obj), image_for(obj), expected_ray_version="2.49.2")
+    r = plan_rollout(view_from_object(obj), image_for(obj), expected_ray_version="2.49.2")
     out = tmp_path / "out"
     write_outputs(r, out)
     live = copy.deepcopy(obj)
@@ -416,7 +416,7 @@ class Cluster:
         self.original = render(self.obj, env, tmp)
         self.image = image_for(self.obj)
         self.plan = plan_rollout(
-            ClusterView.from_object(self.obj, source=fixture),
+            view_from_object(self.obj, source=fixture),
             self.image,
             expected_ray_version=self.obj["spec"]["rayVersion"],
             **plan,

@@ -387,22 +387,22 @@ def test_a_cosign_encrypted_key_is_refused_naming_its_format(tmp_path: Path) -> 
 def test_a_release_taken_back_restores_the_earlier_att_manifest(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """release._take_back_supply with the variant's ``supply`` part: the .att tag goes back
+    """release_supply._take_back_supply with the variant's ``supply`` part: the .att tag goes back
     to what it held before this release (another key's attestation), it is not deleted."""
 
-    from ray_worker_image import release, supply
+    from ray_worker_image import release_supply, supply
 
     store, mine, theirs = _Store(), _key(), _key()
     before = attest.attest_digest(store, DIGEST, theirs, _statements()[:1])  # type: ignore[arg-type]
     part = {"attestations": supply.attestations_part(
         attest.attest_digest(store, DIGEST, mine, _statements()))}  # type: ignore[arg-type]  # fmt: skip
-    monkeypatch.setattr(release, "ArtifactStore", lambda *_a, **_k: store)
+    monkeypatch.setattr(release_supply, "ArtifactStore", lambda *_a, **_k: store)
     session = SimpleNamespace(variant="v", build_dir=tmp_path, registry_access=lambda _r: None)
     plan = SimpleNamespace(
         registry="127.0.0.1:5000", credentials=None, out=None, sessions=[session]
     )
     record = SimpleNamespace(repository="swe-fleet/ray", digest=DIGEST)
-    release._take_back_supply(plan, session, record, part)  # type: ignore[arg-type]
+    release_supply._take_back_supply(plan, session, record, part)  # type: ignore[arg-type]
     found = store.manifest(intoto.attestation_tag(DIGEST))
     assert found is not None and oci.sha256(found[0]) == before.manifest_digest
     attest.find_statement(store, DIGEST, intoto.CYCLONEDX, theirs.public_key())  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ import yaml
 
 from ray_worker_image.e2e.plan import PlanError, plan_cluster
 from ray_worker_image.e2e.run import load_plan
-from ray_worker_image.kuberay_pod import OperatorSettings
+from ray_worker_image.kuberay.pod import OperatorSettings
 from ray_worker_image.rollout import RolloutError
 
 from ..conftest import ROOT

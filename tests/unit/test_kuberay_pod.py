@@ -11,13 +11,14 @@ import pytest
 import yaml
 
 from ray_worker_image.kube_quantity import go_json_float, parse_quantity, quantity_value
-from ray_worker_image.kuberay_pod import (
-    KubeRayPodError,
+from ray_worker_image.kuberay.pod import (
     NodeCommand,
     OperatorSettings,
+    PodOptions,
     head_command,
     worker_command,
 )
+from ray_worker_image.kuberay.spec import KubeRayPodError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "kuberay"
 FQDN = "ray-gpu-head-svc.ray.svc.cluster.local"
@@ -74,7 +75,7 @@ def flags_of(node: NodeCommand) -> dict[str, str]:
 
 
 def test_fleet_head_exact() -> None:
-    head = head_command(spec_of("fleet.yaml"), "ray-gpu", namespace="ray", pod_name="ray-gpu-head")
+    head = head_command(spec_of("fleet.yaml"), "ray-gpu", PodOptions("ray", "ray-gpu-head"))
     assert head.image == "rayproject/ray:2.49.2"
     assert head.command == BASH
     assert head.args == (ULIMIT + FLEET_HEAD_START,)
@@ -95,7 +96,9 @@ def test_fleet_head_exact() -> None:
 
 
 def test_fleet_worker_exact() -> None:
-    worker = worker_command(spec_of("fleet.yaml"), "gpu-workers", "ray-gpu", FQDN, namespace="ray")
+    worker = worker_command(
+        spec_of("fleet.yaml"), "gpu-workers", "ray-gpu", FQDN, PodOptions("ray")
+    )
     assert worker.command == BASH
     assert worker.args == (ULIMIT + FLEET_WORKER_START,)
     assert worker.env == (
@@ -273,7 +276,9 @@ def test_user_command_goes_before_ray_start() -> None:
 def test_user_ray_start_or_overwrite_annotation_keeps_user_command(overwrite: bool) -> None:
     script = "ray start --head --block" if not overwrite else "echo custom"
     container = {"name": "w", "command": ["bash", "-c"], "args": [script]}
-    node = worker_command(one_group(container), "g", "c", "h", overwrite_container_cmd=overwrite)
+    node = worker_command(
+        one_group(container), "g", "c", "h", PodOptions(overwrite_container_cmd=overwrite)
+    )
     assert (node.command, node.args) == (("bash", "-c"), (script,))
     assert node.env_dict()["KUBERAY_GEN_RAY_START_CMD"].startswith("ray start  --address=h:6379")
 
@@ -288,7 +293,7 @@ def test_overwrite_annotation_on_the_group_template() -> None:
 
 def test_operator_settings() -> None:
     settings = OperatorSettings(login_shell=True, init_container_injection=False)
-    node = worker_command(one_group({"name": "w"}), "g", "c", "h", settings=settings)
+    node = worker_command(one_group({"name": "w"}), "g", "c", "h", PodOptions(settings=settings))
     assert node.command == ("/bin/bash", "-cl", "--")
     assert node.init is None
 

@@ -14,6 +14,7 @@ from ray_worker_image.errors import DefinitionError, PipelineError
 from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.release_tag import variant_for_tag
 from ray_worker_image.rollout import ClusterOptions
+from ray_worker_image.rollout import inputs as rollout_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "0" * 64
@@ -93,14 +94,14 @@ def test_out_must_be_a_folder_we_can_write(tmp_path: Path) -> None:
 
 def test_write_must_be_a_file_we_can_replace(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match=r"--write .*: no such file"):
-        preflight.check_writable_file(str(tmp_path / "missing.yaml"))
+        rollout_inputs.check_writable_file(str(tmp_path / "missing.yaml"))
     with pytest.raises(PipelineError, match=r"--write .*: is a folder"):
-        preflight.check_writable_file(str(tmp_path))
+        rollout_inputs.check_writable_file(str(tmp_path))
     with pytest.raises(PipelineError, match=r"--write /sys/kernel/notes: cannot write it"):
-        preflight.check_writable_file("/sys/kernel/notes")
+        rollout_inputs.check_writable_file("/sys/kernel/notes")
     manifest = tmp_path / "rc.yaml"
     manifest.write_text("kind: RayCluster\n")
-    preflight.check_writable_file(str(manifest))
+    rollout_inputs.check_writable_file(str(manifest))
     assert manifest.read_text() == "kind: RayCluster\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rc.yaml"]  # the probe left nothing
 
@@ -152,10 +153,14 @@ def test_variant_and_all_variants_exclude_each_other() -> None:
 def test_patch_refuses_image_with_all_variants(tmp_path: Path) -> None:
     cluster = ClusterOptions(source="rc.yaml", images=(f"reg.example.com/r@{DIGEST}",))
     with pytest.raises(PipelineError, match=r"--image with --all-variants"):
-        preflight.check_patch_inputs(cluster, all_variants=True, out=None, write=None, check=False)
-    preflight.check_patch_inputs(cluster, all_variants=False, out=None, write=None, check=False)
+        rollout_inputs.check_patch_inputs(
+            cluster, all_variants=True, out=None, write=None, check=False
+        )
+    rollout_inputs.check_patch_inputs(
+        cluster, all_variants=False, out=None, write=None, check=False
+    )
     with pytest.raises(PipelineError, match=r"--out /etc/passwd: is not a folder"):
-        preflight.check_patch_inputs(
+        rollout_inputs.check_patch_inputs(
             ClusterOptions(), all_variants=False, out="/etc/passwd", write=None, check=False
         )
 

@@ -53,10 +53,10 @@ def test_bad_refs_are_errors(bad: str) -> None:
 def test_engine_precedence(monkeypatch) -> None:
     monkeypatch.delenv(engines.ENGINE_ENV, raising=False)
     assert engines.resolve_engine_name(None) == "podman"
-    assert engines.resolve_engine_name(None, "docker") == "docker"
+    assert engines.resolve_engine_name("docker") == "docker"
     monkeypatch.setenv(engines.ENGINE_ENV, "auto")
-    assert engines.resolve_engine_name(None, "docker") == "auto"
-    assert engines.resolve_engine_name("podman", "docker") == "podman"
+    assert engines.resolve_engine_name(None) == "auto"
+    assert engines.resolve_engine_name("podman") == "podman"
     with pytest.raises(EngineError, match="use one of docker, podman, auto"):
         engines.resolve_engine_name("containerd")
 

@@ -20,13 +20,14 @@ from ray_worker_image import rollout
 from ray_worker_image.errors import RolloutError
 from ray_worker_image.rollout import (
     POD_CHECK_SNIPPET,
-    ClusterView,
+    assumed_view,
     load_cluster,
     patch_argv,
     plan_rollout,
     render_shell,
     to_json,
     to_yaml,
+    view_from_object,
     write_outputs,
 )
 
@@ -50,7 +51,7 @@ def cluster(name: str) -> dict[str, Any]:
 
 
 def plan(obj: dict[str, Any], **kw: Any) -> rollout.Rollout:
-    view = ClusterView.from_object(obj, source="rc.yaml")
+    view = view_from_object(obj, source="rc.yaml")
     kw.setdefault("expected_ray_version", obj["spec"].get("rayVersion", "2.49.2"))
     return plan_rollout(view, kw.pop("image", image_for(obj)), **kw)
 
@@ -131,17 +132,17 @@ def test_shape_errors_name_the_json_path(mutate: Any, message: str) -> None:
     obj = cluster("multi-group.yaml")
     mutate(obj)
     with pytest.raises(RolloutError, match=message):
-        ClusterView.from_object(obj, source="rc.yaml")
+        view_from_object(obj, source="rc.yaml")
 
 
 def test_namespace_sources() -> None:
     sample = load_cluster(str(DATA / "samples" / "ray-cluster.sample.yaml"))
-    view = ClusterView.from_object(sample, source="s.yaml")
+    view = view_from_object(sample, source="s.yaml")
     assert view.namespace == "default"
     assert "no metadata.namespace" in view.notes[0]
-    assert ClusterView.from_object(sample, namespace="ray").namespace == "ray"
+    assert view_from_object(sample, namespace="ray").namespace == "ray"
     with pytest.raises(RolloutError, match=r"metadata\.namespace is 'ray' but --namespace"):
-        ClusterView.from_object(cluster("multi-group.yaml"), namespace="prod")
+        view_from_object(cluster("multi-group.yaml"), namespace="prod")
 
 
 # ------------------------------------------------------------------ groups by name
@@ -311,7 +312,7 @@ def test_assumed_view_guards_every_index() -> None:
     live["spec"]["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["image"] = (
         "rayproject/ray:2.49.2"
     )
-    view = ClusterView.assumed(
+    view = assumed_view(
         "ray-gpu", "ray", ["cpu-small", "gpu-a100"], current_image="rayproject/ray:2.49.2"
     )
     r = plan_rollout(view, IMAGE, expected_ray_version="2.49.2")
@@ -323,14 +324,14 @@ def test_assumed_view_guards_every_index() -> None:
     patched = jsonpatch.apply_patch(live, r.patch)
     assert jsonpatch.apply_patch(patched, r.rollback) == live
     # A wrong guess about the order fails instead of patching the wrong group.
-    wrong = ClusterView.assumed(
+    wrong = assumed_view(
         "ray-gpu", "ray", ["gpu-a100", "cpu-small"], current_image="rayproject/ray:2.49.2"
     )
     with pytest.raises(jsonpatch.JsonPatchTestFailed):
         jsonpatch.apply_patch(live, plan_rollout(wrong, IMAGE, expected_ray_version="2.49.2").patch)
     assert "made without the live object" in r.warnings[0]
     with pytest.raises(RolloutError, match="names a group twice"):
-        ClusterView.assumed("ray-gpu", "ray", ["a", "a"], current_image="rayproject/ray:2.49.2")
+        assumed_view("ray-gpu", "ray", ["a", "a"], current_image="rayproject/ray:2.49.2")
 
 
 # ------------------------------------------------------------------ commands
@@ -549,9 +550,7 @@ def test_printed_rollout_without_the_live_object_points_only_at_rollout_sh(
     """Without --from, patch.json exists only once rollout.sh has read the cluster."""
     from ray_worker_image.output import print_rollout
 
-    view = ClusterView.assumed(
-        "ray-gpu", "ray", ["cpu-small"], current_image="rayproject/ray:2.49.2"
-    )
+    view = assumed_view("ray-gpu", "ray", ["cpu-small"], current_image="rayproject/ray:2.49.2")
     print_rollout(plan_rollout(view, IMAGE, expected_ray_version="2.49.2"), tmp_path)
     printed = capsys.readouterr().out
     assert "patch.json" not in printed.replace("its own patch.json", "")

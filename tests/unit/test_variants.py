@@ -14,8 +14,9 @@ import pytest
 from ray_worker_image import settings
 from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
-from ray_worker_image.patching import ClusterOptions
-from ray_worker_image.release import check_registry, plan_release
+from ray_worker_image.preflight import check_registry
+from ray_worker_image.release_plan import plan_release
+from ray_worker_image.rollout import ClusterOptions
 from ray_worker_image.session import Connection, Options, Session, sessions
 from ray_worker_image.standin import (
     DEBIAN_SUITES,

@@ -20,9 +20,9 @@ from invoke.context import Context
 
 from .. import preflight, settings
 from ..definition import DEFAULT_DEFINITION, Definition, load_definition
-from ..patching import ClusterOptions
 from ..push import credentials_from_env
 from ..registry import Credentials
+from ..rollout import ClusterOptions
 from ..session import Options, Session, session, sessions
 from .where import SHIPPED
 

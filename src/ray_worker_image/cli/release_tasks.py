@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from invoke.context import Context
 
-from .. import output, patching, preflight, steps
+from .. import output, patching, preflight, release_plan, steps
 from .. import release as releasing
 from .. import report as reporting
 from ..errors import UsageError
+from ..rollout import inputs as rollout_inputs
 from .options import ACCESS, ALL_VARIANTS, CLONE_KEY, CLUSTER, COMMON, REGISTRY, Given
 from .task import task
 
@@ -103,7 +104,9 @@ def patch(
             "patch outside a clone has no build of this revision to look up: pass --image "
             "REF@sha256:... (the pushed image)"
         )
-    preflight.check_patch_inputs(cluster, all_variants=every, out=out, write=write, check=check)
+    rollout_inputs.check_patch_inputs(
+        cluster, all_variants=every, out=out, write=write, check=check
+    )
     where, credentials = given.registry(), given.credentials()
     with given.sessions() as opened:
         if every and cluster.source:  # one patch, each group on the variant it runs
@@ -148,7 +151,7 @@ def release(
     """
     cluster = given.cluster()
     with given.sessions() as opened:
-        plan = releasing.plan_release(
+        plan = release_plan.plan_release(
             opened, cluster, registry=given.registry(), username=given.username,
             allow_stand_in=allow_stand_in, dry_run=dry_run, out=out,
         )  # fmt: skip

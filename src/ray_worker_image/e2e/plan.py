@@ -1,13 +1,11 @@
 """From a RayCluster manifest to the containers of a miniature cluster (pure).
 
-Each Ray node gets what KubeRay v1.7.0 would put in its pod (:mod:`..kuberay_pod`): the
+Each Ray node gets what KubeRay v1.7.0 would put in its pod (:mod:`..kuberay.pod`): the
 container command and args, the env, and for workers the ``wait-gcs-ready`` step. What a
 pod would get from Kubernetes is mirrored where the run depends on it:
 
-- the head Service: KubeRay names it ``<cluster>-head-svc`` (``utils/util.go``
-  ``GenerateHeadServiceName``) and workers reach it at
-  ``<svc>.<namespace>.svc.cluster.local`` (``GenerateFQDNServiceName``); here both names are
-  network aliases of the head container;
+- the head Service (:func:`..kuberay.crd.head_service`, reached at
+  :func:`..kuberay.crd.head_fqdn`): here both names are network aliases of the head container;
 - ``resources.limits.memory`` becomes the container's cgroup memory limit, and its size the
   ``/dev/shm`` size (KubeRay mounts an in-memory emptyDir there, sized by that limit:
   ``common/pod.go`` ``addEmptyDir`` with ``SharedMemoryVolumeName``);
@@ -21,16 +19,31 @@ replaces the manifest's images, as the rollout patch would.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import PipelineError, UsageError
 from ..kube_quantity import parse_quantity, quantity_value
-from ..kuberay_pod import HEAD_GROUP, NodeCommand, OperatorSettings, head_command, worker_command
+from ..kuberay.crd import (
+    FT_ENABLED_ANNOTATION,
+    HEAD_GROUP,
+    OVERWRITE_CMD_ANNOTATION,
+    annotation_true,
+    head_fqdn,
+    head_service,
+    num_of_hosts,
+)
+from ..kuberay.pod import (
+    NodeCommand,
+    OperatorSettings,
+    PodOptions,
+    head_command,
+    worker_command,
+)
+from ..kuberay.spec import ray_container
 
 REPLICA_CAP = 2
 CLIENT_PORT = 10001  # `ray start --head` serves the Ray Client here (--ray-client-server-port)
-CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_SHM_BYTES = 1 << 30  # /dev/shm when the manifest sets no memory limit
 DEFAULT_SETTINGS = OperatorSettings()  # the operator as it ships (bash -c, init injection)
 
@@ -66,11 +79,11 @@ class ClusterPlan:
 
     @property
     def head_service(self) -> str:
-        return f"{self.name}-head-svc"
+        return head_service(self.name)
 
     @property
     def head_fqdn(self) -> str:
-        return f"{self.head_service}.{self.namespace}.svc.{CLUSTER_DOMAIN}"
+        return head_fqdn(self.name, self.namespace)
 
     @property
     def client_address(self) -> str:
@@ -96,14 +109,10 @@ def _memory(container: Mapping[str, Any]) -> int | None:
     return quantity_value(parse_quantity(limits["memory"]))
 
 
-def _ray_container(group: Mapping[str, Any]) -> Mapping[str, Any]:
-    containers = ((group.get("template") or {}).get("spec") or {}).get("containers") or [{}]
-    first: Mapping[str, Any] = containers[0]
-    return first
-
-
-def _node(role: str, group_name: str, group: Mapping[str, Any], node: NodeCommand) -> NodePlan:
-    memory = _memory(_ray_container(group))
+def _node(
+    role: str, group_name: str, group: Mapping[str, Any], path: str, node: NodeCommand
+) -> NodePlan:
+    memory = _memory(ray_container(group, path)[0])
     params = dict(node.params)
     gpus = int(float(params.get("num-gpus", "0") or 0))
     return NodePlan(
@@ -136,28 +145,27 @@ def plan_cluster(
         raise PlanError(f"{source}: a RayCluster needs metadata.name and spec")
     namespace = str(metadata.get("namespace") or "default")
     annotations = metadata.get("annotations") or {}
-    if str(annotations.get("ray.io/ft-enabled", "")).lower() == "true":
+    if annotation_true(annotations, FT_ENABLED_ANNOTATION):
         raise PlanError(
-            f"{source}: metadata.annotations.ray.io/ft-enabled: GCS fault tolerance needs an "
+            f"{source}: metadata.annotations.{FT_ENABLED_ANNOTATION}: GCS fault tolerance needs an "
             "external Redis, which the miniature cluster does not run; remove it for e2e"
         )
-    overwrite = str(annotations.get("ray.io/overwrite-container-cmd", "")).lower() == "true"
-    common = {"namespace": namespace, "overwrite_container_cmd": overwrite, "settings": settings}
+    overwrite = annotation_true(annotations, OVERWRITE_CMD_ANNOTATION)
+    common = PodOptions(namespace, "", overwrite, settings)
     prefix = pod_prefix or name
     try:
-        head_node = head_command(spec, name, pod_name=f"{prefix}-head", **common)  # type: ignore[arg-type]
-        head = _node("head", HEAD_GROUP, spec["headGroupSpec"], head_node)
+        head_node = head_command(spec, name, replace(common, pod_name=f"{prefix}-head"))
+        head = _node("head", HEAD_GROUP, spec["headGroupSpec"], "spec.headGroupSpec", head_node)
         plan = ClusterPlan(name, namespace, head, (), ())
         workers: list[NodePlan] = []
         notes: list[str] = []
-        for group in spec.get("workerGroupSpecs") or []:
+        for index, group in enumerate(spec.get("workerGroupSpecs") or []):
             group_name = str(group.get("groupName"))
             if group.get("suspend") is True:
                 notes.append(f"{group_name}: suspended, not started")
                 continue
             replicas = int(group.get("replicas", group.get("minReplicas", 1)) or 0)
-            hosts = int(group.get("numOfHosts", 1) or 1)
-            wanted = replicas * hosts
+            wanted = replicas * num_of_hosts(group)
             started = min(wanted, replica_cap)
             if started < wanted:
                 notes.append(f"{group_name}: {wanted} replicas, capped at {started} here")
@@ -167,10 +175,10 @@ def plan_cluster(
                     group_name,
                     name,
                     plan.head_fqdn,
-                    pod_name=f"{prefix}-{group_name}-worker-{i}",
-                    **common,  # type: ignore[arg-type]
+                    replace(common, pod_name=f"{prefix}-{group_name}-worker-{i}"),
                 )
-                workers.append(_node(f"{group_name}-{i}", group_name, group, node))
+                path = f"spec.workerGroupSpecs[{index}]"
+                workers.append(_node(f"{group_name}-{i}", group_name, group, path, node))
     except PipelineError as exc:
         raise PlanError(f"{source}: {exc}") from None
     if not workers:

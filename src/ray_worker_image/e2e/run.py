@@ -12,7 +12,7 @@ from typing import Any
 from .. import console
 from ..engine import Engine
 from ..errors import PipelineError
-from ..kuberay_pod import OperatorSettings
+from ..kuberay.pod import OperatorSettings
 from ..rollout import load_cluster
 from .cluster import miniature_cluster
 from .consumer import RESULT_SUBJECT, run_agent_job

@@ -64,9 +64,10 @@ __all__ = [
 ENGINES: dict[str, type[Engine]] = {"docker": DockerEngine, "podman": PodmanEngine}
 
 
-def resolve_engine_name(cli: str | None, configured: str | None = None) -> str:
-    """--engine beats $RAY_IMAGE_ENGINE beats invoke.yaml's ray_image.engine beats podman."""
-    name = cli or os.environ.get(ENGINE_ENV) or configured or DEFAULT_ENGINE
+def resolve_engine_name(given: str | None) -> str:
+    """``given`` (the task resolved --engine, $RAY_IMAGE_ENGINE and invoke.yaml's
+    ray_image.engine already: :mod:`..settings`), else $RAY_IMAGE_ENGINE, else podman."""
+    name = given or os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     if name not in (*ENGINE_NAMES, "auto"):
         raise EngineError(
             f"engine {name!r} is not known; use one of docker, podman, auto "

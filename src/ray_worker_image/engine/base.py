@@ -1,15 +1,16 @@
 """What the pipeline needs from a container engine: the shared docker-py implementation.
 
 The two engines differ only in their subclasses (engine/docker.py, engine/podman.py).
+Images (build, tag, push, pull, inspect, save, remove) are here; containers and networks
+in :mod:`.container`, the client handle in :mod:`.client`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import docker
 import docker.errors
@@ -18,26 +19,16 @@ import requests
 from ..errors import EngineError
 from ..refs import ImageRef
 from ..registry import RegistryAccess
-from .container import RunningContainer
-from .seam import LineSink, _explain, explain_push_failure, push_failure, seam
+from .container import ContainerHost
+from .seam import LineSink, _explain, explain_push_failure, push_failure
 
 
-class Engine(ABC):
+class Engine(ContainerHost, ABC):
     """What the pipeline needs from a container engine.
 
     Every method raises EngineError (one line, naming what to do) for any docker-py,
     requests or OS failure; no docker-py object leaves this class.
     """
-
-    name: ClassVar[str]
-    testinfra_scheme: ClassVar[str]
-
-    def __init__(self, client: docker.DockerClient, base_url: str) -> None:
-        self._client = client
-        self.base_url = base_url
-
-    def _seam(self, what: str, hint: str = "check the engine and retry") -> Any:
-        return seam(self.name, what, hint)
 
     # -- engine-specific ---------------------------------------------------------
     @classmethod
@@ -228,118 +219,6 @@ class Engine(ABC):
     def remove_image(self, ref_or_id: str) -> None:
         with self._seam(f"remove {ref_or_id}"), contextlib.suppress(docker.errors.NotFound):
             self._client.images.remove(ref_or_id, force=True, noprune=False)
-
-    def run(
-        self,
-        image: str,
-        command: list[str],
-        *,
-        name_prefix: str,
-        network: str | None = None,
-        environment: Mapping[str, str] | None = None,
-        ports: Mapping[str, Any] | None = None,
-        volumes: Mapping[str, Mapping[str, str]] | None = None,
-        shm_size: str = "512m",
-        hostname: str | None = None,
-        user: str | None = None,
-        extra_labels: Mapping[str, str] | None = None,
-        aliases: Sequence[str] = (),
-        mem_limit: int | None = None,
-    ) -> RunningContainer:
-        """Start a detached container with a unique name; the caller must ``remove()`` it.
-
-        ``aliases``: extra DNS names on ``network`` (a Kubernetes Service name, say);
-        ``mem_limit``: bytes, the cgroup memory limit (a pod's ``resources.limits.memory``).
-        """
-        name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
-        labels = {"io.github.ray-worker-image.owner": name_prefix, **(extra_labels or {})}
-        extra: dict[str, Any] = {}
-        if aliases and network:
-            extra["networking_config"] = {
-                network: self._client.api.create_endpoint_config(aliases=list(aliases))
-            }
-        if mem_limit:
-            extra["mem_limit"] = mem_limit
-        with self._seam(f"cannot start {image}", "check the image and the engine"):
-            container = self._client.containers.run(
-                image,
-                command,
-                name=name,
-                detach=True,
-                network=network,
-                environment=dict(environment or {}),
-                ports=dict(ports or {}),
-                volumes={k: dict(v) for k, v in (volumes or {}).items()},
-                shm_size=shm_size,
-                hostname=hostname,
-                user=user,
-                labels=labels,
-                **extra,
-            )
-        return RunningContainer(self, container)
-
-    @contextlib.contextmanager
-    def container(
-        self, image: str, command: list[str], **kwargs: Any
-    ) -> Iterator[RunningContainer]:
-        running = self.run(image, command, **kwargs)
-        try:
-            yield running
-        finally:
-            running.remove()
-
-    def create_network(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
-        """A user-defined bridge network: its containers resolve each other by container name."""
-        with self._seam(f"cannot create network {name}"):
-            self._client.networks.create(name, driver="bridge", labels=dict(labels or {}))
-
-    def remove_network(self, name: str) -> None:
-        """Idempotent; the network's containers must be gone first."""
-        with self._seam(f"remove network {name}"), contextlib.suppress(docker.errors.NotFound):
-            self._client.networks.get(name).remove()
-
-    def labelled(self, label: str, prefix: str = "") -> tuple[set[str], set[str]]:
-        """Names of (containers, networks) carrying ``label`` or named ``prefix``* (tests)."""
-        with self._seam(f"list containers labelled {label}"):
-            boxes = {
-                str(c.name)
-                for c in self._client.containers.list(all=True, filters={"label": label})
-            }
-            nets = {str(n.name) for n in self._client.networks.list(filters={"label": label})}
-            if prefix:
-                boxes |= {
-                    str(c.name)
-                    for c in self._client.containers.list(all=True)
-                    if str(c.name).startswith(prefix)
-                }
-                nets |= {
-                    str(n.name)
-                    for n in self._client.networks.list()
-                    if str(n.name).startswith(prefix)
-                }
-        return boxes, nets
-
-    def remove_labelled(self, label: str) -> list[str]:
-        """Remove every container, then every network, carrying ``label`` (``key=value``).
-
-        Selecting by label rather than by the handles a caller kept also catches a
-        container that was created but whose start failed, which ``run()`` never returns.
-        """
-        removed: list[str] = []
-        with self._seam(f"remove containers labelled {label}"):
-            for box in self._client.containers.list(all=True, filters={"label": label}):
-                with contextlib.suppress(docker.errors.NotFound):
-                    box.remove(force=True)
-                    removed.append(str(box.name))
-            for network in self._client.networks.list(filters={"label": label}):
-                with contextlib.suppress(docker.errors.NotFound):
-                    network.remove()
-                    removed.append(str(network.name))
-        return removed
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._client.close()
 
 
 class _BytesReader:

@@ -1,17 +1,20 @@
-"""A container the pipeline started, behind the seam (names, dicts and strings only)."""
+"""Containers and networks the pipeline starts, behind the seam (names, dicts and strings only).
+
+:class:`ContainerHost` starts and removes them; :class:`RunningContainer` is one of them.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import docker.errors
 
 from ..errors import EngineError
+from .client import EngineClient
 from .seam import EXEC_TIMEOUT, seam
-
-if TYPE_CHECKING:
-    from .base import Engine
 
 
 class RunningContainer:
@@ -20,7 +23,7 @@ class RunningContainer:
     Holds the docker-py object privately: callers get names, dicts and strings.
     """
 
-    def __init__(self, engine: Engine, container: Any) -> None:
+    def __init__(self, engine: EngineClient, container: Any) -> None:
         self.engine = engine
         self._container = container
 
@@ -81,3 +84,118 @@ class RunningContainer:
     def remove(self) -> None:
         with contextlib.suppress(docker.errors.NotFound):
             self._container.remove(force=True)
+
+
+class ContainerHost(EngineClient):
+    """Containers and networks on one engine (the part of :class:`.base.Engine` for them).
+
+    Every method raises EngineError (one line) for any docker-py, requests or OS failure.
+    """
+
+    def run(
+        self,
+        image: str,
+        command: list[str],
+        *,
+        name_prefix: str,
+        network: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        ports: Mapping[str, Any] | None = None,
+        volumes: Mapping[str, Mapping[str, str]] | None = None,
+        shm_size: str = "512m",
+        hostname: str | None = None,
+        user: str | None = None,
+        extra_labels: Mapping[str, str] | None = None,
+        aliases: Sequence[str] = (),
+        mem_limit: int | None = None,
+    ) -> RunningContainer:
+        """Start a detached container with a unique name; the caller must ``remove()`` it.
+
+        ``aliases``: extra DNS names on ``network`` (a Kubernetes Service name, say);
+        ``mem_limit``: bytes, the cgroup memory limit (a pod's ``resources.limits.memory``).
+        """
+        name = f"{name_prefix}-{uuid.uuid4().hex[:8]}"
+        labels = {"io.github.ray-worker-image.owner": name_prefix, **(extra_labels or {})}
+        extra: dict[str, Any] = {}
+        if aliases and network:
+            extra["networking_config"] = {
+                network: self._client.api.create_endpoint_config(aliases=list(aliases))
+            }
+        if mem_limit:
+            extra["mem_limit"] = mem_limit
+        with self._seam(f"cannot start {image}", "check the image and the engine"):
+            container = self._client.containers.run(
+                image,
+                command,
+                name=name,
+                detach=True,
+                network=network,
+                environment=dict(environment or {}),
+                ports=dict(ports or {}),
+                volumes={k: dict(v) for k, v in (volumes or {}).items()},
+                shm_size=shm_size,
+                hostname=hostname,
+                user=user,
+                labels=labels,
+                **extra,
+            )
+        return RunningContainer(self, container)
+
+    @contextlib.contextmanager
+    def container(
+        self, image: str, command: list[str], **kwargs: Any
+    ) -> Iterator[RunningContainer]:
+        running = self.run(image, command, **kwargs)
+        try:
+            yield running
+        finally:
+            running.remove()
+
+    def create_network(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
+        """A user-defined bridge network: its containers resolve each other by container name."""
+        with self._seam(f"cannot create network {name}"):
+            self._client.networks.create(name, driver="bridge", labels=dict(labels or {}))
+
+    def remove_network(self, name: str) -> None:
+        """Idempotent; the network's containers must be gone first."""
+        with self._seam(f"remove network {name}"), contextlib.suppress(docker.errors.NotFound):
+            self._client.networks.get(name).remove()
+
+    def labelled(self, label: str, prefix: str = "") -> tuple[set[str], set[str]]:
+        """Names of (containers, networks) carrying ``label`` or named ``prefix``* (tests)."""
+        with self._seam(f"list containers labelled {label}"):
+            boxes = {
+                str(c.name)
+                for c in self._client.containers.list(all=True, filters={"label": label})
+            }
+            nets = {str(n.name) for n in self._client.networks.list(filters={"label": label})}
+            if prefix:
+                boxes |= {
+                    str(c.name)
+                    for c in self._client.containers.list(all=True)
+                    if str(c.name).startswith(prefix)
+                }
+                nets |= {
+                    str(n.name)
+                    for n in self._client.networks.list()
+                    if str(n.name).startswith(prefix)
+                }
+        return boxes, nets
+
+    def remove_labelled(self, label: str) -> list[str]:
+        """Remove every container, then every network, carrying ``label`` (``key=value``).
+
+        Selecting by label rather than by the handles a caller kept also catches a
+        container that was created but whose start failed, which ``run()`` never returns.
+        """
+        removed: list[str] = []
+        with self._seam(f"remove containers labelled {label}"):
+            for box in self._client.containers.list(all=True, filters={"label": label}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    box.remove(force=True)
+                    removed.append(str(box.name))
+            for network in self._client.networks.list(filters={"label": label}):
+                with contextlib.suppress(docker.errors.NotFound):
+                    network.remove()
+                    removed.append(str(network.name))
+        return removed

@@ -2,13 +2,13 @@
 
 A package of small modules:
 
-* :mod:`.model`: :class:`ClusterView` / :class:`GroupView`, the kinds and where they keep
-  the cluster spec (RayCluster ``spec``, RayJob ``spec.rayClusterSpec``, RayService
-  ``spec.rayClusterConfig``);
+* :mod:`.model`: :class:`ClusterView` / :class:`GroupView` (the kinds and where they keep
+  the cluster spec are KubeRay facts: :mod:`..kuberay.crd`);
 * :mod:`.read`: files (JSON/YAML, multi-document, ``List``) to one object to a view;
 * :mod:`.variants`: which Ray variant an image runs (:func:`classify`) and the refusals;
 * :mod:`.identity`: what a new image is, from its labels (else its tag, else ``--variant``);
-* :mod:`.plan`: :func:`plan_rollout` (guards, per-group images, rollback);
+* :mod:`.planner`: :func:`plan_rollout` (guards, per-group images, rollback), making a
+  :class:`.plan.Rollout`;
 * :mod:`.commands`: restarts, waits, per-pod checks (Jinja blocks);
 * :mod:`.output`: JSON/YAML/Helm values, ``rollout.sh`` (Jinja), the files;
 * :mod:`.gitops`: ``--write FILE``, the manifest edited in place;
@@ -17,7 +17,7 @@ A package of small modules:
 Typical use::
 
     obj = load_cluster("rc.json")            # kubectl get raycluster NAME -n NS -o json
-    view = ClusterView.from_object(obj, source="rc.json")
+    view = view_from_object(obj, source="rc.json")
     plan = plan_rollout(view, {"*": NewImage("reg/swe-fleet/ray:2.49.2-nats@sha256:...",
                                              RayTag.parse("2.49.2"))})
     print(to_json(plan.patch))
@@ -27,10 +27,9 @@ from ..errors import RolloutError
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
-from .model import HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView, Kind
+from .model import ClusterView, GroupView
 from .options import (
     ClusterOptions,
-    definition_variant,
     images_by_variant,
     new_images,
     plan_for_variants,
@@ -55,25 +54,21 @@ from .plan import (
     PatchOp,
     Rollout,
     Target,
-    plan_rollout,
 )
+from .planner import plan_rollout
 from .read import assumed_view, view_from_object
 from .variants import NewImage, check_group, classify
 
 __all__ = [
     "ALL_GROUPS",
     "FORMATS",
-    "HEAD_GROUP",
-    "KINDS",
     "POD_CHECK_SNIPPET",
-    "RAY_CONTAINER",
     "RESTART_CHOICES",
     "Accepted",
     "ClusterOptions",
     "ClusterView",
     "Command",
     "GroupView",
-    "Kind",
     "ManifestEdit",
     "NewImage",
     "PatchOp",
@@ -83,7 +78,6 @@ __all__ = [
     "assumed_view",
     "check_group",
     "classify",
-    "definition_variant",
     "edit_manifest",
     "find_kubectl",
     "find_shellcheck",

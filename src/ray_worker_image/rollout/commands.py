@@ -16,18 +16,14 @@ import shlex
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from jinja2 import Template
 
 from ..render import template_env
 from .model import ClusterView, GroupView
-from .restarts import head_cost, owner_advice, restart_targets
-
-__all__ = ["commands_for", "head_cost", "patch_argv", "restart_targets", "selector"]
-
-if TYPE_CHECKING:
-    from .plan import Command, Rollout, Target
+from .plan import Command, Rollout, Target
+from .restarts import head_cost, owner_advice
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 
@@ -54,7 +50,7 @@ _CHECK_WHY = (
 def in_double_quotes(value: object) -> str:
     """``value`` escaped for the inside of a bash double-quoted string (``\\ " $ ` ``).
 
-    Names are validated before they reach a template (:mod:`.names`); this is the second
+    Names are validated before they reach a template (:mod:`..kuberay.names`); this is the second
     wall, so no value read from a cluster file can run as shell code.
     """
     return re.sub(r'([\\"$`])', r"\\\1", str(value))
@@ -121,8 +117,6 @@ def patch_argv(
 
 def commands_for(plan: Rollout, *, recreate: bool, changed: bool) -> tuple[Command, ...]:
     """The ordered shell blocks of a rollout (see :class:`Command`)."""
-    from .plan import Command
-
     view = plan.view
     out: list[Command] = []
 

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from ..errors import RolloutError
-from .model import KINDS
+from ..kuberay.crd import KINDS
 
 FIX_FROM = (
     "feed the live object: kubectl get raycluster|rayjob|rayservice NAME -n NS -o json > rc.json"

@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from ..errors import RolloutError
-from .model import RAY_CONTAINER
+from ..kuberay.crd import RAY_CONTAINER
 from .plan import FIXED_PULL_POLICY, Rollout
 
 _SCALAR = re.compile(r"\"[^\"\n]*\"|'[^'\n]*'|[^\s,\]}#]+")

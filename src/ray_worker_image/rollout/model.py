@@ -1,51 +1,15 @@
 """The rollout's view of a Ray cluster spec, wherever it is embedded.
 
-KubeRay facts (``docs/reference/kuberay/FACTS.md``, kuberay v1.7.0):
-
-* the Ray container is ``containers[0]`` of every head and worker template
-  (``ray-operator/controllers/ray/utils/constant.go``: ``RayContainerIndex = 0``);
-* worker groups are identified by ``groupName``; their position means nothing;
-* a RayJob embeds the cluster spec at ``spec.rayClusterSpec``, a RayService at
-  ``spec.rayClusterConfig`` (CRDs ``ray.io_rayjobs.yaml``, ``ray.io_rayservices.yaml``);
-* pods carry ``ray.io/cluster``, ``ray.io/group`` (``headgroup`` on the head) and
-  ``ray.io/node-type`` (``common/pod.go`` ``labelPod``).
+The KubeRay facts it rests on (the kinds, where each keeps its cluster spec, the Ray
+container's index, the head group's name) are in :mod:`..kuberay.crd`, with their sources.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
 
-HEAD_GROUP: Final = "headgroup"  # KubeRay's ray.io/group label value on the head pod
-RAY_CONTAINER: Final = 0  # KubeRay: "the Ray container must be the first application container"
-API_VERSIONS: Final = ("ray.io/v1", "ray.io/v1alpha1")
-
-
-@dataclass(frozen=True)
-class Kind:
-    """Where a kind keeps the Ray cluster spec: JSON pointer, dotted path, kubectl resource."""
-
-    name: str  # "RayCluster"
-    resource: str  # "raycluster" (kubectl get/patch)
-    spec_pointer: str  # "/spec" or "/spec/rayClusterSpec"
-
-    @property
-    def spec_path(self) -> str:
-        """``spec`` / ``spec.rayClusterSpec``: for messages."""
-        return self.spec_pointer.strip("/").replace("/", ".")
-
-    @property
-    def jsonpath(self) -> str:
-        """``.spec.rayClusterSpec``: the prefix of a kubectl jsonpath."""
-        return "." + self.spec_path
-
-
-KINDS: Final = {
-    "RayCluster": Kind("RayCluster", "raycluster", "/spec"),
-    "RayJob": Kind("RayJob", "rayjob", "/spec/rayClusterSpec"),
-    "RayService": Kind("RayService", "rayservice", "/spec/rayClusterConfig"),
-}
+from ..errors import RolloutError
+from ..kuberay.crd import KINDS, RAY_CONTAINER, Kind
 
 
 @dataclass(frozen=True)
@@ -125,8 +89,6 @@ class ClusterView:
 
     def group(self, name: str) -> GroupView:
         """The worker group called ``name``; RolloutError naming the groups there are."""
-        from ..errors import RolloutError
-
         for g in self.groups:
             if g.name == name:
                 return g
@@ -140,21 +102,3 @@ class ClusterView:
             f"{self.source}: worker group {name!r} not found in {self.kind.name} {self.name};"
             f" {have}; fix --groups"
         )
-
-    @classmethod
-    def from_object(
-        cls, obj: object, *, source: str = "<object>", namespace: str | None = None
-    ) -> ClusterView:
-        """:func:`read.view_from_object` (kept here for callers of the old module)."""
-        from .read import view_from_object
-
-        return view_from_object(obj, source=source, namespace=namespace)
-
-    @classmethod
-    def assumed(
-        cls, name: str, namespace: str, groups: Sequence[str], *, current_image: str
-    ) -> ClusterView:
-        """:func:`read.assumed_view` (kept here for callers of the old module)."""
-        from .read import assumed_view
-
-        return assumed_view(name, namespace, groups, current_image=current_image)

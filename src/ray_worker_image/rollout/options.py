@@ -9,12 +9,14 @@ from dataclasses import dataclass, replace
 
 from ..definition import ImageDefinition
 from ..errors import PipelineError, RolloutError
+from ..kuberay.crd import HEAD_GROUP, KINDS
 from ..raytag import RayTag
 from ..refs import ImageRef
 from .files import load_cluster, load_objects, select
 from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
-from .model import HEAD_GROUP, KINDS, ClusterView
-from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
+from .model import ClusterView
+from .plan import ALL_GROUPS, Accepted, Rollout
+from .planner import plan_rollout, require_digest
 from .read import assumed_view, view_from_object
 from .variants import NewImage, classify
 
@@ -35,14 +37,6 @@ class ClusterOptions:
     allow_stand_in: bool = False  # --allow-stand-in: a stand-in build may go into the cluster
     declared_variant: str | None = None  # --variant given: what an unreadable image is
     rendered: tuple[str, str] | None = None  # (label, YAML): read this instead of source
-
-
-def definition_variant(definition: ImageDefinition) -> RayTag | None:
-    """The variant the definition builds on: its base image's tag in Ray's grammar.
-
-    Not used to classify an image any more (an image says what it is, :mod:`.identity`).
-    """
-    return RayTag.try_parse(definition.base.image.tag)
 
 
 def declared(cluster: ClusterOptions) -> RayTag | None:

@@ -18,10 +18,15 @@ from pathlib import Path
 import yaml
 
 from ..errors import RolloutError
+from ..kuberay.crd import HEAD_GROUP
+from ..raytag import RayTag
 from ..refs import ImageRef
-from .commands import head_cost, template
-from .model import HEAD_GROUP
-from .plan import ALL_GROUPS, PatchOp, Rollout
+from .commands import template
+from .plan import ALL_GROUPS, Accepted, PatchOp, Rollout
+from .planner import plan_rollout
+from .read import assumed_view, view_from_object
+from .restarts import head_cost
+from .variants import NewImage
 
 FORMATS = ("json", "yaml", "shell", "helm-values")
 
@@ -209,10 +214,6 @@ def sample_scripts() -> dict[str, str]:
     A RayCluster read from a file (two worker groups, one per-group image), the same made
     from options alone (the release's apply-time script), and a RayService.
     """
-    from ..raytag import RayTag
-    from .plan import Accepted, plan_rollout
-    from .read import assumed_view, view_from_object
-    from .variants import NewImage
 
     def template(name: str) -> dict[str, object]:
         return {"spec": {"containers": [{"name": name, "image": "rayproject/ray:2.49.2"}]}}

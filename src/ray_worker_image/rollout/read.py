@@ -11,13 +11,20 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import PipelineError, RolloutError
+from ..kuberay.crd import (
+    API_VERSIONS,
+    FT_ENABLED_ANNOTATION,
+    HEAD_GROUP,
+    KINDS,
+    RAY_CONTAINER,
+    annotation_true,
+    num_of_hosts,
+)
+from ..kuberay.names import check_cluster_name, check_group_name, check_namespace
 from ..refs import ImageRef
-from .files import FIX_FROM, load_cluster, load_objects, select
-from .model import API_VERSIONS, HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView
-from .names import check_cluster_name, check_group_name, check_namespace
-
-__all__ = ["FIX_FROM", "assumed_view", "load_cluster", "load_objects", "select", "view_from_object"]
-
+from .files import FIX_FROM
+from .model import ClusterView, GroupView
+from .owners import managers, owner
 
 _PLACEHOLDER = re.compile(r"\$\{|\$[A-Z_]{2,}|\{\{|\}\}|<[^<>]*>|^__|__$")
 
@@ -81,7 +88,7 @@ def view_from_object(
             f"{source}: RayJob {name} runs on an existing cluster (spec.clusterSelector),"
             " it has no spec.rayClusterSpec; patch that RayCluster instead"
         )
-    spec = _mapping(_at(obj, kind.spec_pointer), kind.spec_path, source)
+    spec = _mapping(kind.cluster_spec(obj), kind.spec_path, source)
     head = _template_view(
         _mapping(spec.get("headGroupSpec"), f"{kind.spec_path}.headGroupSpec", source),
         f"{kind.spec_path}.headGroupSpec",
@@ -133,58 +140,13 @@ def view_from_object(
         ),
         gcs_fault_tolerance=(
             spec.get("gcsFaultToleranceOptions") is not None
-            or str(annotations.get("ray.io/ft-enabled", "")).lower() == "true"
+            or annotation_true(annotations, FT_ENABLED_ANNOTATION)
         ),
         suspended=(spec if kind.name == "RayCluster" else top).get("suspend") is True,
-        owner=_owner(meta),
+        owner=owner(meta),
         managers=managers(meta),
         notes=tuple(notes),
     )
-
-
-def _owner(meta: Mapping[str, Any]) -> str | None:
-    for ref in meta.get("ownerReferences") or []:
-        if isinstance(ref, Mapping) and ref.get("kind") in ("RayService", "RayJob"):
-            return f"{ref.get('kind')}/{ref.get('name')}"
-    return None
-
-
-def managers(meta: Mapping[str, Any]) -> tuple[str, ...]:
-    """Who else writes this object: Helm, Argo CD, Flux, ``kubectl apply`` (by their marks).
-
-    Marks: ``app.kubernetes.io/managed-by: Helm`` and ``meta.helm.sh/release-name``;
-    ``argocd.argoproj.io/instance`` / ``argocd.argoproj.io/tracking-id``;
-    ``kustomize.toolkit.fluxcd.io/name``, ``helm.toolkit.fluxcd.io/name``;
-    ``kubectl.kubernetes.io/last-applied-configuration``.
-    """
-    labels = meta.get("labels") or {}
-    notes = meta.get("annotations") or {}
-    marks = (
-        {**labels, **notes} if isinstance(labels, Mapping) and isinstance(notes, Mapping) else {}
-    )
-    found = []
-    release = marks.get("meta.helm.sh/release-name")
-    if release or str(marks.get("app.kubernetes.io/managed-by", "")).lower() == "helm":
-        found.append(f"Helm release {release or '(unnamed)'!r}")
-    argo = marks.get("argocd.argoproj.io/instance") or marks.get("argocd.argoproj.io/tracking-id")
-    if argo:
-        found.append(f"Argo CD application {str(argo).split(':')[0]!r}")
-    for key, what in (
-        ("kustomize.toolkit.fluxcd.io/name", "Flux Kustomization"),
-        ("helm.toolkit.fluxcd.io/name", "Flux HelmRelease"),
-    ):
-        if marks.get(key):
-            found.append(f"{what} {marks[key]!r}")
-    if "kubectl.kubernetes.io/last-applied-configuration" in marks:
-        found.append("kubectl apply (last-applied-configuration)")
-    return tuple(found)
-
-
-def _at(obj: Mapping[str, Any], pointer: str) -> Any:
-    value: Any = obj
-    for part in pointer.strip("/").split("/"):
-        value = value.get(part) if isinstance(value, Mapping) else None
-    return value
 
 
 def _mapping(value: Any, path: str, source: str) -> Mapping[str, Any]:
@@ -227,7 +189,6 @@ def _template_view(
         and not (field == "containers" and i == RAY_CONTAINER)
     ]
     replicas = group.get("replicas")
-    hosts = group.get("numOfHosts")
     policy = ray.get("imagePullPolicy")
     return GroupView(
         name=name,
@@ -235,7 +196,7 @@ def _template_view(
         container=container,
         image=image,
         replicas=replicas if isinstance(replicas, int) else None,
-        num_of_hosts=hosts if isinstance(hosts, int) and hosts > 0 else 1,
+        num_of_hosts=num_of_hosts(group),
         suspended=group.get("suspend") is True,
         same_image=tuple(same_image),
         pull_policy=policy if isinstance(policy, str) else None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..errors import PipelineError
+from ..errors import PipelineError, RolloutError
 from ..raytag import OFFICIAL_NAMESPACE, RayTag
 from ..refs import DOCKER_HUB, ImageRef
 from .model import ClusterView, GroupView
@@ -73,8 +73,6 @@ def check_group(
     Unclassifiable current image → rely on ``spec.rayVersion``; missing too → refused
     unless ``force``.
     """
-    from ..errors import RolloutError
-
     current = classify(group.image, release_repository=release_repository)
     where = f"{view.source}: {group.label} of {view.title}"
     if current is not None and new.variant is not None:

@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping
 
-from .kube_quantity import go_json_float, parse_quantity, quantity_value
+from ..kube_quantity import go_json_float, parse_quantity, quantity_value
 
 DEFAULT_GCS_PORT = "6379"  # utils/constant.go DefaultGcsServerPort
 DEFAULT_METRICS_PORT = "8080"  # utils/constant.go DefaultMetricsPort

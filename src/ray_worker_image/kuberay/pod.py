@@ -6,7 +6,7 @@ Source read with the search tool: ray-project/kuberay ``ray-operator/controllers
 (``DefaultHeadPodTemplate``, ``DefaultWorkerPodTemplate``, ``BuildPod``,
 ``setContainerEnvVars``, ``setInitContainerEnvVars``), ``utils/util.go``
 (``GetContainerCommand``, ``ExtractRayIPFromFQDN``) and ``utils/constant.go``, at the newest
-stored revision matching the v1.7.0 CRD (see :mod:`.kuberay_params` for the revision caveat).
+stored revision matching the v1.7.0 CRD (see :mod:`.params` for the revision caveat).
 Not modelled, refused instead: GCS fault tolerance, token auth and TLS options (they add env,
 volumes and init containers); ``valueFrom``/``envFrom`` env (resolved only by Kubernetes).
 """
@@ -17,10 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import kuberay_params as kp
-from .kuberay_spec import (
+from . import params as kp
+from .crd import HEAD_GROUP, OVERWRITE_CMD_ANNOTATION
+from .spec import (
     Env,
-    KubeRayPodError,
     mapping,
     quantities,
     ray_container,
@@ -34,9 +34,9 @@ from .kuberay_spec import (
 
 __all__ = [
     "InitStep",
-    "KubeRayPodError",
     "NodeCommand",
     "OperatorSettings",
+    "PodOptions",
     "container_command",
     "head_command",
     "wait_gcs_script",
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 KUBERAY_VERSION = "v1.7.0"  # utils/constant.go KUBERAY_VERSION at the tag (not seen: see report)
-HEAD_GROUP = "headgroup"  # utils/constant.go RayNodeHeadGroupLabelValue
 WAIT_GCS_READY = "wait-gcs-ready"  # pod.go DefaultWorkerPodTemplate, the injected init container
 LOCAL_HOST = "127.0.0.1"  # utils/constant.go LOCAL_HOST, the head's own RAY_ADDRESS host
 # Env var names, utils/constant.go.
@@ -60,7 +59,6 @@ RAY_ADDRESS = "RAY_ADDRESS"
 RAY_USAGE_STATS_KUBERAY_IN_USE = "RAY_USAGE_STATS_KUBERAY_IN_USE"
 RAY_USAGE_STATS_EXTRA_TAGS = "RAY_USAGE_STATS_EXTRA_TAGS"
 RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE = "RAY_DASHBOARD_ENABLE_K8S_DISK_USAGE"
-OVERWRITE_CMD_ANNOTATION = "ray.io/overwrite-container-cmd"  # utils/constant.go
 # pod.go BuildPod: `ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}` (PR #4860).
 ULIMIT_COMMAND = "ulimit -n ${RAY_START_ULIMIT_OPEN_FILES:-65536}"
 
@@ -71,6 +69,21 @@ class OperatorSettings:
 
     login_shell: bool = False  # ENABLE_LOGIN_SHELL=true: /bin/bash -cl -- (default -c, v1.4+)
     init_container_injection: bool = True  # ENABLE_INIT_CONTAINER_INJECTION
+
+
+@dataclass(frozen=True)
+class PodOptions:
+    """What KubeRay takes from outside the group's spec to build one pod.
+
+    ``namespace``: the RayCluster's; ``pod_name`` fills RAY_CLOUD_INSTANCE_ID (omitted when
+    empty); ``overwrite_container_cmd``: the RayCluster annotation
+    ``ray.io/overwrite-container-cmd: "true"``; ``settings``: the operator's own environment.
+    """
+
+    namespace: str = "default"
+    pod_name: str = ""
+    overwrite_container_cmd: bool = False
+    settings: OperatorSettings = OperatorSettings()
 
 
 @dataclass(frozen=True)
@@ -145,17 +158,12 @@ def wait_gcs_script(head_fqdn: str, port: str) -> str:
 def head_command(
     cluster_spec: Mapping[str, Any],
     cluster_name: str,
-    *,
-    namespace: str = "default",
-    pod_name: str = "",
-    overwrite_container_cmd: bool = False,
-    settings: OperatorSettings = OperatorSettings(),
+    pod: PodOptions = PodOptions(),
 ) -> NodeCommand:
     """The head's Ray container (``DefaultHeadPodTemplate`` then ``BuildPod``).
 
-    ``cluster_spec`` is a RayCluster's ``spec``; ``overwrite_container_cmd`` is the RayCluster
-    annotation ``ray.io/overwrite-container-cmd: "true"``; ``pod_name`` fills
-    RAY_CLOUD_INSTANCE_ID (omitted when empty). Raises KubeRayPodError on a bad spec.
+    ``cluster_spec`` is a RayCluster's ``spec``; ``pod`` what else the pod is built from
+    (:class:`PodOptions`). Raises KubeRayPodError on a bad spec.
     """
     refuse_unmodelled(cluster_spec)
     group, path = mapping(cluster_spec, "headGroupSpec", "spec"), "spec.headGroupSpec"
@@ -165,8 +173,9 @@ def head_command(
     kp.set_missing(params, head=True)
     if cluster_spec.get("enableInTreeAutoscaling") is True:
         params["no-monitor"] = "true"
-    node = _Node(True, kp.head_port(params), "", HEAD_GROUP, cluster_name, namespace, pod_name)
-    return _build(group, path, params, node, overwrite_container_cmd, settings)
+    port = kp.head_port(params)
+    node = _Node(True, port, "", HEAD_GROUP, cluster_name, pod.namespace, pod.pod_name)
+    return _build(group, path, params, node, pod.overwrite_container_cmd, pod.settings)
 
 
 def worker_command(
@@ -174,11 +183,7 @@ def worker_command(
     group_name: str,
     cluster_name: str,
     head_address: str,
-    *,
-    namespace: str = "default",
-    pod_name: str = "",
-    overwrite_container_cmd: bool = False,
-    settings: OperatorSettings = OperatorSettings(),
+    pod: PodOptions = PodOptions(),
 ) -> NodeCommand:
     """A worker of ``group_name`` (``DefaultWorkerPodTemplate`` then ``BuildPod``).
 
@@ -194,8 +199,8 @@ def worker_command(
     kp.apply_group_resources(params, str_map(group, "resources", path))
     kp.apply_group_labels(params, str_map(group, "labels", path))
     kp.set_missing(params, head=False, worker_address=f"{head_address}:{port}")
-    node = _Node(False, port, head_address, group_name, cluster_name, namespace, pod_name)
-    return _build(group, path, params, node, overwrite_container_cmd, settings)
+    node = _Node(False, port, head_address, group_name, cluster_name, pod.namespace, pod.pod_name)
+    return _build(group, path, params, node, pod.overwrite_container_cmd, pod.settings)
 
 
 @dataclass(frozen=True)

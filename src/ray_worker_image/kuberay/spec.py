@@ -1,4 +1,4 @@
-"""Reading a RayCluster ``spec`` for :mod:`.kuberay_pod`: the fields KubeRay uses, checked.
+"""Reading a RayCluster ``spec`` for :mod:`.pod`: the fields KubeRay uses, checked.
 
 Pure, no I/O. Errors are :class:`KubeRayPodError` with one line naming the field path
 (``spec.workerGroupSpecs[1].template.spec.containers[0].env[2]``) and the fix; the caller adds
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .errors import PipelineError
-from .kube_quantity import parse_quantity
+from ..errors import PipelineError
+from ..kube_quantity import parse_quantity
 
 Env = tuple[tuple[str, str], ...]
 
