@@ -16,11 +16,15 @@ import contextlib
 import io
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import invoke
 from invoke.program import Program
+
+from ray_worker_image.cli import TASKS
+from ray_worker_image.cli.program import main as command_main
 
 
 class _Exec(Exception):
@@ -49,11 +53,34 @@ def run_invoke(
 
     Returns the :class:`Ran` of the call; never raises for the command's own failures.
     """
-    program = Program(
-        name="Invoke", binary="inv[oke]", binary_names=["invoke", "inv"], version=invoke.__version__
-    )
+    return run_program("invoke", args, cwd, env)
+
+
+def _program(name: str) -> Callable[[list[str]], object]:
+    if name == "invoke":
+        stock = Program(
+            name="Invoke",
+            binary="inv[oke]",
+            binary_names=["invoke", "inv"],
+            version=invoke.__version__,
+        )
+        return stock.run
+    if name == "ray-worker-image":
+        return lambda argv: command_main()
+    raise ValueError(f"unknown program {name!r}")
+
+
+def run_program(
+    name: str, args: list[str] | tuple[str, ...], cwd: Path, env: dict[str, str] | None = None
+) -> Ran:
+    """``NAME *args`` (``invoke`` or the console script ``ray-worker-image``) as
+    :func:`run_invoke` runs ``invoke``."""
+    program = _program(name)
     saved_env, saved_cwd, saved_argv = dict(os.environ), Path.cwd(), sys.argv
     saved_modules, saved_execv = set(sys.modules), os.execv
+    # invoke pops each option's help text from its Task when it first parses (Task.arg_opts):
+    # a process does that once; here the tasks are kept, so their texts are put back
+    saved_help = [(task, dict(task.help)) for task in TASKS]
     out, err = io.StringIO(), io.StringIO()
     code = 0
     exec_argv: list[str] | None = None
@@ -62,26 +89,29 @@ def run_invoke(
             os.environ.clear()
             os.environ.update(env)
         os.chdir(cwd)
-        sys.argv = ["invoke", *args]
+        sys.argv = [name, *args]
         os.execv = _execv
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
-                program.run(["invoke", *args])
+                program([name, *args])
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except _Exec as exc:
                 exec_argv = exc.argv
     finally:
+        for task, texts in saved_help:
+            task.help = texts
         os.execv = saved_execv
         os.environ.clear()
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
-        for name in ("tasks", "devtasks"):  # each project folder's own tasks.py is loaded anew
-            if name not in saved_modules:
-                sys.modules.pop(name, None)
+        for module in ("tasks", "devtasks"):  # each project folder's own tasks.py is loaded anew
+            if module not in saved_modules:
+                sys.modules.pop(module, None)
     if exec_argv is not None:  # the process would have become `python -m invoke ...`
         assert exec_argv[1:3] == ["-m", "invoke"], exec_argv
+        assert name == "invoke", exec_argv
         again = run_invoke(exec_argv[3:], cwd, env)
         return Ran(again.returncode, out.getvalue() + again.stdout, err.getvalue() + again.stderr)
     return Ran(code, out.getvalue(), err.getvalue())
