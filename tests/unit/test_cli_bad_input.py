@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.inprocess import Ran, run_invoke
+
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
 REF = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "0" * 64
@@ -42,21 +44,13 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _run(
-    tmp_path: Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, *args],
-        cwd=cwd,
-        env=env or _env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _run(tmp_path: Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> Ran:
+    return run_invoke(args, cwd, env or _env(tmp_path))
 
 
-def _assert_one_line(result: subprocess.CompletedProcess[str], said: str, code: int = 2) -> None:
+def _assert_one_line(
+    result: Ran | subprocess.CompletedProcess[str], said: str, code: int = 2
+) -> None:
     """One `error:` line saying ``said``; exit ``code`` (2: bad input, README "Exit codes")."""
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert "Traceback" not in result.stderr, result.stderr

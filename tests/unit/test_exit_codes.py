@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,9 @@ from ray_worker_image.cli import exits
 from ray_worker_image.contract import ContractError
 from ray_worker_image.e2e.plan import PlanError
 from ray_worker_image.steps import stale_error
+from tests.inprocess import Ran, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "c4" * 32
 
 
@@ -51,7 +49,7 @@ def test_a_stale_lock_is_a_check_failure() -> None:
     assert found is not None and exits.code_for(found) == 1
 
 
-def _run(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _run(program: str, argv: list[str], tmp_path: Path) -> Ran:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_IMAGE_", "INVOKE_"))}
     env.update(
         HOME=str(tmp_path),
@@ -59,9 +57,7 @@ def _run(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
         RAY_IMAGE_PODMAN_SOCKET=f"{tmp_path}/no-podman.sock",
         NO_COLOR="1",
     )
-    return subprocess.run(
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_program(program, argv, ROOT, env)
 
 
 def _drifted(tmp_path: Path) -> str:
@@ -107,7 +103,7 @@ def _key(tmp_path: Path) -> str:
 @pytest.mark.parametrize("case", list(CASES))
 def test_exit_code_case_by_case(tmp_path: Path, case: str, program: str) -> None:
     argv, code = CASES[case]
-    result = _run([str(BIN / program), *argv(tmp_path)], tmp_path)
+    result = _run(program, argv(tmp_path), tmp_path)
     assert result.returncode == code, result.stderr
     assert "Traceback" not in result.stderr
     if code:
@@ -119,5 +115,5 @@ def test_parse_errors(tmp_path: Path, program: str, code: int) -> None:
     """invoke's own parse errors stay 1 under plain invoke (README says so); the console
     script has the whole table: a usage error is 2."""
     for argv in (["patch", "--no-such-flag"], ["no-such-task"]):
-        result = _run([str(BIN / program), *argv], tmp_path)
+        result = _run(program, argv, tmp_path)
         assert result.returncode == code, result.stderr

@@ -4,7 +4,6 @@ committed CRD (tests/data/sigstore/, its source in SOURCES.md), and one-line ref
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.supply import policy, sign
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD = ROOT / "tests/data/sigstore/policy.sigstore.dev_clusterimagepolicies.yaml"
@@ -28,16 +28,8 @@ def _schema(version: str) -> dict[str, Any]:
     return schema
 
 
-def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ROOT / ".venv/bin/invoke"), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
+def _invoke(*args: str, env: dict[str, str] | None = None) -> Ran:
+    return run_invoke(args, ROOT, {**os.environ, **(env or {})})
 
 
 @pytest.fixture

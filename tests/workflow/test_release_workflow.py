@@ -15,13 +15,14 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.inprocess import run_invoke
 
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
@@ -659,14 +660,8 @@ def options_in_command(words: list[str]) -> list[tuple[str, str]]:
 
 def task_options(root: Path, task: str) -> set[str]:
     """The long options `invoke --help TASK` lists."""
-    proc = subprocess.run(
-        [str(venv_tool("invoke")), "--search-root", str(root), "--help", task],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
+    proc = run_invoke(["--search-root", str(root), "--help", task], root)
+    assert proc.returncode == 0, proc.stderr
     return set(re.findall(r"(--[a-z][a-z0-9-]*)", proc.stdout.split("Options:", 1)[-1]))
 
 
@@ -694,11 +689,7 @@ def test_every_option_the_workflow_passes_exists() -> None:
             for task, _ in options_in_command(command)
         }
     )
-    # `invoke --help TASK` once per task, the tasks side by side (each is a process start).
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        helps = dict(
-            zip(tasks, pool.map(lambda task: task_options(REPO, task), tasks), strict=True)
-        )
+    helps = {task: task_options(REPO, task) for task in tasks}  # `invoke --help TASK` each
 
     assert unknown_options(workflow, helps.__getitem__) == []
 
@@ -723,10 +714,7 @@ def test_every_variant_is_attested_and_verified_before_anything_is_published() -
     sbom = next(s for s in steps if "invoke sbom" in s.script)
     assert {"--all-variants", "--attach", "--sign"} <= set(shlex.split(sbom.script))
     assert "attest" in sbom.name
-    helped = subprocess.run(
-        [str(REPO / ".venv/bin/invoke"), "--help", "sbom"],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    helped = run_invoke(["--help", "sbom"], REPO)
     assert helped.returncode == 0, helped.stderr
     sign_help = " ".join(helped.stdout.split()).split("--sign", 1)[1].strip()
     assert sign_help.startswith("require the signature and attestations"), sign_help[:80]
