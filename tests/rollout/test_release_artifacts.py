@@ -138,6 +138,7 @@ class Live:
             "STUB_NATS_IMAGE": NEW,
             "ROLLOUT_POLL_SECONDS": "0.01",
             "ROLLOUT_TIMEOUT_SECONDS": "30",
+            "ROLLOUT_NO_CANARY": "1",  # the canary stage: test_canary_script.py
         }
 
     def run(self, mode: str = "rollout", **env: str) -> subprocess.CompletedProcess[str]:

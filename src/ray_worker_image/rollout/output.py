@@ -215,9 +215,12 @@ def sample_scripts() -> dict[str, str]:
     """rollout.sh in each shape the templates produce, for shellcheck (``invoke lint``).
 
     A RayCluster read from a file (two worker groups, one per-group image), the same made
-    from options alone (the release's apply-time script), and a RayService.
+    from options alone (the release's apply-time script), and a RayService; each also with
+    the canary stage (active, or skipped with its reason).
     """
     from ..raytag import RayTag
+    from .canary import CanaryOptions
+    from .options import ClusterOptions, with_canary
     from .plan import Accepted, plan_rollout
     from .read import assumed_view, view_from_object
     from .variants import NewImage
@@ -253,4 +256,10 @@ def sample_scripts() -> dict[str, str]:
         ),
         "rayservice": plan_rollout(view_from_object(service), images),
     }
+    # The canary stage: live (a URL and a subject given), apply-time (NATS_URL read when it
+    # runs), and skipped (its reason echoed).
+    given = ClusterOptions(canary=CanaryOptions("gpu", True, "canary.rollout", "nats://nats:4222"))
+    plans["raycluster-canary"] = with_canary(plans["raycluster"], given, cluster)
+    plans["assumed-canary"] = with_canary(plans["assumed"], ClusterOptions(), None)
+    plans["rayservice-canary"] = with_canary(plans["rayservice"], ClusterOptions(), service)
     return {f"rollout-{name}.sh": render_shell(plan) for name, plan in plans.items()}
