@@ -24,7 +24,7 @@ Typical use::
 """
 
 from ..errors import RolloutError
-from .canary import Canary, CanaryOptions
+from .canary import Canary, CanaryOptions, check_runnable
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
@@ -79,6 +79,7 @@ __all__ = [
     "Target",
     "assumed_view",
     "check_group",
+    "check_runnable",
     "classify",
     "definition_variant",
     "edit_manifest",

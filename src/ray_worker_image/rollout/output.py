@@ -20,6 +20,7 @@ import yaml
 from ..errors import RolloutError
 from ..refs import ImageRef
 from . import canary_job
+from .canary import check_runnable
 from .commands import head_cost, template
 from .model import HEAD_GROUP
 from .plan import ALL_GROUPS, PatchOp, Rollout
@@ -92,8 +93,7 @@ def render_shell(rollout: Rollout) -> str:
     rollback.json (``build_patch`` in the template).
     """
     view = rollout.view
-    if rollout.canary.refusal:
-        raise RolloutError(rollout.canary.refusal)
+    check_runnable(rollout)
     header = _comment(
         "Restarting the head restarts the whole Ray cluster: " + head_cost(view) + "."
         " On KubeRay >= 1.6, spec.upgradeStrategy.type: Recreate is the alternative to"
@@ -162,9 +162,9 @@ def write_outputs(rollout: Rollout, out_dir: str | os.PathLike[str]) -> dict[str
     For a view made without the live object, patch.json and rollback.json are left out:
     rollout.sh writes them from the live object when it runs. Returns paths by file name.
     """
+    contents = {"rollout.sh": (render_shell(rollout), 0o755)}  # a refusal: nothing written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    contents = {"rollout.sh": (render_shell(rollout), 0o755)}
     if rollout.view.live:
         contents["patch.json"] = (to_json(rollout.patch), 0o644)
         contents["rollback.json"] = (to_json(rollout.rollback), 0o644)
