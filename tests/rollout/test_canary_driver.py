@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +118,57 @@ def test_each_failure_is_one_named_line(tmp_path: Path, case: str, expected: str
     assert "Traceback" not in line and "s3cret" not in done.stdout + done.stderr
     if case == "no stream":
         assert "'nobody.captures.this'" in line
+
+
+RAY_PYTHON = os.environ.get("RAY_IMAGE_CANARY_RAY_PYTHON")  # a Python with ray, nats-py...
+
+
+@pytest.mark.skipif(not RAY_PYTHON, reason="set RAY_IMAGE_CANARY_RAY_PYTHON to a Python with ray")
+def test_the_driver_on_a_real_local_ray_cluster(tmp_path: Path) -> None:
+    """The same driver on real Ray (``ray start --head`` of that Python): node ids by IP,
+    NodeAffinitySchedulingStrategy, a task's error as its cause (RayTaskError.cause)."""
+    assert RAY_PYTHON
+    ray_cli = str(Path(RAY_PYTHON).parent / "ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env.pop("RAY_ADDRESS", None)
+    port = str(free_port())
+    start = [ray_cli, "start", "--head", "--block", "--port", port, "--num-cpus", "1",
+             "--include-dashboard=false", "--disable-usage-stats"]  # fmt: skip
+    # Its own session, ended by its process group: never `ray stop`, which ends every Ray
+    # process on the host (other users', containers' too).
+    head = subprocess.Popen(start, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        env["RAY_ADDRESS"] = f"127.0.0.1:{port}"
+        ask = "import ray; ray.init(); print(ray.nodes()[0]['NodeManagerAddress'])"
+        deadline = time.monotonic() + 120
+        while True:
+            asked = subprocess.run(
+                [RAY_PYTHON, "-c", ask], env=env, capture_output=True, text=True, check=False
+            )
+            if asked.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert asked.returncode == 0, asked.stderr
+        ip = asked.stdout.split()[-1]
+        with nats_server(tmp_path) as url:
+            add_stream(url, "CANARY", "canary.>")
+            results = [
+                subprocess.run(
+                    [RAY_PYTHON, "-", ip, url, subject, "60"], input=driver_source(), env=env,
+                    capture_output=True, text=True, timeout=180, check=False,
+                )
+                for subject in ("canary.rollout", "nobody.here")
+            ]  # fmt: skip
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+    ok, no_stream = results
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert verdict(ok).startswith(f"canary: OK: 1 node(s) ({ip}) import nats-py")
+    assert verdict(ok).endswith("PubAck CANARY#1")
+    assert no_stream.returncode == 1
+    assert verdict(no_stream) == (
+        "canary: FAILED: LookupError: no JetStream stream captures subject 'nobody.here' at"
+        f" {url} (task on node {ip})"
+    )
