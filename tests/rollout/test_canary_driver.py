@@ -6,6 +6,7 @@ everything NATS is real: connect + flush, JetStream account info, publish + PubA
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import signal
@@ -97,6 +98,7 @@ def test_the_url_comes_from_the_pods_nats_url(tmp_path: Path) -> None:
         ("timeout", "canary: FAILED: timed out after 20s waiting for the task on node 10.0.0.7"),
         ("no url", "canary: FAILED: LookupError: no NATS URL: NATS_URL is not set in this pod"),
         ("no node", "canary: FAILED: no alive Ray node at 10.0.0.8 (canary pod IPs) after 1s"),
+        ("no pod", "canary: FAILED: the canary group has no running pod (scaled to zero?)"),
     ],
 )
 def test_each_failure_is_one_named_line(tmp_path: Path, case: str, expected: str) -> None:
@@ -108,6 +110,8 @@ def test_each_failure_is_one_named_line(tmp_path: Path, case: str, expected: str
             args["url"] = f"nats://user:s3cret@127.0.0.1:{free_port()}"
         if case == "no url":
             args["url"] = ""
+        if case == "no pod":
+            args["ips"] = ""
         if case == "no node":
             args |= {"ips": "10.0.0.8", "timeout": "1"}
         env = {"no nats-py": {"FAKE_RAY_NO_NATS": "1"}, "timeout": {"FAKE_RAY_HANG": "1"}}
@@ -172,3 +176,13 @@ def test_the_driver_on_a_real_local_ray_cluster(tmp_path: Path) -> None:
         "canary: FAILED: LookupError: no JetStream stream captures subject 'nobody.here' at"
         f" {url} (task on node {ip})"
     )
+
+
+def test_the_driver_is_python_39_and_imports_only_ray_at_the_top() -> None:
+    """The head runs the old image: Ray's Python 3.9 images, possibly without nats-py."""
+    tree = ast.parse(driver_source(), feature_version=(3, 9))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert sorted(a.name for n in top for a in n.names) == ["re", "sys", "time"]
+    (main,) = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"]
+    inside = [a.name for n in ast.walk(main) if isinstance(n, ast.Import) for a in n.names]
+    assert inside == ["ray"]
