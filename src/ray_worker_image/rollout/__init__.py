@@ -10,6 +10,8 @@ A package of small modules:
 * :mod:`.planner`: :func:`plan_rollout` (guards, per-group images, rollback), making a
   :class:`.plan.Rollout`;
 * :mod:`.commands`: restarts, waits, per-pod checks (Jinja blocks);
+* :mod:`.canary` / :mod:`.canary_job`: the canary stage (one worker group first, a Ray job
+  reaching NATS JetStream, then the rest); :mod:`.variant_options`: ``--all-variants``;
 * :mod:`.output`: JSON/YAML/Helm values, ``rollout.sh`` (Jinja), the files;
 * :mod:`.gitops`: ``--write FILE``, the manifest edited in place;
 * :mod:`.kustomize` / :mod:`.gitwrite`: ``--write`` through Kustomize ``images:`` entries.
@@ -24,17 +26,12 @@ Typical use::
 """
 
 from ..errors import RolloutError
+from .canary import CanaryOptions, check_runnable
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
 from .model import ClusterView, GroupView
-from .options import (
-    ClusterOptions,
-    images_by_variant,
-    new_images,
-    plan_for_variants,
-    plan_from_options,
-)
+from .options import ClusterOptions, new_images, plan_from_options
 from .output import (
     FORMATS,
     find_kubectl,
@@ -50,6 +47,7 @@ from .plan import (
     ALL_GROUPS,
     RESTART_CHOICES,
     Accepted,
+    Canary,
     Command,
     PatchOp,
     Rollout,
@@ -57,6 +55,7 @@ from .plan import (
 )
 from .planner import plan_rollout
 from .read import assumed_view, view_from_object
+from .variant_options import images_by_variant, plan_for_variants
 from .variants import NewImage, check_group, classify
 
 __all__ = [
@@ -65,6 +64,8 @@ __all__ = [
     "POD_CHECK_SNIPPET",
     "RESTART_CHOICES",
     "Accepted",
+    "Canary",
+    "CanaryOptions",
     "ClusterOptions",
     "ClusterView",
     "Command",
@@ -77,6 +78,7 @@ __all__ = [
     "Target",
     "assumed_view",
     "check_group",
+    "check_runnable",
     "classify",
     "edit_manifest",
     "find_kubectl",

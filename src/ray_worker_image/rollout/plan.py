@@ -7,7 +7,7 @@ Made by :func:`.planner.plan_rollout`; rendered by :mod:`.output`, :mod:`.comman
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .model import ClusterView, GroupView
@@ -59,6 +59,30 @@ class Command:
 
 
 @dataclass(frozen=True)
+class Canary:
+    """The stage in one rollout.sh: ``group`` moves first, or ``skip`` says why not.
+
+    ``nats_url``: given on the command line ("" = the pods' ``NATS_URL``); ``refusal``: the
+    one-line reason the script must not be rendered (no NATS URL known, the object was read);
+    ``patch``/``rollback``: the canary group's ops (with the shared ``test`` guards);
+    ``after``: every other op of the patch, applied once the job passed.
+    """
+
+    group: str | None = None
+    skip: str | None = None
+    nats_url: str = ""
+    subject: str = ""
+    refusal: str | None = None
+    patch: tuple[PatchOp, ...] = ()
+    rollback: tuple[PatchOp, ...] = ()
+    after: tuple[PatchOp, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.group is not None
+
+
+@dataclass(frozen=True)
 class Rollout:
     """The plan: patch, its inverse, commands and warnings. Render with ``output``."""
 
@@ -75,3 +99,6 @@ class Rollout:
     ray_version: str | None  # the Ray version the images run (guarded at apply time)
     accepted: Accepted = Accepted()
     force: bool = False
+    canary: Canary = field(
+        default_factory=Canary
+    )  # the canary stage (none unless planned: .canary.plan_canary)
