@@ -47,6 +47,32 @@ CONFIG = json.dumps(
 ).encode()
 
 
+GROUP_PATH = ["apis", "ray.io", "v1"]
+V1 = {"groupVersion": "ray.io/v1", "version": "v1"}
+
+
+def discovery(crds: bool) -> dict[str, Any]:
+    """What kubectl's discovery asks for: path -> document (no ray.io group without CRDs)."""
+    groups = [{"name": "ray.io", "versions": [V1], "preferredVersion": V1}] if crds else []
+    resources = [
+        {"name": r, "singularName": k.lower(), "namespaced": True, "kind": k, "verbs": ["list"]}
+        for r, k in RESOURCES.items()
+    ]
+    found = {
+        "api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
+        "version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0"},
+        "apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups},
+        "api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": []},
+    }
+    if crds:
+        found["apis/ray.io/v1"] = {
+            "kind": "APIResourceList",
+            "groupVersion": "ray.io/v1",
+            "resources": resources,
+        }
+    return found
+
+
 @dataclass
 class Fake:
     """The API server's objects, and the registry's manifests (by tag and by digest)."""
@@ -82,30 +108,16 @@ def handler(fake: Fake) -> type[BaseHTTPRequestHandler]:
             parts = urlparse(self.path).path.strip("/").split("/")
             if parts[0] == "v2":
                 return self.registry(parts[1:])
-            groups = [{"name": "ray.io", "versions": [{"groupVersion": "ray.io/v1", "version": "v1"}],
-                       "preferredVersion": {"groupVersion": "ray.io/v1", "version": "v1"}}]  # fmt: skip
-            listing = {
-                "api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
-                "version": {"major": "1", "minor": "32", "gitVersion": "v1.32.0"},
-                "apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups if fake.crds else []},
-                "api/v1": {"kind": "APIResourceList", "groupVersion": "v1", "resources": []},
-                "apis/ray.io/v1": {"kind": "APIResourceList", "groupVersion": "ray.io/v1", "resources": [
-                    {"name": r, "singularName": k.lower(), "namespaced": True, "kind": k,
-                     "verbs": ["get", "list"]} for r, k in RESOURCES.items()]},
-            }  # fmt: skip
+            listing = discovery(fake.crds)
             path = "/".join(parts)
-            if path in listing and (fake.crds or path != "apis/ray.io/v1"):
+            if path in listing:
                 return self.send(listing[path])
-            if (
-                fake.crds
-                and parts[:3] == ["apis", "ray.io", "v1"]
-                and parts[3:]
-                and parts[3] in RESOURCES
-            ):
+            if fake.crds and parts[:3] == GROUP_PATH and parts[3:] and parts[3] in RESOURCES:
                 kind = RESOURCES[parts[3]]
                 items = [o for o in fake.objects if o["kind"] == kind]
-                return self.send({"apiVersion": "ray.io/v1", "kind": f"{kind}List",
-                                  "metadata": {"resourceVersion": "1"}, "items": items})  # fmt: skip
+                meta = {"resourceVersion": "1"}
+                listed = {"apiVersion": "ray.io/v1", "kind": f"{kind}List", "metadata": meta}
+                return self.send({**listed, "items": items})
             self.send(
                 {"kind": "Status", "apiVersion": "v1", "code": 404, "reason": "NotFound"}, 404
             )
