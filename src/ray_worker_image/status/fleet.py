@@ -12,6 +12,7 @@ is neither JSON nor YAML, a file without a Ray object, a missing or failing kube
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -74,10 +75,12 @@ def live(context: str | None = None, kubectl: str | None = None) -> Objects:
     if done.returncode != 0:
         raise kubectl_failed(shown, done.returncode, done.stderr)
     try:
-        objects = load_objects("-", done.stdout)
-    except RolloutError:
-        raise UsageError(f"{shown}: its output is not JSON; run it yourself to see why") from None
-    return [(KUBECTL_SOURCE, obj) for obj in objects]
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("items"), list):
+        raise UsageError(f"{shown}: its output is not a JSON List; run it yourself to see why")
+    return [(KUBECTL_SOURCE, obj) for obj in load_objects("-", done.stdout)]
 
 
 def kubectl_failed(shown: str, code: int, stderr: str) -> UsageError | Unavailable:
