@@ -23,6 +23,7 @@ from ray_worker_image.errors import PipelineError, RolloutError, UsageError
 from ray_worker_image.raytag import RayTag
 from ray_worker_image.records import LOCK_SHA
 from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import RegistryUnavailable
 from ray_worker_image.status import fleet
 from ray_worker_image.status.rows import ACTIONS, Facts, Result, cached, rows
 
@@ -53,7 +54,7 @@ class Registry:
     def __call__(self, ref: ImageRef) -> Mapping[str, str] | None:
         self.asked.append(ref)
         if ref.registry in ("docker.io", "127.0.0.1:9"):
-            raise PipelineError(f"registry {ref.registry}: ConnectionError")
+            raise RegistryUnavailable(f"registry {ref.registry}: ConnectionError")
         return self.labels.get(ref)
 
 
@@ -191,10 +192,14 @@ def test_each_image_is_read_once() -> None:
     rows([("a", with_image(cluster, REL_249)), ("b", with_image(cluster, REL_249))], facts(read))
     assert read.asked == [ImageRef.parse(REL_249)]
     once = cached(read)
+    for image in ("rayproject/ray:2.49.2", "rayproject/ray:2.49.2", "rayproject/ray-ml:2.49.2"):
+        with pytest.raises(PipelineError, match=r"registry docker\.io: ConnectionError"):
+            once(ImageRef.parse(image))
+    assert len(read.asked) == 2  # a registry that did not answer is not asked again
+    missing = f"{REG}/swe-fleet/ray:2.49.2-nats@sha256:{'dd' * 32}"
     for _ in range(2):
-        with pytest.raises(PipelineError):
-            once(ImageRef.parse("rayproject/ray:2.49.2"))
-    assert len(read.asked) == 2
+        assert once(ImageRef.parse(missing)) is None  # a 404 is an answer: that image only
+    assert len(read.asked) == 3
 
 
 def test_an_owned_cluster_is_its_owners_and_a_selector_job_has_no_rows() -> None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from .. import labels as L
-from ..errors import PipelineError, RolloutError
+from ..errors import PipelineError, RolloutError, Unavailable
 from ..raytag import OFFICIAL_NAMESPACE, RayTag
 from ..records import LOCK_SHA
 from ..refs import DOCKER_HUB, ImageRef
@@ -135,15 +135,20 @@ class Result:
 
 
 def cached(read: LabelReader) -> LabelReader:
-    """``read`` asked once per reference (its answer or its error kept for the run)."""
+    """``read`` asked once per reference (its answer or its error kept for the run), and not
+    again for any image of a registry that did not answer (:class:`Unavailable`): a fleet of
+    many images on one dead registry waits for one timeout, not one each."""
     seen: dict[ImageRef, Mapping[str, str] | PipelineError | None] = {}
+    dead: dict[str, PipelineError] = {}
 
     def once(ref: ImageRef) -> Mapping[str, str] | None:
         if ref not in seen:
             try:
-                seen[ref] = read(ref)
+                seen[ref] = dead[ref.registry] if ref.registry in dead else read(ref)
             except PipelineError as exc:
                 seen[ref] = exc
+                if isinstance(exc, Unavailable):
+                    dead[ref.registry] = exc
         found = seen[ref]
         if isinstance(found, PipelineError):
             raise found
