@@ -252,6 +252,7 @@ def test_the_live_fleet_through_kubectl(tmp_path: Path, fake: Fake) -> None:
         True,
         "labels",
     )
+    assert {r["stand_in"] for r in found} == {False}
 
 
 def test_the_table_and_exit_0_when_all_is_up_to_date(tmp_path: Path, fake: Fake) -> None:

@@ -186,6 +186,15 @@ def test_the_stand_in_base_is_not_a_release() -> None:
     assert (row.release, row.nats, row.action) == (False, None, "unknown-image")
 
 
+def test_a_stand_in_release_says_so() -> None:
+    """Rolling it into a cluster needs --allow-stand-in, so the row says what it is."""
+    read = Registry({REL_249: RELEASE_LABELS | {L.STAND_IN: "true"}})
+    (_, cluster), *_ = objects(RAY_GPU)
+    (row, _) = rows([("f", with_image(cluster, REL_249))], facts(read)).rows
+    assert (row.release, row.stand_in, row.action) == (True, True, "up-to-date")
+    assert row.to_json()["stand_in"] is True
+
+
 def test_each_image_is_read_once() -> None:
     read = Registry({REL_249: RELEASE_LABELS})
     (_, cluster), *_ = objects(RAY_GPU)
@@ -254,6 +263,7 @@ def test_json_rows_have_stable_keys() -> None:
         "variant_from": "tag",
         "release": False,
         "nats_py": False,
+        "stand_in": False,
         "action": "roll-out",
         "ref": REL_249,
         "advice": f"roll out {REL_249}",

@@ -118,7 +118,8 @@ def table(found: Sequence[Row]) -> Table:
     out = Table(*COLUMNS, box=SIMPLE_HEAD, show_edge=False, pad_edge=False, header_style="bold")
     for row in found:
         variant = f"{row.variant.short} ({row.how})" if row.variant else "unknown"
-        cells = (_object(row), row.group, row.image, variant, _yes(row.release), _yes(row.nats))
+        release = _yes(row.release) + (" (stand-in)" if row.release and row.stand_in else "")
+        cells = (_object(row), row.group, row.image, variant, release, _yes(row.nats))
         out.add_row(*(Text(c) for c in cells), Text(row.advice))
     return out
 

@@ -89,6 +89,7 @@ class Row:
     ref: str | None = None  # the release to roll out (roll-out, up-to-date)
     variant_name: str | None = None  # the definition's name of the variant, when it has one
     why: str = ""  # why the variant or the labels are unknown
+    stand_in: bool = False  # its labels say it was built on the offline stand-in
 
     @property
     def advice(self) -> str:
@@ -115,6 +116,7 @@ class Row:
             "variant_from": self.how or None,
             "release": self.release,
             "nats_py": self.nats,
+            "stand_in": self.stand_in,
             "action": self.action,
             "ref": self.ref,
             "advice": self.advice,
@@ -188,7 +190,7 @@ def group_row(source: str, kind: str, ns: str, name: str, group: GroupView, f: F
         return replace(row, why=why or str(exc))
     if found.variant is None:  # identify raises instead; kept for the type checker
         return replace(row, why=why or "its variant cannot be told")
-    row = replace(row, variant=found.variant, how=found.how, why=why)
+    row = replace(row, variant=found.variant, how=found.how, why=why, stand_in=found.stand_in)
     wanted = f.variants.get(found.variant)
     if wanted is None:
         return replace(row, action=ADD_VARIANT)
