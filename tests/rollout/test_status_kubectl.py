@@ -322,3 +322,6 @@ def test_kubectl_output_saved_and_read_back_with_from(tmp_path: Path, fake: Fake
     offline = json.loads(status(offline_env, fake, "--json", "--from", str(saved)).stdout)
     assert [{**r, "source": "kubectl"} for r in offline] == live
     assert {r["source"] for r in offline} == {str(saved)}
+    manifest = str(ROOT / "deploy/k8s/ray-gpu.yaml")
+    both = status(offline_env, fake, "--json", "--from", str(saved), "--from", manifest)
+    assert [r["source"] for r in json.loads(both.stdout)] == [str(saved)] * 4 + [manifest] * 2
