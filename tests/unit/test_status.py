@@ -375,6 +375,22 @@ def test_the_add_variant_advice_is_the_command_that_adds_that_variant() -> None:
     assert {r.action for r in rows([("f", moved)], after).rows} == {"up-to-date"}
 
 
+def test_add_variant_names_the_official_tag_the_group_runs() -> None:
+    """`rayproject/ray:2.49.2-gpu` (Ray's alias of cu121): the variant to add is `2.49.2-gpu`,
+    whose base is the very image the group runs; add-variant's plan takes that name."""
+    result = rows(objects(DATA / "clusters/multi-group.yaml"), facts())
+    (gpu,) = [r for r in result.rows if r.group == "gpu-a100"]
+    assert (gpu.image, gpu.variant and gpu.variant.short) == (
+        "rayproject/ray:2.49.2-gpu",
+        "2.49.2-cu121",
+    )
+    assert gpu.advice == "invoke add-variant 2.49.2-gpu, then release and roll out"
+    loaded = load_definition(ROOT / "images/ray-swe-fleet/image.yaml", ROOT)
+    _, added = plan_variant(loaded, parse(gpu.advice.split(",")[0].split()[1:])["name"])
+    assert added.ray_tag == gpu.variant
+    assert str(added.base.image) == "docker.io/rayproject/ray:2.49.2-gpu"
+
+
 def test_the_release_advice_parses_as_the_release_task_takes_it() -> None:
     (row, _) = rows(objects(PY311), facts()).rows
     command = row.advice.partition(", then ")[0].split()

@@ -87,19 +87,18 @@ class Row:
     nats: bool | None
     action: str
     ref: str | None = None  # the release to roll out (roll-out, up-to-date)
-    variant_name: str | None = None  # the definition's name of the variant, when it has one
+    variant_name: str | None = None  # its name in the definition (add-variant: the name to add)
     why: str = ""  # why the variant or the labels are unknown
     stand_in: bool = False  # its labels say it was built on the offline stand-in
 
     @property
     def advice(self) -> str:
         """The action as the user reads it (the table's last column)."""
-        variant = self.variant.short if self.variant else ""
         return {
             UP_TO_DATE: "up to date",
             ROLL_OUT: f"roll out {self.ref}",
             RELEASE: f"invoke release --variant {self.variant_name}, then roll out",
-            ADD_VARIANT: f"invoke add-variant {variant}, then release and roll out",
+            ADD_VARIANT: f"invoke add-variant {self.variant_name}, then release and roll out",
             UNKNOWN: "unknown image",
         }[self.action]
 
@@ -193,12 +192,22 @@ def group_row(source: str, kind: str, ns: str, name: str, group: GroupView, f: F
     row = replace(row, variant=found.variant, how=found.how, why=why, stand_in=found.stand_in)
     wanted = f.variants.get(found.variant)
     if wanted is None:
-        return replace(row, action=ADD_VARIANT)
+        return replace(row, action=ADD_VARIANT, variant_name=new_name(group.image, found.variant))
     ref = f.releases.get(wanted)
     if ref is None:
         return replace(row, action=RELEASE, variant_name=wanted)
     action = UP_TO_DATE if same_image(group.image, ref) else ROLL_OUT
     return replace(row, action=action, ref=ref, variant_name=wanted)
+
+
+def new_name(image: str, variant: RayTag) -> str:
+    """The name ``add-variant`` gets: an official image's own tag when it is in Ray's grammar
+    (``2.49.2-gpu``: the new variant's base is then the very image the group runs), else the
+    variant's shortest spelling (``2.52.0``)."""
+    ref = ImageRef.parse(image)
+    if official(ref) and ref.tag and RayTag.try_parse(ref.tag) == variant:
+        return ref.tag
+    return variant.short
 
 
 def same_image(current: str, release: str) -> bool:
