@@ -47,13 +47,16 @@ class Ran:
 
 
 def run_invoke(
-    args: list[str] | tuple[str, ...], cwd: Path, env: dict[str, str] | None = None
+    args: list[str] | tuple[str, ...],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> Ran:
     """``invoke *args`` in ``cwd`` with exactly ``env`` (default: this process's environment).
 
     Returns the :class:`Ran` of the call; never raises for the command's own failures.
     """
-    return run_program("invoke", args, cwd, env)
+    return run_program("invoke", args, cwd, env, stdin)
 
 
 def _program(name: str) -> Callable[[list[str]], object]:
@@ -71,12 +74,21 @@ def _program(name: str) -> Callable[[list[str]], object]:
 
 
 def run_program(
-    name: str, args: list[str] | tuple[str, ...], cwd: Path, env: dict[str, str] | None = None
+    name: str,
+    args: list[str] | tuple[str, ...],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> Ran:
     """``NAME *args`` (``invoke`` or the console script ``ray-worker-image``) as
     :func:`run_invoke` runs ``invoke``."""
     program = _program(name)
-    saved_env, saved_cwd, saved_argv = dict(os.environ), Path.cwd(), sys.argv
+    saved_env, saved_cwd, saved_argv, saved_stdin = (
+        dict(os.environ),
+        Path.cwd(),
+        sys.argv,
+        sys.stdin,
+    )
     saved_modules, saved_execv = set(sys.modules), os.execv
     # invoke pops each option's help text from its Task when it first parses (Task.arg_opts):
     # a process does that once; here the tasks are kept, so their texts are put back
@@ -90,6 +102,7 @@ def run_program(
             os.environ.update(env)
         os.chdir(cwd)
         sys.argv = [name, *args]
+        sys.stdin = io.StringIO(stdin or "")
         os.execv = _execv
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
@@ -106,12 +119,13 @@ def run_program(
         os.environ.update(saved_env)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
+        sys.stdin = saved_stdin
         for module in ("tasks", "devtasks"):  # each project folder's own tasks.py is loaded anew
             if module not in saved_modules:
                 sys.modules.pop(module, None)
     if exec_argv is not None:  # the process would have become `python -m invoke ...`
         assert exec_argv[1:3] == ["-m", "invoke"], exec_argv
         assert name == "invoke", exec_argv
-        again = run_invoke(exec_argv[3:], cwd, env)
+        again = run_invoke(exec_argv[3:], cwd, env, stdin)
         return Ran(again.returncode, out.getvalue() + again.stdout, err.getvalue() + again.stderr)
     return Ran(code, out.getvalue(), err.getvalue())

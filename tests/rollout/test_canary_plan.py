@@ -23,6 +23,7 @@ from ray_worker_image.rollout.canary import (
     plan_canary,
 )
 from ray_worker_image.rollout.options import ClusterOptions, with_canary
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests/data/kuberay/clusters/two-groups-gpu-second.yaml"
@@ -190,11 +191,8 @@ def test_plan_canary_checks_its_flags_even_when_skipped() -> None:
         plan_canary(plan, CanaryOptions(enabled=False, subject="a.*"))
 
 
-def invoke(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, "patch", "--from", str(FIXTURE), "--image", IMAGE, *args],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+def invoke(*args: str) -> Ran:
+    return run_invoke(["patch", "--from", str(FIXTURE), "--image", IMAGE, *args], ROOT)
 
 
 @pytest.mark.parametrize(

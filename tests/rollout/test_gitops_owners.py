@@ -20,6 +20,7 @@ import yaml
 from ruamel.yaml import YAML
 
 from ray_worker_image.rollout import find_kubectl, find_shellcheck, sample_scripts
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data/kuberay"
@@ -29,13 +30,11 @@ IMAGE = f"registry.example.com/swe-fleet/ray:2.49.2-nats@{D}"
 IMAGE_252 = f"registry.example.com/swe-fleet/ray:2.52.0-nats@{D}"
 
 
-def invoke(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, "patch", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, check=False
-    )
+def invoke(*args: str, stdin: str | None = None) -> Ran:
+    return run_invoke(["patch", *args], ROOT, stdin=stdin)
 
 
-def one_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+def one_line(result: Ran, code: int = 2) -> str:
     """The one `error:` line; exit ``code`` (2: refused input, 1: --check found drift)."""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == code and len(errors) == 1, result.stderr

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from ray_worker_image.rollout import find_kubectl
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
@@ -36,13 +37,11 @@ SPELLINGS = [
 pytestmark = pytest.mark.skipif(find_kubectl() is None, reason="no kubectl")
 
 
-def patch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, "patch", *args], cwd=ROOT, capture_output=True, text=True, check=False
-    )
+def patch(*args: str) -> Ran:
+    return run_invoke(["patch", *args], ROOT)
 
 
-def kubectl(*args: str) -> subprocess.CompletedProcess[str]:
+def kubectl(*args: str) -> Ran:
     return subprocess.run([str(find_kubectl()), *args], capture_output=True, text=True, check=False)
 
 
@@ -200,7 +199,7 @@ def test_write_follows_a_symlink(tmp_path: Path) -> None:
     assert images(real.read_text()) == [IMAGE, IMAGE]
 
 
-def _one_error(result: subprocess.CompletedProcess[str]) -> str:
+def _one_error(result: Ran) -> str:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == 2 and len(errors) == 1, (
         result.stderr

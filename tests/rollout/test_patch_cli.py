@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from ray_worker_image.rollout import find_kubectl
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 INVOKE = str(Path(sys.executable).parent / "invoke")
@@ -19,10 +20,8 @@ IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "b" * 64
 GPU_IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-gpu-nats@sha256:" + "c" * 64
 
 
-def _patch(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [INVOKE, "patch", *args], cwd=ROOT, input=stdin, capture_output=True, text=True, check=False
-    )
+def _patch(*args: str, stdin: str | None = None) -> Ran:
+    return run_invoke(["patch", *args], ROOT, stdin=stdin)
 
 
 def _cluster_object() -> dict:

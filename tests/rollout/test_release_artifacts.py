@@ -25,6 +25,7 @@ import yaml
 from ray_worker_image.e2e.hostbin import E2EError, find_nats_server
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.rollout import find_kubectl, find_shellcheck
+from tests.inprocess import run_invoke
 
 from .canary_ray import add_stream, fake_ray, nats_server
 from .test_rollout_kubectl import STUB
@@ -75,10 +76,10 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for variant in ("2.49.2", "2.52.1-py311"):  # the workflow patches every variant
         image = f"{REGISTRY}/{REPOSITORY}:{variant}-nats@{DIGEST}"
         command = [
-            INVOKE, "patch", "--variant", variant, "--image", image,
+            "patch", "--variant", variant, "--image", image,
             "--out", str(root / variant), "--name", "ray-gpu", "--namespace", "ray",
         ]  # fmt: skip
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        done = run_invoke(command, ROOT, env)
         assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in root.iterdir()) == ["2.49.2", "2.52.1-py311"]
     for folder in root.iterdir():
@@ -344,10 +345,10 @@ def test_apply_time_script_for_a_rayservice(tmp_path: Path, artifacts: Path) -> 
     for group in [spec["headGroupSpec"], *spec["workerGroupSpecs"]]:
         group["template"]["spec"]["containers"][0]["image"] = "rayproject/ray:2.49.2"
     out = tmp_path / "rs"
-    done = subprocess.run(
-        [INVOKE, "patch", "--out", str(out), "--name", "rayservice-sample", "--namespace", "ray",
+    done = run_invoke(
+        ["patch", "--out", str(out), "--name", "rayservice-sample", "--namespace", "ray",
          "--kind", "RayService", "--groups", "small-group", "--image", NEW],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        ROOT,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "builds a new RayCluster" in done.stderr
