@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,6 @@ from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data/kuberay"
-INVOKE = str(Path(sys.executable).parent / "invoke")
 D = "sha256:" + "c4" * 32
 IMAGE = f"registry.example.com/swe-fleet/ray:2.49.2-nats@{D}"
 IMAGE_252 = f"registry.example.com/swe-fleet/ray:2.52.0-nats@{D}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,6 @@ from ray_worker_image.rollout import find_kubectl
 from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-INVOKE = str(Path(sys.executable).parent / "invoke")
 D = "sha256:" + "e7" * 32
 OLD = "sha256:" + "0a" * 32
 IMAGE = f"127.0.0.1:9/swe-fleet/ray:2.49.2-nats@{D}"

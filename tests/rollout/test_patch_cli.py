@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,6 @@ from ray_worker_image.rollout import find_kubectl
 from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
-INVOKE = str(Path(sys.executable).parent / "invoke")
 CLUSTER = ROOT / "tests/data/kuberay/clusters/multi-group.yaml"
 IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-nats@sha256:" + "b" * 64
 GPU_IMAGE = "registry.example.com/swe-fleet/ray:2.49.2-gpu-nats@sha256:" + "c" * 64

@@ -37,7 +37,6 @@ if KUBECTL is None:  # pragma: no cover - depends on the host
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests/data/kuberay"
-INVOKE = str(Path(sys.executable).parent / "invoke")
 
 
 # The registry is never contacted: the images are given with --image.
