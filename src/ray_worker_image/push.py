@@ -21,7 +21,7 @@ from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError, PushError
 from .refs import ImageRef
-from .registry import Credentials, RegistryAccess, RegistryClient
+from .registry import Credentials, Destination, RegistryAccess, Repository
 from .state import BuiltImage, PushRecord, TestRecord
 
 PASSWORD_ENV = "RAY_IMAGE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -98,7 +98,7 @@ def plan_push(
 def _retrying(
     attempts: int,
     max_seconds: float,
-    client: RegistryClient,
+    client: Repository,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Retrying:
     """Retry a transient push failure, but only while the registry answers at all:
@@ -113,9 +113,7 @@ def _retrying(
     )
 
 
-def check_immutable(
-    client: RegistryClient, plan: PushPlan, *, force: bool
-) -> dict[str, str | None]:
+def check_immutable(client: Repository, plan: PushPlan, *, force: bool) -> dict[str, str | None]:
     """Refuse (before anything moves) an immutable tag that holds a different image.
 
     Compares the config digest of what the tag serves with the local image id (both
@@ -140,9 +138,8 @@ def check_immutable(
 def push_image(
     engine: Engine,
     plan: PushPlan,
-    credentials: Credentials | None,
+    destination: Destination | None,
     *,
-    access: RegistryAccess | None = None,
     force: bool = False,
     attempts: int = PUSH_ATTEMPTS,
     max_retry_seconds: float = PUSH_RETRY_SECONDS,
@@ -161,8 +158,9 @@ def push_image(
     PushError/EngineError (one line); on failure the local registry-qualified names this
     call added are removed again.
     """
-    access = access or RegistryAccess(plan.refs[0].registry)
-    client = RegistryClient(access, credentials)
+    destination = destination or Destination.of(plan.refs[0].registry)
+    access = destination.access
+    client = destination.repository(plan.refs[0].repository)
     # Checked before anything is tagged, so a dead registry leaves no trace behind.
     client.check()
     engine.check_registry_access(access)
@@ -174,7 +172,7 @@ def push_image(
         )
         raise PushError(f"image {plan.image_id[:19]} is not in {engine.name}'s storage{built_with}")
     check_immutable(client, plan, force=force)
-    auth = credentials.as_auth_config() if credentials else None
+    auth = destination.engine_auth()  # the engine uploads itself, as the destination says
     digests: dict[str, str] = {}
     targets = plan.immutable if only_immutable else (*plan.immutable, plan.floating)
     created = [ref for ref in targets if not engine.image_exists(str(ref))]
@@ -223,12 +221,11 @@ class PushJob:
     name: str
     engine: Engine
     plan: PushPlan
-    access: RegistryAccess
+    destination: Destination
 
 
 def push_immutable_first(
     jobs: list[PushJob],
-    credentials: Credentials | None,
     *,
     force: bool = False,
     then: Callable[[list[tuple[PushRecord, bool]]], None] | None = None,
@@ -245,12 +242,12 @@ def push_immutable_first(
     """
     done: list[tuple[PushJob, PushRecord, bool]] = []
     for job in jobs:
-        client = RegistryClient(job.access, credentials)
+        client = job.destination.repository(job.plan.refs[0].repository)
         new = False  # unknown until the registry answered: then nothing is taken back
         try:
             new = all(client.manifest_digest(ref) is None for ref in job.plan.immutable)
             record = push_image(
-                job.engine, job.plan, credentials, access=job.access, force=force,
+                job.engine, job.plan, job.destination, force=force,
                 only_immutable=True,
             )  # fmt: skip
         except PipelineError as exc:
@@ -268,7 +265,7 @@ def push_immutable_first(
                 for ref in job.plan.immutable
                 if new and (served := _served(client, ref))
             ]
-            removed = _take_back(done + [(job, r, True) for r in partial], credentials)
+            removed = _take_back(done + [(job, r, True) for r in partial])
             raise PushError(
                 f"{job.name}: {exc}; all or none: {removed or 'nothing else was pushed'}"
             ) from None
@@ -277,12 +274,12 @@ def push_immutable_first(
         try:
             then([(record, new) for _job, record, new in done])
         except PipelineError as exc:
-            removed = _take_back(done, credentials)
+            removed = _take_back(done)
             raise PushError(f"{exc}; all or none: {removed or 'nothing was new'}") from None
     return [record for _job, record, _new in done]
 
 
-def _served(client: RegistryClient, ref: ImageRef) -> str | None:
+def _served(client: Repository, ref: ImageRef) -> str | None:
     """The digest the registry serves for ``ref`` now, or None (also when it cannot say)."""
     try:
         return client.manifest_digest(ref)
@@ -290,18 +287,16 @@ def _served(client: RegistryClient, ref: ImageRef) -> str | None:
         return None
 
 
-def _take_back(
-    done: list[tuple[PushJob, PushRecord, bool]], credentials: Credentials | None
-) -> str:
+def _take_back(done: list[tuple[PushJob, PushRecord, bool]]) -> str:
     removed, kept = [], []
     for job, record, new in done:
         ref = ImageRef(record.registry, record.repository, record.tags[0], record.digest)
         if not new:
             kept.append(f"{job.name} (its tag was there before)")
             continue
-        client = RegistryClient(job.access, credentials)
+        client = job.destination.repository(record.repository)
         try:
-            client.delete(ref)
+            client.delete_manifest(record.digest)
             gone = client.manifest_digest(ref.with_tag(record.tags[0])) is None
         except PipelineError:
             gone = False

@@ -24,7 +24,7 @@ from .patching import ClusterOptions, label_reader, plan_patch
 from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
 from .refs import ImageRef
-from .registry import Credentials, RegistryClient
+from .registry import Credentials, Destination
 from .rehearse import rehearse_push
 from .render import lock_digest
 from .rollout.identity import Identity, known
@@ -34,7 +34,6 @@ from .steps import do_build, do_lock_check, do_test
 from .supply.artifacts import remove_attachments
 from .supply.attest import Attested, restore
 from .supply.sbom import sbom_filename
-from .supply.transport import ArtifactStore
 
 PLACEHOLDER_DIGEST = "sha256:" + "0" * 64
 T = TypeVar("T")
@@ -46,12 +45,16 @@ class ReleasePlan:
 
     sessions: tuple[Session, ...]
     registry: str
-    credentials: Credentials | None
+    destination: Destination  # the registry, its TLS settings and credentials, resolved once
     cluster: ClusterOptions
     allow_stand_in: bool
     dry_run: bool
     out: str | None
     force: bool = False  # --force: the immutable tag may point at a different image
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self.destination.credentials
 
 
 @dataclass(frozen=True)
@@ -94,13 +97,17 @@ def plan_release(
             plan_patch(s, placeholder, cluster, own)  # file, groups, restart, Ray, stand-in
     if cluster.source and len(sessions) > 1:  # one patch: each group on the variant it runs
         rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster, read=own)
-    if sessions:
-        sessions[0].registry_access(registry)  # --registry-ca names a file
+    # --registry-ca names a file; every session shares the options, so one destination
+    destination = (
+        sessions[0].destination(registry, credentials)
+        if sessions
+        else Destination.of(registry, credentials)
+    )
     if not dry_run:
         supply.check_signing_key()  # a configured key that does not load stops here
         preflight.check_listening(registry)  # before the base is pulled
     return ReleasePlan(
-        tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
+        tuple(sessions), registry, destination, cluster, allow_stand_in, dry_run, out, force
     )
 
 
@@ -175,13 +182,7 @@ def _publish(
         console.info(f"digest the push would produce (rehearsed on loopback): {rehearsed}")
         image = f"{refs[0]}@{rehearsed}" if rehearsed else None
     else:
-        pushed = push_image(
-            s.engine,
-            push_plan,
-            plan.credentials,
-            access=s.registry_access(plan.registry),
-            force=plan.force,
-        )
+        pushed = push_image(s.engine, push_plan, plan.destination, force=plan.force)
         console.step(f"pushed {pushed.by_tag_and_digest}")
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
         image = pushed.by_tag_and_digest
@@ -218,10 +219,7 @@ def _complete(
     done: list[str] = []
     floating = s.definition.target.tag
     if floating not in released.tags:
-        access = s.registry_access(plan.registry)
-        ArtifactStore(access, plan.credentials, released.repository).put_tag(
-            released.digest, floating
-        )
+        plan.destination.repository(released.repository).put_tag(released.digest, floating)
         done.append(f"{floating} moved back to it")
         released = dataclasses.replace(released, tags=(floating, *released.tags))
     supplied, more = _supply_step(supply.complete_released, plan, s, released)
@@ -232,9 +230,9 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     """Find each variant by its inputs in the registry first (:mod:`.noop`); for the others
     lock --check (unless the lock inputs are unchanged), build and test each, then push
     each, then the patches. Each document lists its ``skipped`` steps."""
-    client = RegistryClient(plan.sessions[0].registry_access(plan.registry), plan.credentials)
     planned = {
-        s.variant: noop.plan_or_unknown(s, client, dry_run=plan.dry_run) for s in plan.sessions
+        s.variant: noop.plan_or_unknown(s, plan.destination, dry_run=plan.dry_run)
+        for s in plan.sessions
     }
     todo = [s for s in plan.sessions if planned[s.variant].released is None]
     skipped: dict[str, list[str]] = {s.variant: [] for s in plan.sessions}
@@ -305,8 +303,7 @@ def _supply_step(step: Callable[..., T], plan: ReleasePlan, s: Session, pushed: 
         s.definition,
         s.engine,
         pushed,
-        s.registry_access(plan.registry),
-        plan.credentials,
+        plan.destination,
         ca_cert=s.ca_cert,
         out_dir=_out_dir(plan, s),
     )
@@ -338,7 +335,7 @@ def push_immutable_all(
                 skip_tests=False,
                 allow_stand_in=plan.allow_stand_in,
             ),
-            s.registry_access(plan.registry),
+            plan.destination,
         )
         for s, built, tests in tested
     ]
@@ -357,7 +354,7 @@ def push_immutable_all(
                         _take_back_supply(plan, other, done, supplied.get(other.variant))
                 raise PipelineError(f"{s.variant}: {exc}") from None
 
-    records = push_immutable_first(jobs, plan.credentials, force=plan.force, then=attach_all)
+    records = push_immutable_first(jobs, force=plan.force, then=attach_all)
     return records, supplied
 
 
@@ -367,7 +364,7 @@ def _take_back_supply(
     """Best effort: the SBOM and signature on a digest this release made, the SBOM file,
     and its attestations (``part``: its ``supply`` document part): the ``.att`` tag put
     back on the manifest it held before (other attestations share it), or deleted."""
-    store = ArtifactStore(s.registry_access(plan.registry), plan.credentials, record.repository)
+    store = plan.destination.repository(record.repository)
     attested = (part or {}).get("attestations")
     with contextlib.suppress(PipelineError):
         if attested:

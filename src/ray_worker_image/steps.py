@@ -185,15 +185,13 @@ def do_push_all(
     credentials = credentials_from_env(username)
     if len(plans) > 1:  # all or none: every immutable tag before any floating tag moves
         jobs = [
-            PushJob(s.variant, s.engine, plan, s.registry_access(registry))
+            PushJob(s.variant, s.engine, plan, s.destination(registry, credentials))
             for s, plan in zip(sessions, plans, strict=True)
         ]
-        push_immutable_first(jobs, credentials, force=force)
+        push_immutable_first(jobs, force=force)
     records = []
     for s, plan in zip(sessions, plans, strict=True):
-        record = push_image(
-            s.engine, plan, credentials, access=s.registry_access(registry), force=force
-        )
+        record = push_image(s.engine, plan, s.destination(registry, credentials), force=force)
         console.step(f"pushed {record.by_tag_and_digest}")
         records.append(record)
     return records

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
 from ray_worker_image.rollout import find_kubectl
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ..conftest import ROOT
 

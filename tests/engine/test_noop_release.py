@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image import engine as engines
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
 
 from .test_cli import SAMPLE, _invoke, private_definition  # noqa: F401 - the fixture
 

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image.errors import PushError
 from ray_worker_image.registry import Credentials, RegistryAccess
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ..lanes import shared_lock
 

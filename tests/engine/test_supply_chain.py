@@ -24,6 +24,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image import supply
 from ray_worker_image.engine import Engine
@@ -34,7 +35,6 @@ from ray_worker_image.state import PushRecord, TestRecord
 from ray_worker_image.steps import do_push
 from ray_worker_image.supply import artifacts, attest, intoto, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
-from ray_worker_image.supply.transport import ArtifactStore
 from ray_worker_image.supply.verify import run_checks
 
 from ..conftest import ROOT, Built

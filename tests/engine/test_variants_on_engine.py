@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image.definition import load_variant
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.registry import RegistryAccess, RegistryClient
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ..conftest import ROOT
 

@@ -3,7 +3,7 @@
 Each attestation is an in-toto Statement v1 (:func:`.intoto.statement`) about the digest,
 in a DSSE envelope signed with the release key (ECDSA P-256 over the DSSE PAE, as cosign
 ``attest --key`` signs), one layer of the manifest tagged ``sha256-<hex>.att``; cosign's
-``verify-attestation --key`` reads exactly that. Written through :class:`.ArtifactStore`.
+``verify-attestation --key`` reads exactly that. Written through :class:`.Repository`.
 
 The ``.att`` manifest is shared by every attestation of the digest (other keys', other
 predicate types): :func:`attest_digest` keeps those layers, replaces only this key's layer
@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import console
 from ..errors import PipelineError, PushError
+from ..registry import Repository
 from . import intoto, oci, sign
-from .transport import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def open_envelope(
         return None, str(exc)
 
 
-def _layers(store: ArtifactStore, digest: str) -> tuple[str | None, list[dict[str, Any]]]:
+def _layers(store: Repository, digest: str) -> tuple[str | None, list[dict[str, Any]]]:
     found = store.manifest(intoto.attestation_tag(digest))
     if found is None:
         return None, []
@@ -74,7 +74,7 @@ def _layers(store: ArtifactStore, digest: str) -> tuple[str | None, list[dict[st
 
 
 def attest_digest(
-    store: ArtifactStore,
+    store: Repository,
     digest: str,
     key: ec.EllipticCurvePrivateKey,
     statements: list[tuple[str, dict[str, Any]]],
@@ -113,7 +113,7 @@ def attest_digest(
     return Attested(tag, written, previous)
 
 
-def restore(store: ArtifactStore, digest: str, attested: Attested) -> None:
+def restore(store: Repository, digest: str, attested: Attested) -> None:
     """Undo :func:`attest_digest`: the tag back on the manifest it held before, or the
     manifest this release wrote deleted when the tag did not exist."""
     if attested.previous is not None:
@@ -123,7 +123,7 @@ def restore(store: ArtifactStore, digest: str, attested: Attested) -> None:
 
 
 def find_statement(
-    store: ArtifactStore, digest: str, predicate_type: str, key: ec.EllipticCurvePublicKey
+    store: Repository, digest: str, predicate_type: str, key: ec.EllipticCurvePublicKey
 ) -> intoto.Statement:
     """The newest attestation of ``predicate_type`` about ``digest`` signed by ``key``.
 
