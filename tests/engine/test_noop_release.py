@@ -18,13 +18,13 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     load_pem_private_key,
 )
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image import engine as engines
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import Destination, RegistryAccess
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.artifacts import remove_attachments
+from tests.refclient import RefClient
 
 from .test_cli import SAMPLE, _invoke, private_definition  # noqa: F401 - the fixture
 
@@ -47,8 +47,8 @@ def _completes_what_it_lacks(
     set, a missing SBOM is made again from the local image."""
     ref = ImageRef.parse(doc["image"])
     floating = ref.with_tag(doc["tags"][0].rsplit(":", 1)[1])
-    store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
-    client = RegistryClient(registry)
+    store = Destination(RegistryAccess(registry), None).repository(ref.repository)
+    client = RefClient(registry)
     elsewhere = store.manifest(oci.fallback_tag(doc["digest"]))  # the SBOM index: another digest
     assert elsewhere is not None
     store.put_tag(oci.sha256(elsewhere[0]), floating.tag or "")
@@ -87,7 +87,7 @@ def test_a_second_release_with_nothing_changed_does_nothing(
     except engines.EngineError as exc:
         pytest.skip(f"podman not available: {exc}")
     build_dir = tmp_path / "build"
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     first = _release(private_definition, registry, build_dir)
     doc = json.loads(first.stdout) if first.returncode == 0 else {}
     repository = ImageRef.parse(doc["image"]).repository if doc else ""

@@ -19,10 +19,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 from cryptography.hazmat.primitives.asymmetric import ec
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image.errors import PushError
-from ray_worker_image.registry import Credentials, RegistryAccess
+from ray_worker_image.registry import Credentials, Destination, RegistryAccess, Repository
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 
@@ -91,8 +90,8 @@ def auth_registry(
         process.wait(timeout=10)
 
 
-def _store(registry: str, credentials: Credentials | None) -> ArtifactStore:
-    return ArtifactStore(RegistryAccess(registry), credentials, REPOSITORY)
+def _store(registry: str, credentials: Credentials | None) -> Repository:
+    return Destination(RegistryAccess(registry), credentials).repository(REPOSITORY)
 
 
 def test_attach_and_sign_through_basic_auth(auth_registry: str, password: str) -> None:

@@ -24,13 +24,12 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ray_worker_image import supply
 from ray_worker_image.engine import Engine
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess
+from ray_worker_image.registry import Destination, RegistryAccess, Repository
 from ray_worker_image.state import PushRecord, TestRecord
 from ray_worker_image.steps import do_push
 from ray_worker_image.supply import artifacts, attest, intoto, oci, sign
@@ -60,9 +59,9 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return private, public
 
 
-def _delete_everything(store: ArtifactStore) -> None:
+def _delete_everything(store: Repository) -> None:
     """Every manifest a tag of the test repository holds, and what its indexes list."""
-    for tag in store.client.tags(store.repository):
+    for tag in store.tags():
         found = store.manifest(tag)
         if found is None:
             continue
@@ -79,13 +78,13 @@ def released(
     keys: tuple[Path, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[PushRecord, ArtifactStore, dict[str, object], Path]]:
+) -> Iterator[tuple[PushRecord, Repository, dict[str, object], Path]]:
     """Pushed, then the release hook: SBOM made, attached, written, signed."""
     record = do_push(
         built.session, registry=registry, username=None, skip_tests=False, allow_stand_in=False
     )
     assert record is not None
-    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    store = Destination(RegistryAccess(registry), None).repository(record.repository)
     try:
         monkeypatch.setenv(sign.KEY_ENV, str(keys[0]))
         monkeypatch.setenv(sign.PASSPHRASE_ENV, PASSPHRASE)
@@ -115,14 +114,14 @@ def _locked_nats(built: Built) -> str:
 
 
 def test_sbom_and_signature_pulled_back_by_digest(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
 ) -> None:
     record, _, result, out = released
     # a fresh client, as a user elsewhere would have: only the digest is known
-    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    store = Destination(RegistryAccess(registry), None).repository(record.repository)
     assert store.referrers_api(record.digest) is None  # distribution 2.8: no referrers API
     found = artifacts.find_sbom(store, record.digest)
     assert found is not None
@@ -162,7 +161,7 @@ def test_sbom_and_signature_pulled_back_by_digest(
     sbom_statement = attest.find_statement(store, record.digest, intoto.CYCLONEDX, public)
     assert sbom_statement.predicate == json.loads(data)  # the attached SBOM, signed
     stated = attest.find_statement(store, record.digest, intoto.SLSA_PROVENANCE_V1, public)
-    labels = store.client.labels(ImageRef(registry, record.repository, digest=record.digest))
+    labels = store.labels(ImageRef(registry, record.repository, digest=record.digest))
     resolved = {
         d["name"]: d.get("digest")
         for d in stated.predicate["buildDefinition"]["resolvedDependencies"]
@@ -183,7 +182,7 @@ def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_image(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -240,7 +239,7 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
 
 
 def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_unsigned_sbom(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -277,7 +276,7 @@ def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_uns
     s.engine.tag(built.image.base.pinned, other)
     try:
         s.engine.push(other, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
-        other_digest = store.client.manifest_digest(other)
+        other_digest = store.manifest_digest(other)
         assert other_digest and other_digest != record.digest
         private = sign.load_private_key(
             {sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: PASSPHRASE}
@@ -353,7 +352,7 @@ def cosign_verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_cosign_verifies_our_attestations_and_we_read_cosigns(
     cosign_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -395,7 +394,7 @@ def test_cosign_verifies_our_attestations_and_we_read_cosigns(
 
 def _cosigns_own_statements_and_keys(
     cosign_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -453,7 +452,7 @@ def _cosigns_own_statements_and_keys(
 
 
 def test_signing_errors_never_show_the_passphrase_or_key(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
 ) -> None:
@@ -473,7 +472,7 @@ def test_signing_errors_never_show_the_passphrase_or_key(
 
 
 def test_signing_again_adds_no_layer_and_another_key_adds_one(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -577,7 +576,7 @@ def policy_verifier(podman_only: None, tmp_path_factory: pytest.TempPathFactory)
 
 def test_policy_requires_the_signature(
     policy_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -639,7 +638,7 @@ def test_policy_requires_the_signature(
         by_tag = pull(f"{scope}:{record.tags[0]}")
         assert by_tag.returncode == 0, by_tag.stderr
         # the real signature copied onto the moved tag's digest does not make it pass
-        moved_digest = store.client.manifest_digest(moved)
+        moved_digest = store.manifest_digest(moved)
         assert moved_digest and moved_digest != record.digest
         sig = store.manifest(oci.signature_tag(record.digest))
         assert sig is not None
@@ -683,7 +682,7 @@ def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
         },
     )
     document = json.loads(result.stdout) if result.returncode == 0 else {}
-    store = ArtifactStore(RegistryAccess(registry), None, raw["target"]["repository"])
+    store = Destination(RegistryAccess(registry), None).repository(raw["target"]["repository"])
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert PASSPHRASE not in result.stdout + result.stderr

@@ -46,7 +46,7 @@ LABELS = {
 
 
 class _Store:
-    """The part of ArtifactStore the attestation code uses, in memory."""
+    """The part of a registry Repository the attestation code uses, in memory."""
 
     def __init__(self) -> None:
         self.access = dataclasses.make_dataclass("Access", ["registry"])("127.0.0.1:5000")
@@ -76,9 +76,15 @@ class _Store:
     def put_tag(self, digest: str, tag: str) -> None:
         self.manifests[tag] = self.manifests[digest]
 
-    def delete_manifest(self, digest: str) -> None:
-        for name in [n for n, body in self.manifests.items() if oci.sha256(body) == digest]:
+    def delete_manifest(self, digest: str) -> bool:
+        names = [n for n, body in self.manifests.items() if oci.sha256(body) == digest]
+        for name in names:
             del self.manifests[name]
+        return bool(names)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        found = self.manifests.get(reference)
+        return None if found is None else oci.sha256(found)
 
     def referrers_api(self, digest: str) -> dict[str, Any] | None:
         return self.index
@@ -396,10 +402,12 @@ def test_a_release_taken_back_restores_the_earlier_att_manifest(
     before = attest.attest_digest(store, DIGEST, theirs, _statements()[:1])  # type: ignore[arg-type]
     part = {"attestations": supply.attestations_part(
         attest.attest_digest(store, DIGEST, mine, _statements()))}  # type: ignore[arg-type]  # fmt: skip
-    monkeypatch.setattr(release, "ArtifactStore", lambda *_a, **_k: store)
     session = SimpleNamespace(variant="v", build_dir=tmp_path, registry_access=lambda _r: None)
     plan = SimpleNamespace(
-        registry="127.0.0.1:5000", credentials=None, out=None, sessions=[session]
+        registry="127.0.0.1:5000",
+        destination=SimpleNamespace(repository=lambda _name: store),
+        out=None,
+        sessions=[session],
     )
     record = SimpleNamespace(repository="swe-fleet/ray", digest=DIGEST)
     release._take_back_supply(plan, session, record, part)  # type: ignore[arg-type]
@@ -418,11 +426,11 @@ def test_no_provenance_is_stated_for_an_image_built_from_other_files() -> None:
     definition = load_definition(ROOT / "images/ray-swe-fleet/image.yaml", ROOT).variants[0]
     store = _Store()
     current = provenance_labels(definition)
-    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: dict(current))  # type: ignore[attr-defined]
+    store.labels = lambda _ref: dict(current)  # type: ignore[attr-defined]
     record = SimpleNamespace(digest=DIGEST)
     assert supply._provenance_labels(store, definition, record) == current  # type: ignore[arg-type]
     stale = dict(current, **{LOCK_FILE_SHA: "sha256:" + "99" * 32})
-    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: stale)  # type: ignore[attr-defined]
+    store.labels = lambda _ref: stale  # type: ignore[attr-defined]
     with pytest.raises(PipelineError) as caught:
         supply._provenance_labels(store, definition, record)  # type: ignore[arg-type]
     message = str(caught.value)

@@ -324,7 +324,7 @@ def _assert_no_material(message: str, pem_files: list[Path]) -> None:
 
 
 class _Store:
-    """The part of ArtifactStore sign_digest uses, in memory (blobs by digest, manifests by
+    """The part of a registry Repository sign_digest uses, in memory (blobs by digest, manifests by
     tag or digest); the real registry is exercised in tests/engine/test_supply_chain.py."""
 
     def __init__(self) -> None:
