@@ -3,7 +3,7 @@
 Starts Debian's docker-registry with htpasswd auth on 127.0.0.1:5013 (its own throwaway
 storage), pushes a minimal image manifest there, attaches an SBOM, signs, reads both back with
 fresh credentials; wrong or missing credentials fail in one line without the password.
-No engine is needed: the oras-py transport is what is under test.
+No engine is needed: the registry seam (registry/) is what is under test.
 """
 
 from __future__ import annotations
