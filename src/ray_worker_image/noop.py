@@ -1,9 +1,9 @@
 """Nothing changed, nothing done: find an image by its inputs before building it.
 
 `invoke build` asks the engine (the local immutable tag's input-key label); `invoke
-release` asks the registry (the immutable tag's config blob, read through
-RegistryClient: no pull). Both compare :func:`.inputs.input_key` of what would be built
-now. The lock check (pip-compile inside the base, slow) is skipped when the lock inputs
+release` asks the registry (the immutable tag's config blob, read through the release
+destination's repository: no pull). Both compare :func:`.inputs.input_key` of what would
+be built now. The lock check (pip-compile inside the base, slow) is skipped when the lock inputs
 (base digest, lock and .in files: :func:`.inputs.lock_inputs_key`) equal those of the
 image the registry serves under the floating or immutable tag.
 """

@@ -3,7 +3,8 @@
 Each attestation is an in-toto Statement v1 (:func:`.intoto.statement`) about the digest,
 in a DSSE envelope signed with the release key (ECDSA P-256 over the DSSE PAE, as cosign
 ``attest --key`` signs), one layer of the manifest tagged ``sha256-<hex>.att``; cosign's
-``verify-attestation --key`` reads exactly that. Written through :class:`.Repository`.
+``verify-attestation --key`` reads exactly that. Written through a registry
+:class:`..registry.Repository`.
 
 The ``.att`` manifest is shared by every attestation of the digest (other keys', other
 predicate types): :func:`attest_digest` keeps those layers, replaces only this key's layer
