@@ -94,8 +94,7 @@ def released(
             s.definition,
             s.engine,
             record,
-            RegistryAccess(registry),
-            None,
+            Destination(RegistryAccess(registry)),
             ca_cert=s.ca_cert,
             out_dir=tmp_path / "out",
         )
