@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from ray_worker_image.errors import PushError, RegistryUnavailable
-from ray_worker_image.registry import Credentials, Destination, RegistryAccess
+from ray_worker_image.registry import Credentials, Destination, RegistryAccess, Repository
 from ray_worker_image.registry.auth import parse_challenge
 from ray_worker_image.registry.transport import Transport
 
@@ -130,6 +130,7 @@ def test_basic_is_answered_and_a_missing_password_is_one_line() -> None:
             return _Response(401, {"WWW-Authenticate": 'Basic realm="r"'})
 
     assert _transport(Basic(), Credentials("ci", "s3cret")).send("GET", "/v2/").status == 200
+    assert Repository(_transport(Basic()), "a/b").ping()  # a 401 /v2/ is a registry
     with pytest.raises(PushError, match="needs credentials"):
         _transport(Basic()).send("GET", "/v2/")
     with pytest.raises(PushError, match="refused the credentials") as caught:

@@ -59,7 +59,7 @@ class Repository:
     def check(self) -> None:
         """``/v2/`` answers as a registry API, and the credentials open this repository
         (its tag list answers 200, or 404 for a new repository). Raises PushError."""
-        answer = self.transport.send("GET", "/v2/")
+        answer = self.transport.send("GET", "/v2/", authenticate=False)
         if answer.status not in (200, 401):
             raise PushError(
                 f"registry {self.registry}: {self.access.base}/ answered HTTP {answer.status}, "
@@ -72,7 +72,7 @@ class Repository:
     def ping(self) -> bool:
         """True when ``/v2/`` answers as a registry (200 or 401), never raises."""
         try:
-            answer = self.transport.send("GET", "/v2/")
+            answer = self.transport.send("GET", "/v2/", authenticate=False)
         except PushError:
             return False
         return answer.status in (200, 401)

@@ -134,6 +134,7 @@ class Transport:
         scope: str = "",
         headers: dict[str, str] | None = None,
         data: bytes | None = None,
+        authenticate: bool = True,
     ) -> Answer:
         """One request, authenticated and retried; raises PushError (one line) when the
         registry refuses it (401 after auth, 403, HTTPS asked over HTTP) or stays down.
@@ -141,10 +142,13 @@ class Transport:
         ``scope`` is the token scope the request is expected to need
         (``repository:NAME:pull`` or ``...:pull,push``): a cached token for it is sent
         at once. Other statuses (404, 413, 2xx...) are returned for the caller to judge.
+        ``authenticate=False``: a 401 is returned as it is (``/v2/`` pings).
         """
         url = self.url(path)
         sent = self.auth.header(scope)
         answer = self._retried(method, url, headers or {}, data, sent)
+        if answer.status == 401 and not authenticate:
+            return answer
         if answer.status == 401:
             sent = self.auth.answer(answer.header("WWW-Authenticate"), scope, sent)
             answer = self._retried(method, url, headers or {}, data, sent)
