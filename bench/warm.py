@@ -23,9 +23,8 @@ import statistics
 from typing import Any
 
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import Destination
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
 
 from . import hand
 from .invoking import BUMP, ROOT, bump_requirement, invoke_argv, invoke_env
@@ -48,7 +47,7 @@ class Published:
     """What the section pushed and built, so all of it is taken back."""
 
     def __init__(self, upstream: str, label: str) -> None:
-        self.client = RegistryClient(upstream)
+        self.destination = Destination.of(upstream)
         self.upstream = upstream
         self.label = label
         self.manifests: set[tuple[str, str]] = set()  # (repository, digest)
@@ -58,10 +57,9 @@ class Published:
         """Delete one manifest and what refers to it (the release's SBOM referrer index and
         signature); best effort: already gone is fine."""
         with contextlib.suppress(Exception):
-            store = ArtifactStore(RegistryAccess(self.upstream), None, repository)
-            remove_attachments(store, digest)
+            remove_attachments(self.destination.repository(repository), digest)
         with contextlib.suppress(Exception):
-            self.client.delete(ImageRef(self.upstream, repository, None, digest))
+            self.destination.repository(repository).delete_manifest(digest)
 
     def remove(self, cli: str) -> None:
         for repository, digest in sorted(self.manifests):
@@ -245,8 +243,7 @@ def _sbom_bytes(ws: Workspace) -> int:
 
 
 def _manifest(published: Published, release: dict[str, Any]) -> dict[str, Any] | None:
-    ref = ImageRef(published.upstream, release["repository"], None, release["digest"])
-    found = published.client.manifest(ref)
+    found = published.destination.repository(release["repository"]).manifest(release["digest"])
     if found is None:
         raise BenchError(f"{release['repository']}@{release['digest']}: not in the registry")
     return found[1]

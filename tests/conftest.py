@@ -19,10 +19,10 @@ import pytest
 from ray_worker_image import engine as engines
 from ray_worker_image import lockcache
 from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
-from ray_worker_image.registry import RegistryClient
 from ray_worker_image.session import Options, Session
 from ray_worker_image.state import BuiltImage, TestRecord
 from ray_worker_image.steps import do_build, do_test
+from tests.refclient import RefClient
 
 from . import lanes
 
@@ -96,7 +96,7 @@ VARIANTS = load_definition(root=ROOT).names
 
 @pytest.fixture(scope="session")
 def registry() -> str:
-    if not RegistryClient(REGISTRY).ping():
+    if not RefClient(REGISTRY).ping():
         pytest.skip(f"no registry at {REGISTRY} (scripts/setup-host.sh starts one)")
     return REGISTRY
 

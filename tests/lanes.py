@@ -126,12 +126,12 @@ def remove_at_run_end(registry: str, ref: str) -> bool:
 def run_end_cleanup(folder: Path) -> None:
     """Delete from their registries the manifests noted by :func:`remove_at_run_end`."""
     from ray_worker_image.refs import ImageRef
-    from ray_worker_image.registry import RegistryClient
+    from tests.refclient import RefClient
 
     noted = folder / CLEANUP
     lines = noted.read_text("utf-8").splitlines() if noted.exists() else []
     for registry, ref in sorted({tuple(line.split("\t", 1)) for line in lines if "\t" in line}):
-        client = RegistryClient(registry)
+        client = RefClient(registry)
         parsed = ImageRef.parse(ref)
         if (digest := client.manifest_digest(parsed)) is not None:
             client.delete(parsed.with_digest(digest))

@@ -8,7 +8,7 @@ from . import console
 from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
-from .registry import RegistryClient
+from .registry import Destination
 from .standin import DEFAULT_STAND_IN_REGISTRY, ensure_stand_in, stand_in_ref
 from .state import ResolvedBase
 
@@ -35,7 +35,9 @@ def resolve_base(
     # The registry's digest is what a Kubernetes node will pull; an engine's local
     # RepoDigests can differ (podman converts manifests on push).
     try:
-        digest = RegistryClient(source.registry).manifest_digest(source)
+        digest = (
+            Destination.of(source.registry).repository(source.repository).manifest_digest(source)
+        )
     except PipelineError as exc:
         if stand_in:
             raise

@@ -1,9 +1,9 @@
 """Nothing changed, nothing done: find an image by its inputs before building it.
 
 `invoke build` asks the engine (the local immutable tag's input-key label); `invoke
-release` asks the registry (the immutable tag's config blob, read through
-RegistryClient: no pull). Both compare :func:`.inputs.input_key` of what would be built
-now. The lock check (pip-compile inside the base, slow) is skipped when the lock inputs
+release` asks the registry (the immutable tag's config blob, read through the release
+destination's repository: no pull). Both compare :func:`.inputs.input_key` of what would
+be built now. The lock check (pip-compile inside the base, slow) is skipped when the lock inputs
 (base digest, lock and .in files: :func:`.inputs.lock_inputs_key`) equal those of the
 image the registry serves under the floating or immutable tag.
 """
@@ -16,7 +16,7 @@ from . import console
 from .build import INPUT_KEY, LOCK_INPUTS, BuildInputs, build_inputs
 from .errors import PipelineError
 from .records import built_image, find_built, pushed_refs
-from .registry import RegistryClient
+from .registry import Destination
 from .render import render_context
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
@@ -47,10 +47,11 @@ def already_built(s: Session, inputs: BuildInputs) -> BuiltImage | None:
     return built if built.input_key == inputs.key else None
 
 
-def plan_variant(s: Session, client: RegistryClient) -> Planned:
+def plan_variant(s: Session, destination: Destination) -> Planned:
     """What the registry serves for this variant's inputs (HEAD + config blob, no pull)."""
     inputs = plan_inputs(s)
-    floating, immutable = pushed_refs(s.definition, client.registry, inputs.revision)
+    floating, immutable = pushed_refs(s.definition, destination.registry, inputs.revision)
+    client = destination.repository(immutable.repository)
     released: PushRecord | None = None
     image: BuiltImage | None = None
     lock_current = False
@@ -58,30 +59,30 @@ def plan_variant(s: Session, client: RegistryClient) -> Planned:
         digest = client.manifest_digest(ref)
         if digest is None:
             continue
-        config = client.image_config(ref.with_digest(digest)) or {}
+        config = client.image_config(digest) or {}
         labels = dict((config.get("config") or {}).get("Labels") or {})
         lock_current = lock_current or labels.get(LOCK_INPUTS) == inputs.lock_key
         if ref is immutable and labels.get(INPUT_KEY) == inputs.key:
-            found = client.config_digest(ref.with_digest(digest)) or ""
+            found = client.config_digest(digest) or ""
             image = built_image(labels, found, "registry", s.definition)
             served = client.manifest_digest(floating)
             tags = (floating.tag or "", immutable.tag or "") if served == digest else ()
             released = PushRecord(
-                found, "registry", client.registry, ref.repository, tags or (immutable.tag or "",),
-                digest,
+                found, "registry", destination.registry, ref.repository,
+                tags or (immutable.tag or "",), digest,
             )  # fmt: skip
     return Planned(inputs, released, image, lock_current)
 
 
-def plan_or_unknown(s: Session, client: RegistryClient, *, dry_run: bool) -> Planned:
+def plan_or_unknown(s: Session, destination: Destination, *, dry_run: bool) -> Planned:
     """:func:`plan_variant`; on a dry run a registry that cannot answer (it may not even
     resolve) means "nothing known" instead of an error."""
     try:
-        return plan_variant(s, client)
+        return plan_variant(s, destination)
     except PipelineError as exc:
         if not dry_run:
             raise
-        console.warn(f"dry run: inputs not compared with {client.registry} ({exc})")
+        console.warn(f"dry run: inputs not compared with {destination.registry} ({exc})")
         return Planned(plan_inputs(s), None, None, False)
 
 

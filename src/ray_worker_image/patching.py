@@ -13,7 +13,7 @@ from typing import Final
 from . import console, rollout
 from .errors import CheckFailed, UsageError
 from .refs import ImageRef
-from .registry import Credentials, RegistryClient
+from .registry import Credentials, Destination
 from .rollout import ClusterOptions, gitwrite
 from .rollout.identity import LabelReader
 from .session import Session
@@ -24,7 +24,7 @@ LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's la
 def label_reader(
     s: Session, registry: str = "", credentials: Credentials | None = None
 ) -> LabelReader:
-    """Reads an image's config labels through the project's registry client.
+    """Reads an image's config labels through the registry seam (:mod:`.registry`).
 
     Same settings as ``push``: ``--registry-ca`` / ``--insecure-registry``
     (:meth:`.session.Session.registry_access`) and the credentials, which are sent only to
@@ -34,14 +34,13 @@ def label_reader(
     """
 
     def read(ref: ImageRef) -> Mapping[str, str] | None:
-        client = RegistryClient(
+        destination = Destination(
             s.registry_access(ref.registry),
             credentials if ref.registry == registry else None,
             timeout=LABEL_TIMEOUT,
             attempts=1,
-            max_retry_seconds=LABEL_TIMEOUT,
         )
-        config = client.image_config(ref)
+        config = destination.repository(ref.repository).image_config(ref)
         if config is None:
             return None
         return dict((config.get("config") or {}).get("Labels") or {})

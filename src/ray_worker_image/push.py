@@ -21,7 +21,7 @@ from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError, PushError
 from .refs import ImageRef
-from .registry import Credentials, RegistryAccess, RegistryClient
+from .registry import Credentials, Destination, RegistryAccess, Repository
 from .state import BuiltImage, PushRecord, TestRecord
 
 PASSWORD_ENV = "RAY_IMAGE_REGISTRY_PASSWORD"  # noqa: S105 - the variable's name, not a password
@@ -98,7 +98,7 @@ def plan_push(
 def _retrying(
     attempts: int,
     max_seconds: float,
-    client: RegistryClient,
+    client: Repository,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Retrying:
     """Retry a transient push failure, but only while the registry answers at all:
@@ -113,9 +113,7 @@ def _retrying(
     )
 
 
-def check_immutable(
-    client: RegistryClient, plan: PushPlan, *, force: bool
-) -> dict[str, str | None]:
+def check_immutable(client: Repository, plan: PushPlan, *, force: bool) -> dict[str, str | None]:
     """Refuse (before anything moves) an immutable tag that holds a different image.
 
     Compares the config digest of what the tag serves with the local image id (both
@@ -140,9 +138,8 @@ def check_immutable(
 def push_image(
     engine: Engine,
     plan: PushPlan,
-    credentials: Credentials | None,
+    destination: Destination | None,
     *,
-    access: RegistryAccess | None = None,
     force: bool = False,
     attempts: int = PUSH_ATTEMPTS,
     max_retry_seconds: float = PUSH_RETRY_SECONDS,
@@ -161,8 +158,9 @@ def push_image(
     PushError/EngineError (one line); on failure the local registry-qualified names this
     call added are removed again.
     """
-    access = access or RegistryAccess(plan.refs[0].registry)
-    client = RegistryClient(access, credentials)
+    destination = destination or Destination.of(plan.refs[0].registry)
+    access = destination.access
+    client = destination.repository(plan.refs[0].repository)
     # Checked before anything is tagged, so a dead registry leaves no trace behind.
     client.check()
     engine.check_registry_access(access)
@@ -174,7 +172,7 @@ def push_image(
         )
         raise PushError(f"image {plan.image_id[:19]} is not in {engine.name}'s storage{built_with}")
     check_immutable(client, plan, force=force)
-    auth = credentials.as_auth_config() if credentials else None
+    auth = destination.engine_auth()  # the engine uploads itself, as the destination says
     digests: dict[str, str] = {}
     targets = plan.immutable if only_immutable else (*plan.immutable, plan.floating)
     created = [ref for ref in targets if not engine.image_exists(str(ref))]
@@ -214,102 +212,3 @@ def push_image(
         tags=tuple(ref.tag or "" for ref in (targets if only_immutable else plan.refs)),
         digest=next(iter(digests.values())),
     )
-
-
-@dataclass(frozen=True)
-class PushJob:
-    """One variant's push: its name, the engine holding the image, the plan, the registry."""
-
-    name: str
-    engine: Engine
-    plan: PushPlan
-    access: RegistryAccess
-
-
-def push_immutable_first(
-    jobs: list[PushJob],
-    credentials: Credentials | None,
-    *,
-    force: bool = False,
-    then: Callable[[list[tuple[PushRecord, bool]]], None] | None = None,
-) -> list[PushRecord]:
-    """All or none across variants: every job's immutable tags, before any floating tag.
-
-    When a job fails, the images the earlier jobs pushed under new tags are deleted again
-    (nothing else pointed at them) and PushError names the job, the cause and what was
-    removed or left. ``then`` runs once every immutable tag is in, with each record and
-    whether its tag is new (what it attaches, e.g. SBOMs and signatures); when it raises
-    PipelineError (after taking back what it made for the new ones) the new tags are
-    deleted too. A failure later, while floating tags move, is manifest-only (every layer
-    is in by then); a rerun completes it.
-    """
-    done: list[tuple[PushJob, PushRecord, bool]] = []
-    for job in jobs:
-        client = RegistryClient(job.access, credentials)
-        new = False  # unknown until the registry answered: then nothing is taken back
-        try:
-            new = all(client.manifest_digest(ref) is None for ref in job.plan.immutable)
-            record = push_image(
-                job.engine, job.plan, credentials, access=job.access, force=force,
-                only_immutable=True,
-            )  # fmt: skip
-        except PipelineError as exc:
-            # This job's own immutable tags too: a push that failed after the registry took
-            # the manifest (a digest mismatch, say) must not leave a new tag behind.
-            partial = [
-                PushRecord(
-                    image_id=job.plan.image_id,
-                    engine=job.engine.name,
-                    registry=ref.registry,
-                    repository=ref.repository,
-                    tags=(ref.tag or "",),
-                    digest=served,
-                )
-                for ref in job.plan.immutable
-                if new and (served := _served(client, ref))
-            ]
-            removed = _take_back(done + [(job, r, True) for r in partial], credentials)
-            raise PushError(
-                f"{job.name}: {exc}; all or none: {removed or 'nothing else was pushed'}"
-            ) from None
-        done.append((job, record, new))
-    if then is not None:
-        try:
-            then([(record, new) for _job, record, new in done])
-        except PipelineError as exc:
-            removed = _take_back(done, credentials)
-            raise PushError(f"{exc}; all or none: {removed or 'nothing was new'}") from None
-    return [record for _job, record, _new in done]
-
-
-def _served(client: RegistryClient, ref: ImageRef) -> str | None:
-    """The digest the registry serves for ``ref`` now, or None (also when it cannot say)."""
-    try:
-        return client.manifest_digest(ref)
-    except PipelineError:
-        return None
-
-
-def _take_back(
-    done: list[tuple[PushJob, PushRecord, bool]], credentials: Credentials | None
-) -> str:
-    removed, kept = [], []
-    for job, record, new in done:
-        ref = ImageRef(record.registry, record.repository, record.tags[0], record.digest)
-        if not new:
-            kept.append(f"{job.name} (its tag was there before)")
-            continue
-        client = RegistryClient(job.access, credentials)
-        try:
-            client.delete(ref)
-            gone = client.manifest_digest(ref.with_tag(record.tags[0])) is None
-        except PipelineError:
-            gone = False
-        if gone:
-            removed.append(job.name)
-        else:
-            kept.append(f"{job.name} (the registry refused to delete {ref}; delete it by hand)")
-    parts = [f"removed the images already pushed for {', '.join(removed)}"] if removed else []
-    if kept:
-        parts.append(f"left {', '.join(kept)}")
-    return "; ".join(parts)

@@ -25,7 +25,7 @@ from .build import INPUT_KEY, local_tags
 from .definition import ImageDefinition
 from .errors import PipelineError
 from .refs import ImageRef
-from .registry import RegistryClient
+from .registry import Destination
 from .state import BuiltImage, PushRecord, ResolvedBase
 
 REVISION = "org.opencontainers.image.revision"
@@ -117,7 +117,7 @@ def pushed_refs(definition: ImageDefinition, registry: str, revision: str) -> tu
 
 
 def pushed_image(
-    client: RegistryClient, definition: ImageDefinition, built: BuiltImage
+    destination: Destination, definition: ImageDefinition, built: BuiltImage
 ) -> PushRecord:
     """The push of ``built``, as the registry serves it now (HEAD of the immutable tag).
 
@@ -125,16 +125,18 @@ def pushed_image(
     PipelineError (one line naming `invoke push`) when the tag is absent or holds
     another image.
     """
-    refs = pushed_refs(definition, client.registry, built.revision)
+    refs = pushed_refs(definition, destination.registry, built.revision)
     immutable = refs[1]
+    repository = destination.repository(immutable.repository)
     variant = definition.variant
-    digest = client.manifest_digest(immutable)
+    digest = repository.manifest_digest(immutable)
     if digest is None:
         raise PipelineError(
             f"{immutable} is not in the registry: nothing of revision {built.revision[:12]} "
-            f"was pushed there; run `invoke push --variant {variant} --registry {client.registry}`"
+            f"was pushed there; run `invoke push --variant {variant} --registry "
+            f"{destination.registry}`"
         )
-    config = client.config_digest(immutable.with_digest(digest))
+    config = repository.config_digest(digest)
     if config != built.image_id:
         raise PipelineError(
             f"{immutable} serves image {(config or 'unknown')[:19]}, not the local build "
@@ -143,7 +145,7 @@ def pushed_image(
     return PushRecord(
         image_id=built.image_id,
         engine=built.engine,
-        registry=client.registry,
+        registry=destination.registry,
         repository=immutable.repository,
         tags=tuple(ref.tag or "" for ref in refs),
         digest=digest,

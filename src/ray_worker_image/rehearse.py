@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import console
 from .refs import ImageRef
-from .registry import RegistryClient
+from .registry import Destination
 from .session import Session
 
 
@@ -16,17 +16,17 @@ def rehearse_push(s: Session, refs: tuple[ImageRef, ...], image_id: str) -> str 
     publishing anything.
     """
     scratch_registry = s.options.stand_in_registry
-    client = RegistryClient(scratch_registry)
+    scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
+    client = Destination.of(scratch_registry).repository(scratch.repository)
     if not client.ping():
         console.warn(f"dry run: no loopback registry at {scratch_registry}; digest unknown")
         return None
-    scratch = ImageRef(scratch_registry, f"rehearsal/{refs[0].repository}", refs[0].tag)
     try:
         s.engine.tag(image_id, scratch)
         digest = s.engine.push(scratch, auth=None, on_line=lambda _line: None, access=client.access)
         digest = client.manifest_digest(scratch) or digest
     finally:
         if (stored := client.manifest_digest(scratch)) is not None:
-            client.delete(scratch.with_digest(stored))
+            client.delete_manifest(stored)
         s.engine.untag(str(scratch))
     return digest

@@ -15,7 +15,6 @@ from typing import Any
 from . import console, noop, rollout
 from .patching import label_reader, plan_patch
 from .push import push_image
-from .registry import RegistryClient
 from .rehearse import rehearse_push
 from .release_plan import ReleasePlan, variant_out_dir, variant_push
 from .release_supply import attach_supply, complete_release, push_immutable_all
@@ -97,13 +96,7 @@ def _publish(
         console.info(f"digest the push would produce (rehearsed on loopback): {rehearsed}")
         image = f"{refs[0]}@{rehearsed}" if rehearsed else None
     else:
-        pushed = push_image(
-            s.engine,
-            push_plan,
-            plan.credentials,
-            access=s.registry_access(plan.registry),
-            force=plan.force,
-        )
+        pushed = push_image(s.engine, push_plan, plan.destination, force=plan.force)
         console.step(f"pushed {pushed.by_tag_and_digest}")
         refs = [f"{pushed.registry}/{pushed.repository}:{tag}" for tag in pushed.tags]
         image = pushed.by_tag_and_digest
@@ -134,9 +127,9 @@ def execute(plan: ReleasePlan) -> list[VariantResult]:
     """Find each variant by its inputs in the registry first (:mod:`.noop`); for the others
     lock --check (unless the lock inputs are unchanged), build and test each, then push
     each, then the patches. Each document lists its ``skipped`` steps."""
-    client = RegistryClient(plan.sessions[0].registry_access(plan.registry), plan.credentials)
     planned = {
-        s.variant: noop.plan_or_unknown(s, client, dry_run=plan.dry_run) for s in plan.sessions
+        s.variant: noop.plan_or_unknown(s, plan.destination, dry_run=plan.dry_run)
+        for s in plan.sessions
     }
     todo = [s for s in plan.sessions if planned[s.variant].released is None]
     skipped: dict[str, list[str]] = {s.variant: [] for s in plan.sessions}

@@ -19,7 +19,7 @@ from .patching import plan_patch
 from .preflight import check_registry
 from .push import PushPlan, credentials_from_env, plan_push
 from .refs import ImageRef
-from .registry import Credentials
+from .registry import Credentials, Destination
 from .render import lock_digest
 from .rollout import ClusterOptions
 from .rollout.identity import Identity, known
@@ -35,12 +35,16 @@ class ReleasePlan:
 
     sessions: tuple[Session, ...]
     registry: str
-    credentials: Credentials | None
+    destination: Destination  # the registry, its TLS settings and credentials, resolved once
     cluster: ClusterOptions
     allow_stand_in: bool
     dry_run: bool
     out: str | None
     force: bool = False  # --force: the immutable tag may point at a different image
+
+    @property
+    def credentials(self) -> Credentials | None:
+        return self.destination.credentials
 
 
 def plan_release(
@@ -79,13 +83,17 @@ def plan_release(
                 [s.definition for s in sessions], placeholders, cluster, read=own
             )
         )
-    if sessions:
-        sessions[0].registry_access(registry)  # --registry-ca names a file
+    # --registry-ca names a file; every session shares the options, so one destination
+    destination = (
+        sessions[0].destination(registry, credentials)
+        if sessions
+        else Destination.of(registry, credentials)
+    )
     if not dry_run:
         supply.check_signing_key()  # a configured key that does not load stops here
         preflight.check_listening(registry)  # before the base is pulled
     return ReleasePlan(
-        tuple(sessions), registry, credentials, cluster, allow_stand_in, dry_run, out, force
+        tuple(sessions), registry, destination, cluster, allow_stand_in, dry_run, out, force
     )
 
 

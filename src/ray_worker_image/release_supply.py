@@ -14,14 +14,13 @@ from typing import Any, TypeVar
 
 from . import supply
 from .errors import PipelineError
-from .push import PushJob, push_immutable_first
+from .push_all import PushJob, push_immutable_first
 from .release_plan import ReleasePlan, variant_out_dir, variant_push
 from .session import Session
 from .state import BuiltImage, PushRecord, TestRecord
 from .supply.artifacts import remove_attachments
 from .supply.attest import Attested, restore
 from .supply.sbom import sbom_filename
-from .supply.transport import ArtifactStore
 
 T = TypeVar("T")
 
@@ -36,10 +35,7 @@ def complete_release(
     done: list[str] = []
     floating = s.definition.target.tag
     if floating not in released.tags:
-        access = s.registry_access(plan.registry)
-        ArtifactStore(access, plan.credentials, released.repository).put_tag(
-            released.digest, floating
-        )
+        plan.destination.repository(released.repository).put_tag(released.digest, floating)
         done.append(f"{floating} moved back to it")
         released = dataclasses.replace(released, tags=(floating, *released.tags))
     supplied, more = supply_step_for(supply.complete_released, plan, s, released)
@@ -58,8 +54,7 @@ def supply_step_for(step: Callable[..., T], plan: ReleasePlan, s: Session, pushe
         s.definition,
         s.engine,
         pushed,
-        s.registry_access(plan.registry),
-        plan.credentials,
+        plan.destination,
         ca_cert=s.ca_cert,
         out_dir=variant_out_dir(plan, s),
     )
@@ -75,7 +70,7 @@ def push_immutable_all(
     supply_step: SupplyStep = attach_supply,
 ) -> tuple[list[PushRecord], dict[str, dict[str, Any]]]:
     """All or none: every variant's immutable tags, then every variant's SBOM and signature,
-    before any floating tag moves (:func:`.push.push_immutable_first`). When a variant's
+    before any floating tag moves (:func:`.push_all.push_immutable_first`). When a variant's
     SBOM or signature fails, what was attached to the new digests (and the SBOM files
     written) is taken back with their tags. Returns the records and each variant's
     ``supply`` document part. Raises PipelineError (one line)."""
@@ -84,7 +79,7 @@ def push_immutable_all(
             s.variant,
             s.engine,
             variant_push(plan, s, built, tests),
-            s.registry_access(plan.registry),
+            plan.destination,
         )
         for s, built, tests in tested
     ]
@@ -103,7 +98,7 @@ def push_immutable_all(
                         _take_back_supply(plan, other, done, supplied.get(other.variant))
                 raise PipelineError(f"{s.variant}: {exc}") from None
 
-    records = push_immutable_first(jobs, plan.credentials, force=plan.force, then=attach_all)
+    records = push_immutable_first(jobs, force=plan.force, then=attach_all)
     return records, supplied
 
 
@@ -113,7 +108,7 @@ def _take_back_supply(
     """Best effort: the SBOM and signature on a digest this release made, the SBOM file,
     and its attestations (``part``: its ``supply`` document part): the ``.att`` tag put
     back on the manifest it held before (other attestations share it), or deleted."""
-    store = ArtifactStore(s.registry_access(plan.registry), plan.credentials, record.repository)
+    store = plan.destination.repository(record.repository)
     attested = (part or {}).get("attestations")
     with contextlib.suppress(PipelineError):
         if attested:

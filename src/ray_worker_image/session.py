@@ -21,7 +21,7 @@ from .definition import DEFAULT_DEFINITION, Definition, ImageDefinition, load_de
 from .errors import PipelineError
 from .preflight import check_pem
 from .records import find_built, pushed_image
-from .registry import Credentials, RegistryAccess, RegistryClient
+from .registry import Credentials, Destination, RegistryAccess
 from .standin import DEFAULT_STAND_IN_REGISTRY, check_stand_in
 from .state import BUILD_DIR, BuiltImage, PushRecord, ResolvedBase, StateStore
 
@@ -145,6 +145,11 @@ class Session:
             registry, Path(ca) if ca else None, insecure=self.options.insecure_registry
         )
 
+    def destination(self, registry: str, credentials: Credentials | None = None) -> Destination:
+        """``registry`` as this session reaches it (:meth:`registry_access`) with the
+        credentials: the value every registry request of a task goes through."""
+        return Destination(self.registry_access(registry), credentials)
+
     def revision(self) -> str:
         """The git revision of the work tree (``-dirty`` suffixed), read once."""
         if self._revision is None:
@@ -171,8 +176,9 @@ class Session:
         credentials: Credentials | None = None,
     ) -> PushRecord:
         """The push of the current build in ``registry``, derived from registry HEAD."""
-        client = RegistryClient(self.registry_access(registry), credentials)
-        return pushed_image(client, self.definition, built or self.built())
+        return pushed_image(
+            self.destination(registry, credentials), self.definition, built or self.built()
+        )
 
     def close(self) -> None:
         self.connection.close()

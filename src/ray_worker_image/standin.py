@@ -29,7 +29,7 @@ from .definition import ImageDefinition
 from .engine import Engine
 from .errors import PipelineError
 from .refs import ImageRef
-from .registry import RegistryAccess, RegistryClient
+from .registry import Destination, Repository
 from .render import template_env
 
 STAND_IN_DIR = Path("images/stand-in")
@@ -182,7 +182,7 @@ def ensure_stand_in(
     needing the same stand-in waits for the first and reuses it. Raises PipelineError."""
     ref = stand_in_ref(definition, registry)
     key = input_key(definition)
-    client = RegistryClient(registry)
+    client = Destination.of(registry).repository(ref.repository)
     if not client.ping():
         raise PipelineError(
             f"stand-in: no registry answers at {registry}; start one with scripts/setup-host.sh "
@@ -212,7 +212,7 @@ def _build_and_push(
     engine: Engine,
     ref: ImageRef,
     key: str,
-    client: RegistryClient,
+    client: Repository,
     ca_cert: Path | None,
 ) -> StandIn:
     console.step(f"building the stand-in base {ref} (key {key[:12]})")
@@ -241,9 +241,7 @@ def _build_and_push(
         engine.untag(str(ref))
         raise summary_error(f"stand-in {ref}", outcomes)
     console.info(f"all {len(outcomes)} contract rows hold; pushing {ref}")
-    reported = engine.push(
-        ref, auth=None, on_line=lambda _line: None, access=RegistryAccess(ref.registry)
-    )
+    reported = engine.push(ref, auth=None, on_line=lambda _line: None, access=client.access)
     digest = client.manifest_digest(ref)
     if not digest or (reported and reported != digest):
         raise PipelineError(

@@ -19,7 +19,8 @@ from .imagetest import run_image_tests
 from .lock import compute_lock, stale_entries, write_lock
 from .lockcache import ENV as LOCK_CACHE_ENV
 from .lockcache import cached_lock
-from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
+from .push import credentials_from_env, plan_push, push_image
+from .push_all import PushJob, push_immutable_first
 from .release_tag import parse_release_tag
 from .render import render_context
 from .session import Session
@@ -185,15 +186,13 @@ def do_push_all(
     credentials = credentials_from_env(username)
     if len(plans) > 1:  # all or none: every immutable tag before any floating tag moves
         jobs = [
-            PushJob(s.variant, s.engine, plan, s.registry_access(registry))
+            PushJob(s.variant, s.engine, plan, s.destination(registry, credentials))
             for s, plan in zip(sessions, plans, strict=True)
         ]
-        push_immutable_first(jobs, credentials, force=force)
+        push_immutable_first(jobs, force=force)
     records = []
     for s, plan in zip(sessions, plans, strict=True):
-        record = push_image(
-            s.engine, plan, credentials, access=s.registry_access(registry), force=force
-        )
+        record = push_image(s.engine, plan, s.destination(registry, credentials), force=force)
         console.step(f"pushed {record.by_tag_and_digest}")
         records.append(record)
     return records

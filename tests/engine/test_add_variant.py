@@ -18,7 +18,7 @@ import pytest
 from ray_worker_image.definition import load_definition
 from ray_worker_image.lock import parse_constraints, parse_lock
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from tests.refclient import RefClient
 
 from ..conftest import ROOT
 from ..lanes import remove_at_run_end, shared_lock
@@ -41,7 +41,7 @@ def stand_in_cleanup(registry: str) -> Iterator[None]:
 
 
 def _remove_from_registry(registry: str, ref: ImageRef) -> None:
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     if (digest := client.manifest_digest(ref)) is not None:
         client.delete(ref.with_digest(digest))
 
@@ -79,7 +79,7 @@ def test_add_variant_leaves_a_reviewable_diff(
         )
     finally:
         ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
-        digest = RegistryClient(registry).manifest_digest(ref)
+        digest = RefClient(registry).manifest_digest(ref)
         if digest:
             engine.remove_image(f"{ref.registry}/{ref.repository}@{digest}")
         engine.remove_image(str(ref))

@@ -20,10 +20,10 @@ import pytest
 import yaml
 
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import Destination, RegistryAccess
 from ray_worker_image.rollout import find_kubectl
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
+from tests.refclient import RefClient
 
 from ..conftest import ROOT
 
@@ -96,9 +96,9 @@ def release(engine, registry: str, tmp_path_factory: pytest.TempPathFactory) -> 
     finally:
         if document:
             ref = ImageRef.parse(document["image"])
-            store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
+            store = Destination(RegistryAccess(registry), None).repository(ref.repository)
             remove_attachments(store, document["digest"])  # the SBOM (and signature) it attached
-            RegistryClient(registry).delete(ref.with_digest(document["digest"]))
+            RefClient(registry).delete(ref.with_digest(document["digest"]))
             for tag in document["tags"]:
                 engine.remove_image(tag)
             engine.remove_image(document["image_id"])
@@ -119,7 +119,7 @@ def test_release_json_ends_with_the_image_in_the_registry_and_a_patch(
     assert doc["base"]["ref"] == "docker.io/rayproject/ray:2.49.2"
     assert doc["tests"]["passed"] is True and doc["tests"]["count"] >= 10
     ref = ImageRef.parse(doc["image"])
-    assert RegistryClient(registry).manifest_digest(ref) == doc["digest"]
+    assert RefClient(registry).manifest_digest(ref) == doc["digest"]
     pinned = f"{doc['image']}@{doc['digest']}"
     replaced = [op for op in doc["patch"] if op["op"] == "replace"]
     assert replaced and all(op["value"] == pinned for op in replaced)
@@ -188,9 +188,7 @@ def test_render_pins_the_base_by_the_registry_digest(
     assert result.returncode == 0, result.stderr
     dockerfile = Path(result.stdout.strip())
     assert dockerfile == tmp_path / "build/2.49.2/context/Dockerfile"  # one folder per variant
-    digest = RegistryClient(registry).manifest_digest(
-        ImageRef(registry, "rayproject/ray", "2.49.2")
-    )
+    digest = RefClient(registry).manifest_digest(ImageRef(registry, "rayproject/ray", "2.49.2"))
     froms = [line for line in dockerfile.read_text().splitlines() if line.startswith("FROM ")]
     assert froms and all(f"{registry}/rayproject/ray:2.49.2@{digest}" in line for line in froms)
     assert sorted(p.name for p in dockerfile.parent.iterdir()) == [
@@ -225,7 +223,7 @@ def test_bad_definition_fails_in_one_line_and_builds_nothing(
     ]
     assert not (tmp_path / "build").exists()
     repo = raw["target"]["repository"]
-    assert RegistryClient(registry).manifest_digest(ImageRef(registry, repo, "2.49.2-nats")) is None
+    assert RefClient(registry).manifest_digest(ImageRef(registry, repo, "2.49.2-nats")) is None
 
 
 def test_push_without_a_build_says_what_to_run(
@@ -261,7 +259,7 @@ def test_release_dry_run_publishes_nothing_and_plans_the_push(
         assert replaced and set(replaced) == {f"{document['tags'][0]}@{rehearsed}"}
         # The rehearsal left nothing behind on the loopback registry, and no push record exists.
         scratch = ImageRef(registry, f"rehearsal/{repository}", "2.49.2-nats")
-        assert RegistryClient(registry).manifest_digest(scratch) is None
+        assert RefClient(registry).manifest_digest(scratch) is None
         state = tmp_path / "build/2.49.2/state"
         kept = {f.relative_to(state).parts[0] for f in state.rglob("*") if f.is_file()}
         assert kept == {"tests"}  # the test verdict only: a dry run records no push

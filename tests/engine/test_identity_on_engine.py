@@ -21,9 +21,9 @@ import pytest
 from ray_worker_image import labels as L
 from ray_worker_image.raytag import RayTag
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
 from ray_worker_image.state import PushRecord
 from ray_worker_image.steps import do_push
+from tests.refclient import RefClient
 
 from ..conftest import ROOT, Builds
 
@@ -67,7 +67,7 @@ def pushes(builds: Builds, registry: str) -> Iterator[dict[str, PushRecord]]:
             done[variant] = record
         yield done
     finally:
-        client = RegistryClient(registry)
+        client = RefClient(registry)
         for variant, record in done.items():
             client.delete(ImageRef(registry, record.repository, digest=record.digest))
             for tag in record.tags:
@@ -83,7 +83,7 @@ def by_digest(record: PushRecord) -> str:
 def test_pushes_carry_variant_labels(pushes: dict[str, PushRecord], registry: str) -> None:
     """Was: no variant, Ray version or Python label of the image's own."""
     for variant, record in pushes.items():
-        found = RegistryClient(registry).labels(ImageRef.parse(by_digest(record)))
+        found = RefClient(registry).labels(ImageRef.parse(by_digest(record)))
         assert found[L.VARIANT] == RayTag.parse(variant).canonical
         assert found[L.RAY_VERSION] == variant.split("-")[0]
         assert found[L.PYTHON] == ("3.11" if "py311" in variant else "3.9")

@@ -21,10 +21,10 @@ from cryptography.hazmat.primitives.serialization import (
 
 from ray_worker_image import engine as engines
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import Destination, RegistryAccess, content
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
+from tests.refclient import RefClient
 
 from .test_cli import SAMPLE, _invoke, private_definition  # noqa: F401 - the fixture
 
@@ -47,11 +47,13 @@ def _completes_what_it_lacks(
     set, a missing SBOM is made again from the local image."""
     ref = ImageRef.parse(doc["image"])
     floating = ref.with_tag(doc["tags"][0].rsplit(":", 1)[1])
-    store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
-    client = RegistryClient(registry)
-    elsewhere = store.manifest(oci.fallback_tag(doc["digest"]))  # the SBOM index: another digest
+    store = Destination(RegistryAccess(registry), None).repository(ref.repository)
+    client = RefClient(registry)
+    elsewhere = store.manifest(
+        content.fallback_tag(doc["digest"])
+    )  # the SBOM index: another digest
     assert elsewhere is not None
-    store.put_tag(oci.sha256(elsewhere[0]), floating.tag or "")
+    store.put_tag(content.sha256(elsewhere[0]), floating.tag or "")
     assert client.manifest_digest(floating) != doc["digest"]
     signed = _release(definition, registry, build_dir, RAY_IMAGE_SIGNING_KEY=str(key))
     assert signed.returncode == 0, signed.stderr[-3000:]
@@ -87,7 +89,7 @@ def test_a_second_release_with_nothing_changed_does_nothing(
     except engines.EngineError as exc:
         pytest.skip(f"podman not available: {exc}")
     build_dir = tmp_path / "build"
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     first = _release(private_definition, registry, build_dir)
     doc = json.loads(first.stdout) if first.returncode == 0 else {}
     repository = ImageRef.parse(doc["image"]).repository if doc else ""

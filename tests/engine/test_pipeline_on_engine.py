@@ -19,11 +19,11 @@ from ray_worker_image.errors import PushError
 from ray_worker_image.imagetest import read_report, run_suite
 from ray_worker_image.leaks import certificate_needles, scan_image
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
 from ray_worker_image.rollout import POD_CHECK_SNIPPET
 from ray_worker_image.session import Options, Session
 from ray_worker_image.state import PushRecord, TestRecord
 from ray_worker_image.steps import do_build, do_push
+from tests.refclient import RefClient
 
 from ..conftest import ROOT, Built, isolated_definition
 
@@ -71,14 +71,14 @@ def pushed(built: Built, tested: TestRecord, registry: str) -> Iterator[PushReco
     )
     assert record is not None
     yield record
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     client.delete(ImageRef(registry, record.repository, digest=record.digest))
     for tag in record.tags:
         built.session.engine.remove_image(f"{registry}/{record.repository}:{tag}")
 
 
 def test_push_records_the_registry_digest(pushed: PushRecord, registry: str, built: Built) -> None:
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     for tag in pushed.tags:
         assert client.manifest_digest(ImageRef(registry, pushed.repository, tag)) == pushed.digest
     labels = client.labels(ImageRef(registry, pushed.repository, pushed.tags[0]))
@@ -99,7 +99,7 @@ def test_push_refuses_an_untested_image(built: Built, registry: str, tmp_path: P
     ref = ImageRef(
         registry, built.session.definition.target.repository, built.session.definition.target.tag
     )
-    assert RegistryClient(registry).manifest_digest(ref) is None
+    assert RefClient(registry).manifest_digest(ref) is None
 
 
 def _unique_ca(tmp_path: Path) -> bytes:

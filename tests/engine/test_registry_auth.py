@@ -18,9 +18,10 @@ import requests
 
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import Credentials, RegistryClient
+from ray_worker_image.registry import Credentials
 from ray_worker_image.state import TestRecord
 from ray_worker_image.steps import do_push
+from tests.refclient import RefClient
 
 from ..conftest import Built
 from ..lanes import shared_lock
@@ -102,7 +103,7 @@ def test_push_with_credentials_from_the_environment(
     )
     assert record is not None
     try:
-        client = RegistryClient(auth_registry, Credentials(USER, password))
+        client = RefClient(auth_registry, Credentials(USER, password))
         ref = ImageRef(auth_registry, record.repository, record.tags[0])
         assert client.manifest_digest(ref) == record.digest
         out, err = capfd.readouterr()

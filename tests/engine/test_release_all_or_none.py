@@ -18,11 +18,12 @@ from ray_worker_image import release_supply
 from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.release_plan import plan_release
 from ray_worker_image.release_supply import push_immutable_all
 from ray_worker_image.rollout import ClusterOptions
 from ray_worker_image.supply import sign
+from tests.refclient import RefClient
 
 from ..conftest import ROOT, Builds
 
@@ -44,7 +45,7 @@ def cleanup(
     """Registry manifests the test names, and the local registry-named tags a push made."""
     pushed: list[ImageRef] = []
     yield pushed
-    client = RegistryClient(RegistryAccess(registry))
+    client = RefClient(RegistryAccess(registry))
     for ref in pushed:
         if client.manifest_digest(ref):
             client.delete(ref)
@@ -69,7 +70,7 @@ def _plan(registry: str, tested: list, out: str | None = None):
 
 
 def _tags(registry: str, tested: list) -> dict[str, list[str]]:
-    client = RegistryClient(RegistryAccess(registry))
+    client = RefClient(RegistryAccess(registry))
     repositories = {s.definition.target.repository for s, _b, _t in tested}
     return {repo: sorted(client.tags(repo)) for repo in repositories}
 
@@ -82,7 +83,7 @@ def test_immutable_tags_of_every_variant_first(
     )
     cleanup.extend(ImageRef(r.registry, r.repository, r.tags[0], r.digest) for r in records)
     assert len(records) == len(VARIANTS)
-    client = RegistryClient(RegistryAccess(registry))
+    client = RefClient(RegistryAccess(registry))
     for (s, built, _t), record in zip(tested_variants, records, strict=True):
         target = s.definition.target
         assert record.tags == (target.immutable_tag(built.revision),)

@@ -17,9 +17,9 @@ from ray_worker_image.build import build_image
 from ray_worker_image.definition import load_variant
 from ray_worker_image.inputs import commit_epoch, rfc3339
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
 from ray_worker_image.render import render_context
 from ray_worker_image.session import Options, Session
+from tests.refclient import RefClient
 
 from ..conftest import ROOT, isolated_definition
 
@@ -43,7 +43,7 @@ def test_two_cold_podman_builds_give_one_image_id_and_one_manifest_digest(
         root=ROOT, engine="podman", stand_in=True, stand_in_registry=registry, build_dir=tmp_path
     )
     s = Session(options, definition=definition, engine=podman)
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     repository = f"{definition.target.repository}-pushed"
     ids: list[str] = []
     digests: list[str] = []

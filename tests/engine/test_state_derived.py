@@ -12,7 +12,7 @@ import pytest
 
 from ray_worker_image import engine as engines
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from tests.refclient import RefClient
 
 from .test_cli import _invoke, private_definition  # noqa: F401 - the fixture
 
@@ -43,7 +43,7 @@ def test_build_and_push_are_read_from_the_engine_and_the_registry(
         registry,
     ]
     where = ["--registry", registry]
-    client = RegistryClient(registry)
+    client = RefClient(registry)
     built = _invoke("build", "--engine", engine.name, *common, build_dir=build_dir)
     assert built.returncode == 0, built.stderr[-2000:]
     image_id = built.stdout.strip().splitlines()[-1]

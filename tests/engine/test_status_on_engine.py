@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryClient
+from ray_worker_image.registry import Destination
 from ray_worker_image.steps import do_push
 
 from ..conftest import ROOT, Builds
@@ -82,6 +81,6 @@ def test_following_the_roll_out_advice_makes_the_rows_up_to_date(
         assert table.returncode == 0, table.stderr
         assert table.stdout.count("yes (stand-in)   yes       up to date") == 2, table.stdout
     finally:
-        RegistryClient(registry).delete(ImageRef(registry, record.repository, digest=record.digest))
+        Destination.of(registry).repository(record.repository).delete(record.digest)
         for tag in record.tags:
             session.engine.remove_image(f"{registry}/{record.repository}:{tag}")

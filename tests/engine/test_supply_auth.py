@@ -3,7 +3,7 @@
 Starts Debian's docker-registry with htpasswd auth on 127.0.0.1:5013 (its own throwaway
 storage), pushes a minimal image manifest there, attaches an SBOM, signs, reads both back with
 fresh credentials; wrong or missing credentials fail in one line without the password.
-No engine is needed: the oras-py transport is what is under test.
+No engine is needed: the registry seam (registry/) is what is under test.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ import requests
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image.errors import PushError
-from ray_worker_image.registry import Credentials, RegistryAccess
+from ray_worker_image.registry import Credentials, Destination, RegistryAccess, Repository, content
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
-from ray_worker_image.supply.transport import ArtifactStore
 
 from ..lanes import shared_lock
 
@@ -91,8 +90,8 @@ def auth_registry(
         process.wait(timeout=10)
 
 
-def _store(registry: str, credentials: Credentials | None) -> ArtifactStore:
-    return ArtifactStore(RegistryAccess(registry), credentials, REPOSITORY)
+def _store(registry: str, credentials: Credentials | None) -> Repository:
+    return Destination(RegistryAccess(registry), credentials).repository(REPOSITORY)
 
 
 def test_attach_and_sign_through_basic_auth(auth_registry: str, password: str) -> None:
@@ -102,8 +101,8 @@ def test_attach_and_sign_through_basic_auth(auth_registry: str, password: str) -
     store.push_blob(config, oci.OCI_CONFIG)
     image = {
         "schemaVersion": 2,
-        "mediaType": oci.OCI_MANIFEST,
-        "config": oci.descriptor(oci.OCI_CONFIG, config),
+        "mediaType": content.OCI_MANIFEST,
+        "config": content.descriptor(oci.OCI_CONFIG, config),
         "layers": [],
     }
     digest = store.push_manifest(image, "t1")
@@ -111,7 +110,7 @@ def test_attach_and_sign_through_basic_auth(auth_registry: str, password: str) -
         {"bomFormat": "CycloneDX", "components": [{"name": "nats-py", "version": "2.10.0"}]}
     ).encode()
     attached = artifacts.attach_sbom(store, digest, sbom, filename="sbom.cdx.json")
-    assert attached.fallback_tag == oci.fallback_tag(digest)
+    assert attached.fallback_tag == content.fallback_tag(digest)
     key = ec.generate_private_key(ec.SECP256R1())
     sign.sign_digest(store, digest, key)
 

@@ -29,12 +29,11 @@ from ray_worker_image import supply
 from ray_worker_image.engine import Engine
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess
+from ray_worker_image.registry import Destination, RegistryAccess, Repository, content
 from ray_worker_image.state import PushRecord, TestRecord
 from ray_worker_image.steps import do_push
 from ray_worker_image.supply import artifacts, attest, intoto, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
-from ray_worker_image.supply.transport import ArtifactStore
 from ray_worker_image.supply.verify import run_checks
 
 from ..conftest import ROOT, Built
@@ -60,15 +59,15 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return private, public
 
 
-def _delete_everything(store: ArtifactStore) -> None:
+def _delete_everything(store: Repository) -> None:
     """Every manifest a tag of the test repository holds, and what its indexes list."""
-    for tag in store.client.tags(store.repository):
+    for tag in store.tags():
         found = store.manifest(tag)
         if found is None:
             continue
         for entry in found[1].get("manifests") or []:
             store.delete_manifest(str(entry["digest"]))
-        store.delete_manifest(oci.sha256(found[0]))
+        store.delete_manifest(content.sha256(found[0]))
 
 
 @pytest.fixture
@@ -79,13 +78,13 @@ def released(
     keys: tuple[Path, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[tuple[PushRecord, ArtifactStore, dict[str, object], Path]]:
+) -> Iterator[tuple[PushRecord, Repository, dict[str, object], Path]]:
     """Pushed, then the release hook: SBOM made, attached, written, signed."""
     record = do_push(
         built.session, registry=registry, username=None, skip_tests=False, allow_stand_in=False
     )
     assert record is not None
-    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    store = Destination(RegistryAccess(registry), None).repository(record.repository)
     try:
         monkeypatch.setenv(sign.KEY_ENV, str(keys[0]))
         monkeypatch.setenv(sign.PASSPHRASE_ENV, PASSPHRASE)
@@ -95,8 +94,7 @@ def released(
             s.definition,
             s.engine,
             record,
-            RegistryAccess(registry),
-            None,
+            Destination(RegistryAccess(registry)),
             ca_cert=s.ca_cert,
             out_dir=tmp_path / "out",
         )
@@ -115,25 +113,25 @@ def _locked_nats(built: Built) -> str:
 
 
 def test_sbom_and_signature_pulled_back_by_digest(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
 ) -> None:
     record, _, result, out = released
     # a fresh client, as a user elsewhere would have: only the digest is known
-    store = ArtifactStore(RegistryAccess(registry), None, record.repository)
+    store = Destination(RegistryAccess(registry), None).repository(record.repository)
     assert store.referrers_api(record.digest) is None  # distribution 2.8: no referrers API
     found = artifacts.find_sbom(store, record.digest)
     assert found is not None
     data, source = found
-    assert source.startswith(f"tag {oci.fallback_tag(record.digest)}")
+    assert source.startswith(f"tag {content.fallback_tag(record.digest)}")
     names = packages(parse_sbom(data, "pulled SBOM"))
     assert names["nats-py"] == _locked_nats(built)
     assert "ray" in names and "aiohttp" in names  # the base's packages too
     # the referrer's subject is the image manifest exactly as the registry serves it
-    index = store.manifest(oci.fallback_tag(record.digest))
-    assert index is not None and index[1]["mediaType"] == oci.OCI_INDEX
+    index = store.manifest(content.fallback_tag(record.digest))
+    assert index is not None and index[1]["mediaType"] == content.OCI_INDEX
     (entry,) = index[1]["manifests"]
     sbom_manifest = store.manifest(str(entry["digest"]))
     assert sbom_manifest is not None
@@ -162,7 +160,7 @@ def test_sbom_and_signature_pulled_back_by_digest(
     sbom_statement = attest.find_statement(store, record.digest, intoto.CYCLONEDX, public)
     assert sbom_statement.predicate == json.loads(data)  # the attached SBOM, signed
     stated = attest.find_statement(store, record.digest, intoto.SLSA_PROVENANCE_V1, public)
-    labels = store.client.labels(ImageRef(registry, record.repository, digest=record.digest))
+    labels = store.labels(ImageRef(registry, record.repository, digest=record.digest))
     resolved = {
         d["name"]: d.get("digest")
         for d in stated.predicate["buildDefinition"]["resolvedDependencies"]
@@ -183,7 +181,7 @@ def _invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_image(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -240,7 +238,7 @@ def test_invoke_verify_passes_the_release_and_fails_a_wrong_key_or_unsigned_imag
 
 
 def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_unsigned_sbom(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -261,7 +259,9 @@ def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_uns
     forged = json.dumps(envelope).encode()
     store.push_blob(forged, intoto.DSSE_ENVELOPE)
     manifest = json.loads(original[0])
-    manifest["layers"][0] = dict(manifest["layers"][0], digest=oci.sha256(forged), size=len(forged))
+    manifest["layers"][0] = dict(
+        manifest["layers"][0], digest=content.sha256(forged), size=len(forged)
+    )
     store.push_blob(intoto.layers_config(manifest["layers"]), oci.OCI_CONFIG)
     store.push_manifest(manifest, tag)
     try:
@@ -271,13 +271,13 @@ def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_uns
         assert "envelope signature does not verify" in tampered.stdout
         assert "ok   attestation provenance" in tampered.stdout
     finally:
-        store.put_tag(oci.sha256(original[0]), tag)
+        store.put_tag(content.sha256(original[0]), tag)
     s = built.session
     other = ImageRef(registry, record.repository, "other")
     s.engine.tag(built.image.base.pinned, other)
     try:
         s.engine.push(other, auth=None, on_line=lambda _l: None, access=RegistryAccess(registry))
-        other_digest = store.client.manifest_digest(other)
+        other_digest = store.manifest_digest(other)
         assert other_digest and other_digest != record.digest
         private = sign.load_private_key(
             {sign.KEY_ENV: str(keys[0]), sign.PASSPHRASE_ENV: PASSPHRASE}
@@ -289,7 +289,7 @@ def test_verify_refuses_a_tampered_envelope_another_digests_statement_and_an_uns
         assert "ok   signature" in copied.stdout
         assert "a https://cyclonedx.org/bom statement about another digest" in copied.stdout
         assert "FAIL attestation provenance" in copied.stdout
-        store.delete_manifest(oci.sha256(original[0]))  # drops the copied tag, not the original
+        store.delete_manifest(content.sha256(original[0]))  # drops the copied tag, not the original
         store.push_manifest(json.loads(original[0]), tag)
         artifacts.attach_sbom(
             store, other_digest, json.dumps(SBOM_OF_OTHER).encode(), filename="sbom.cdx.json"
@@ -353,7 +353,7 @@ def cosign_verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_cosign_verifies_our_attestations_and_we_read_cosigns(
     cosign_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -395,7 +395,7 @@ def test_cosign_verifies_our_attestations_and_we_read_cosigns(
 
 def _cosigns_own_statements_and_keys(
     cosign_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -453,7 +453,7 @@ def _cosigns_own_statements_and_keys(
 
 
 def test_signing_errors_never_show_the_passphrase_or_key(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
 ) -> None:
@@ -473,7 +473,7 @@ def test_signing_errors_never_show_the_passphrase_or_key(
 
 
 def test_signing_again_adds_no_layer_and_another_key_adds_one(
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     keys: tuple[Path, Path],
     registry: str,
     tmp_path: Path,
@@ -577,7 +577,7 @@ def policy_verifier(podman_only: None, tmp_path_factory: pytest.TempPathFactory)
 
 def test_policy_requires_the_signature(
     policy_verifier: str,
-    released: tuple[PushRecord, ArtifactStore, dict[str, object], Path],
+    released: tuple[PushRecord, Repository, dict[str, object], Path],
     built: Built,
     keys: tuple[Path, Path],
     registry: str,
@@ -639,7 +639,7 @@ def test_policy_requires_the_signature(
         by_tag = pull(f"{scope}:{record.tags[0]}")
         assert by_tag.returncode == 0, by_tag.stderr
         # the real signature copied onto the moved tag's digest does not make it pass
-        moved_digest = store.client.manifest_digest(moved)
+        moved_digest = store.manifest_digest(moved)
         assert moved_digest and moved_digest != record.digest
         sig = store.manifest(oci.signature_tag(record.digest))
         assert sig is not None
@@ -683,13 +683,13 @@ def test_invoke_release_attaches_writes_and_signs_then_verify_passes(
         },
     )
     document = json.loads(result.stdout) if result.returncode == 0 else {}
-    store = ArtifactStore(RegistryAccess(registry), None, raw["target"]["repository"])
+    store = Destination(RegistryAccess(registry), None).repository(raw["target"]["repository"])
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert PASSPHRASE not in result.stdout + result.stderr
         digest = document["digest"]
         assert document["supply"]["signature"] == oci.signature_tag(digest)
-        assert document["supply"]["sbom"]["fallback_tag"] == oci.fallback_tag(digest)
+        assert document["supply"]["sbom"]["fallback_tag"] == content.fallback_tag(digest)
         shipped = out / f"sbom-{document['variant']}.cdx.json"
         assert document["supply"]["sbom"]["path"] == str(shipped)
         found = artifacts.find_sbom(store, digest)

@@ -22,9 +22,9 @@ import yaml
 from ray_worker_image.definition import load_variant
 from ray_worker_image.lock import parse_lock
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import Destination, RegistryAccess
 from ray_worker_image.supply.artifacts import remove_attachments
-from ray_worker_image.supply.transport import ArtifactStore
+from tests.refclient import RefClient
 
 from ..conftest import ROOT
 
@@ -101,9 +101,9 @@ def released(engine, registry: str, private_definition: Path, tmp_path: Path) ->
     finally:
         if document:
             ref = ImageRef.parse(document["image"])
-            store = ArtifactStore(RegistryAccess(registry), None, ref.repository)
+            store = Destination(RegistryAccess(registry), None).repository(ref.repository)
             remove_attachments(store, document["digest"])  # the SBOM (and signature) it attached
-            RegistryClient(registry).delete(ref.with_digest(document["digest"]))
+            RefClient(registry).delete(ref.with_digest(document["digest"]))
             for tag in document["tags"]:
                 engine.remove_image(tag)
             engine.remove_image(document["image_id"])
@@ -120,7 +120,7 @@ def test_release_of_the_py311_variant_ends_with_a_tested_image(
     assert doc["image"].endswith(f":{VARIANT}-nats")
     assert any(tag.split(":")[-1].startswith(f"{VARIANT}-nats-g") for tag in doc["tags"])
     ref = ImageRef.parse(doc["image"])
-    assert RegistryClient(registry).manifest_digest(ref) == doc["digest"]
+    assert RefClient(registry).manifest_digest(ref) == doc["digest"]
 
     # What the issue asks of the image, checked here directly (besides the in-image suite).
     variant = load_variant(root=ROOT, variant=VARIANT)

@@ -30,8 +30,9 @@ from ray_worker_image.build import git_revision, local_tags
 from ray_worker_image.context import context_tar
 from ray_worker_image.definition import load_definition
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import RegistryAccess
 from ray_worker_image.state import StateStore, TestRecord
+from tests.refclient import RefClient
 
 from ..conftest import ROOT
 
@@ -143,7 +144,7 @@ class TinyImage:
         return ["push", "--engine", self.engine.name, "--registry", registry, *extra]
 
     def tag_list(self, access: RegistryAccess, credentials=None) -> list[str]:
-        return RegistryClient(access, credentials).tags(self.repository)
+        return RefClient(access, credentials).tags(self.repository)
 
 
 def build_tiny(

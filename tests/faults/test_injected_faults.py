@@ -1,8 +1,8 @@
 """Transient faults are retried, permanent ones are not (issue 12, item 4).
 
 A fault-injecting proxy (tests/faults/proxy.py) sits on loopback in front of a real
-docker-registry. Registry calls go through RegistryClient; pushes go through `invoke
-push` on each engine. Counts and times are bounded and asserted.
+docker-registry. Registry calls go through the registry seam (a Repository); pushes go
+through `invoke push` on each engine. Counts and times are bounded and asserted.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import requests
 
 from ray_worker_image.errors import PushError
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import ATTEMPTS, MAX_RETRY_SECONDS, RegistryAccess, RegistryClient
+from ray_worker_image.registry import ATTEMPTS, MAX_RETRY_SECONDS, RegistryAccess
+from tests.refclient import RefClient
 
 from .conftest import Registry, TinyImage, invoke, one_line_error
 from .proxy import FaultProxy, Rule
@@ -84,7 +85,7 @@ def test_resets_429_and_5xx_are_retried_honouring_retry_after(
     ]
     with FaultProxy(own_registry.address, rules) as proxy:
         started = time.monotonic()
-        assert RegistryClient(proxy.address).manifest_digest(ref(proxy.address)) == stored
+        assert RefClient(proxy.address).manifest_digest(ref(proxy.address)) == stored
         elapsed = time.monotonic() - started
     assert proxy.count("HEAD", MANIFEST) == 5 == ATTEMPTS  # 4 faults, then the answer
     assert 2.0 <= elapsed < 10, elapsed  # Retry-After: 2 was waited, the rest is backoff
@@ -94,7 +95,7 @@ def test_5xx_forever_gives_up_bounded(own_registry: Registry, stored: str) -> No
     with FaultProxy(own_registry.address, [Rule("*", MANIFEST, status=502, times=99)]) as proxy:
         started = time.monotonic()
         with pytest.raises(PushError, match="HTTP 502") as info:
-            RegistryClient(proxy.address).manifest_digest(ref(proxy.address))
+            RefClient(proxy.address).manifest_digest(ref(proxy.address))
         elapsed = time.monotonic() - started
     assert "\n" not in str(info.value) and f"tried {ATTEMPTS} times" in str(info.value)
     assert proxy.count("HEAD", MANIFEST) == ATTEMPTS
@@ -117,7 +118,7 @@ def test_permanent_answers_fail_at_once(
     with FaultProxy(own_registry.address, [rule]) as proxy:
         started = time.monotonic()
         with pytest.raises(PushError, match=expected) as info:
-            RegistryClient(proxy.address).manifest_digest(ref(proxy.address))
+            RefClient(proxy.address).manifest_digest(ref(proxy.address))
     assert "\n" not in str(info.value)
     assert proxy.count("HEAD", MANIFEST) == 1  # not retried
     assert time.monotonic() - started < 2
@@ -125,7 +126,7 @@ def test_permanent_answers_fail_at_once(
 
 def test_404_is_an_absent_tag_at_once(own_registry: Registry, stored: str) -> None:
     with FaultProxy(own_registry.address) as proxy:
-        assert RegistryClient(proxy.address).manifest_digest(ref(proxy.address, "nope")) is None
+        assert RefClient(proxy.address).manifest_digest(ref(proxy.address, "nope")) is None
     assert proxy.count("HEAD", MANIFEST) == 1
 
 
@@ -140,7 +141,7 @@ def test_missing_docker_content_digest_is_computed_from_the_bytes(
             timeout=5,
         )
         assert head.status_code == 200 and "Docker-Content-Digest" not in head.headers
-        assert RegistryClient(proxy.address).manifest_digest(ref(proxy.address)) == stored
+        assert RefClient(proxy.address).manifest_digest(ref(proxy.address)) == stored
 
 
 # -- pushes through the engines ---------------------------------------------------------
@@ -182,4 +183,4 @@ def test_push_permanent_fault_fails_at_once(
 
 
 def test_tag_list_of_a_missing_repository_is_empty(own_registry: Registry, tmp_path: Path) -> None:
-    assert RegistryClient(own_registry.address).tags("faults/none") == []
+    assert RefClient(own_registry.address).tags("faults/none") == []

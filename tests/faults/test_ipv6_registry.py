@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image import engine as engines
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import RegistryAccess
+from tests.refclient import RefClient
 
 from .conftest import Registry, TinyImage, invoke, one_line_error
 
@@ -45,7 +46,7 @@ def ipv6_registry(tmp_path: Path) -> Iterator[Registry]:
 def test_the_tool_talks_to_a_bracketed_ipv6_registry(ipv6_registry: Registry) -> None:
     access = RegistryAccess(ipv6_registry.address)
     assert access.loopback and access.scheme == "http"
-    client = RegistryClient(access)
+    client = RefClient(access)
     assert client.ping()
     client.check()
     assert client.tags("faults/none") == []

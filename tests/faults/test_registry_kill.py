@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, RegistryClient
+from ray_worker_image.registry import RegistryAccess
+from tests.refclient import RefClient
 
 from .conftest import (
     INVOKE,
@@ -75,7 +76,7 @@ def test_registry_killed_mid_upload_fails_in_one_line_and_rerun_succeeds(
         assert rerun.returncode == 0, rerun.stderr[-2000:]
         tags = sorted(t.rsplit(":", 1)[1] for t in image.tags)
         assert image.tag_list(access) == tags
-        client = RegistryClient(access)
+        client = RefClient(access)
         digests = {
             client.manifest_digest(ImageRef(access.registry, image.repository, t)) for t in tags
         }

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.records import BASE_DIGEST, BASE_NAME, REVISION
+from ray_worker_image.registry import content
 from ray_worker_image.render import (
     BUILD_LOCK_FILE_SHA,
     DEFINITION_SHA,
@@ -46,7 +47,7 @@ LABELS = {
 
 
 class _Store:
-    """The part of ArtifactStore the attestation code uses, in memory."""
+    """The part of a registry Repository the attestation code uses, in memory."""
 
     def __init__(self) -> None:
         self.access = dataclasses.make_dataclass("Access", ["registry"])("127.0.0.1:5000")
@@ -63,22 +64,28 @@ class _Store:
         return self.blobs[digest]
 
     def push_blob(self, data: bytes, media_type: str) -> dict[str, Any]:
-        self.blobs[oci.sha256(data)] = data
-        return oci.descriptor(media_type, data)
+        self.blobs[content.sha256(data)] = data
+        return content.descriptor(media_type, data)
 
     def push_manifest(self, document: dict[str, Any], reference: str | None = None) -> str:
-        body = oci.canonical(document)
-        self.manifests[oci.sha256(body)] = body
+        body = content.canonical(document)
+        self.manifests[content.sha256(body)] = body
         if reference:
             self.manifests[reference] = body
-        return oci.sha256(body)
+        return content.sha256(body)
 
     def put_tag(self, digest: str, tag: str) -> None:
         self.manifests[tag] = self.manifests[digest]
 
-    def delete_manifest(self, digest: str) -> None:
-        for name in [n for n, body in self.manifests.items() if oci.sha256(body) == digest]:
+    def delete_manifest(self, digest: str) -> bool:
+        names = [n for n, body in self.manifests.items() if content.sha256(body) == digest]
+        for name in names:
             del self.manifests[name]
+        return bool(names)
+
+    def manifest_digest(self, reference: str) -> str | None:
+        found = self.manifests.get(reference)
+        return None if found is None else content.sha256(found)
 
     def referrers_api(self, digest: str) -> dict[str, Any] | None:
         return self.index
@@ -177,7 +184,7 @@ def test_attesting_again_replaces_this_keys_layers_and_keeps_others() -> None:
     # a failed release puts the earlier manifest back: the other key's attestation stays
     attest.restore(store, DIGEST, second)  # type: ignore[arg-type]
     restored = store.manifest(second.tag)
-    assert restored is not None and oci.sha256(restored[0]) == first.manifest_digest
+    assert restored is not None and content.sha256(restored[0]) == first.manifest_digest
     attest.find_statement(store, DIGEST, intoto.CYCLONEDX, other.public_key())  # type: ignore[arg-type]
 
 
@@ -194,7 +201,7 @@ def _tamper(store: _Store, tag: str, index: int, envelope: bytes) -> None:
     assert found is not None
     manifest = found[1]
     store.push_blob(envelope, intoto.DSSE_ENVELOPE)
-    layer = dict(manifest["layers"][index], digest=oci.sha256(envelope), size=len(envelope))
+    layer = dict(manifest["layers"][index], digest=content.sha256(envelope), size=len(envelope))
     manifest["layers"][index] = layer
     store.push_manifest(manifest, tag)
 
@@ -339,13 +346,13 @@ def _bundle_store(content: dict[str, Any]) -> _Store:
     data = json.dumps(content).encode()
     store.push_blob(data, bundle.BUNDLE_V03)
     manifest = {
-        "schemaVersion": 2, "mediaType": oci.OCI_MANIFEST, "artifactType": bundle.BUNDLE_V03,
-        "config": oci.descriptor(oci.EMPTY_CONFIG, oci.EMPTY_JSON),
-        "layers": [oci.descriptor(bundle.BUNDLE_V03, data)],
-        "subject": oci.subject_descriptor(oci.OCI_MANIFEST, DIGEST, 19),
+        "schemaVersion": 2, "mediaType": content.OCI_MANIFEST, "artifactType": bundle.BUNDLE_V03,
+        "config": content.descriptor(oci.EMPTY_CONFIG, oci.EMPTY_JSON),
+        "layers": [content.descriptor(bundle.BUNDLE_V03, data)],
+        "subject": content.subject_descriptor(content.OCI_MANIFEST, DIGEST, 19),
     }  # fmt: skip
     digest = store.push_manifest(manifest)
-    store.index = {"manifests": [{"mediaType": oci.OCI_MANIFEST, "digest": digest, "size": 1,
+    store.index = {"manifests": [{"mediaType": content.OCI_MANIFEST, "digest": digest, "size": 1,
                                   "artifactType": bundle.BUNDLE_V03}]}  # fmt: skip
     return store
 
@@ -396,15 +403,17 @@ def test_a_release_taken_back_restores_the_earlier_att_manifest(
     before = attest.attest_digest(store, DIGEST, theirs, _statements()[:1])  # type: ignore[arg-type]
     part = {"attestations": supply.attestations_part(
         attest.attest_digest(store, DIGEST, mine, _statements()))}  # type: ignore[arg-type]  # fmt: skip
-    monkeypatch.setattr(release_supply, "ArtifactStore", lambda *_a, **_k: store)
     session = SimpleNamespace(variant="v", build_dir=tmp_path, registry_access=lambda _r: None)
     plan = SimpleNamespace(
-        registry="127.0.0.1:5000", credentials=None, out=None, sessions=[session]
+        registry="127.0.0.1:5000",
+        destination=SimpleNamespace(repository=lambda _name: store),
+        out=None,
+        sessions=[session],
     )
     record = SimpleNamespace(repository="swe-fleet/ray", digest=DIGEST)
     release_supply._take_back_supply(plan, session, record, part)  # type: ignore[arg-type]
     found = store.manifest(intoto.attestation_tag(DIGEST))
-    assert found is not None and oci.sha256(found[0]) == before.manifest_digest
+    assert found is not None and content.sha256(found[0]) == before.manifest_digest
     attest.find_statement(store, DIGEST, intoto.CYCLONEDX, theirs.public_key())  # type: ignore[arg-type]
     with pytest.raises(PipelineError):
         attest.find_statement(store, DIGEST, intoto.SLSA_PROVENANCE_V1, mine.public_key())  # type: ignore[arg-type]
@@ -418,11 +427,11 @@ def test_no_provenance_is_stated_for_an_image_built_from_other_files() -> None:
     definition = load_definition(ROOT / "images/ray-swe-fleet/image.yaml", ROOT).variants[0]
     store = _Store()
     current = provenance_labels(definition)
-    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: dict(current))  # type: ignore[attr-defined]
+    store.labels = lambda _ref: dict(current)  # type: ignore[attr-defined]
     record = SimpleNamespace(digest=DIGEST)
     assert supply._provenance_labels(store, definition, record) == current  # type: ignore[arg-type]
     stale = dict(current, **{LOCK_FILE_SHA: "sha256:" + "99" * 32})
-    store.client = dataclasses.make_dataclass("Client", ["labels"])(lambda _ref: stale)  # type: ignore[attr-defined]
+    store.labels = lambda _ref: stale  # type: ignore[attr-defined]
     with pytest.raises(PipelineError) as caught:
         supply._provenance_labels(store, definition, record)  # type: ignore[arg-type]
     message = str(caught.value)

@@ -67,9 +67,9 @@ def test_every_third_party_import_is_a_declared_dependency() -> None:
 def test_a_missing_dependency_is_found(tmp_path: Path) -> None:
     """The check itself: drop one dependency from a copy of pyproject.toml."""
     text = (ROOT / "pyproject.toml").read_text("utf-8")
-    (tmp_path / "pyproject.toml").write_text(text.replace('"oras>=', '"not-oras>='))
+    (tmp_path / "pyproject.toml").write_text(text.replace('"tenacity>=', '"not-tenacity>='))
     problems = missing(third_party_imports(SRC), declared(tmp_path / "pyproject.toml"))
-    assert [p.split(" ")[0] for p in problems] == ["oras"]
+    assert [p.split(" ")[0] for p in problems] == ["tenacity"]
 
 
 def test_the_package_never_imports_its_command_layer() -> None:

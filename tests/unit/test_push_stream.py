@@ -10,12 +10,12 @@ from typing import Any, ClassVar
 
 import pytest
 
-from ray_worker_image import push as push_module
 from ray_worker_image.engine import DockerEngine, PodmanEngine, explain_push_failure, push_failure
 from ray_worker_image.errors import EngineError, PipelineError, PushError
 from ray_worker_image.push import PushPlan, push_image
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryAccess, retry_after_seconds
+from ray_worker_image.registry import Destination, RegistryAccess
+from ray_worker_image.registry.transport import retry_after_seconds
 
 OLD = "sha256:" + "0" * 64
 NEW = "sha256:" + "1" * 64
@@ -108,7 +108,8 @@ def _plan() -> PushPlan:
 def registry(monkeypatch: pytest.MonkeyPatch) -> type[_Registry]:
     _Registry.served = {}
     _Registry.configs = {}
-    monkeypatch.setattr(push_module, "RegistryClient", _Registry)
+    # the boundary: every repository the push asks for is this in-memory one
+    monkeypatch.setattr(Destination, "repository", lambda self, name: _Registry(self.access))
     return _Registry
 
 
@@ -149,7 +150,7 @@ def test_immutable_first_floating_last_and_digest_from_this_push(registry, cls) 
         def manifest_digest(self, ref: ImageRef) -> str | None:
             return NEW if engine._client.api.pushed.count(str(ref)) else OLD
 
-    push_module.RegistryClient = Moving  # type: ignore[misc,assignment]
+    Destination.repository = lambda self, name: Moving(self.access)  # type: ignore[method-assign]
     Moving.configs = {"2.49.2-nats-gabc": IMAGE_ID}
     engine = _engine(cls, [_ok(NEW, "2.49.2-nats-gabc"), _ok(NEW, "2.49.2-nats")])
     record = push_image(engine, _plan(), None)

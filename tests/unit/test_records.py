@@ -94,15 +94,20 @@ def test_no_image_anywhere_says_run_build() -> None:
 
 
 class _Registry:
+    """Stands in for a Destination and its repository (the HTTP boundary, in memory)."""
+
     registry = "127.0.0.1:5000"
 
     def __init__(self, tags: dict[str, str], config: str) -> None:
         self.served, self.config = tags, config
 
+    def repository(self, _name: str) -> _Registry:
+        return self
+
     def manifest_digest(self, ref: ImageRef) -> str | None:
         return self.served.get(ref.tag or "")
 
-    def config_digest(self, ref: ImageRef) -> str | None:
+    def config_digest(self, ref: ImageRef | str) -> str | None:
         return self.config
 
 

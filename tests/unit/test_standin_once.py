@@ -14,6 +14,7 @@ import pytest
 
 from ray_worker_image import standin
 from ray_worker_image.definition import load_variant
+from ray_worker_image.registry import Destination
 
 from ..conftest import ROOT
 
@@ -30,6 +31,10 @@ class _Registry:
 
     def ping(self) -> bool:
         return True
+
+    @property
+    def access(self) -> Any:
+        return Destination.of(self.registry).access
 
     def labels(self, ref: Any) -> dict[str, str]:
         return dict(self.labels_of.get(str(ref), {}))
@@ -59,7 +64,7 @@ class _Engine:
 @pytest.fixture
 def stubbed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _Registry.labels_of = {}
-    monkeypatch.setattr(standin, "RegistryClient", _Registry)
+    monkeypatch.setattr(Destination, "repository", lambda self, name: _Registry(self.registry))
     monkeypatch.setattr(standin, "_mmdebstrap", lambda target, suite: target.write_bytes(b"fs"))
     monkeypatch.setattr(standin, "check_image", lambda engine, image, expected: [])
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the lock file lives in the temp folder

@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
+from ray_worker_image.registry import content
 from ray_worker_image.supply import oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom, sbom_lock, script
 from ray_worker_image.supply.verify import label_checks
@@ -23,46 +24,53 @@ PASSPHRASE = "correct horse battery staple"
 
 
 def test_sbom_manifest_refers_to_its_subject() -> None:
-    subject = oci.subject_descriptor(oci.OCI_MANIFEST, DIGEST, 1234)
+    subject = content.subject_descriptor(content.OCI_MANIFEST, DIGEST, 1234)
     sbom = b'{"bomFormat":"CycloneDX"}'
     manifest = oci.sbom_manifest(subject, sbom, filename="sbom.json", annotations={"a": "b"})
     assert manifest["artifactType"] == "application/vnd.cyclonedx+json"
-    assert manifest["subject"] == {"mediaType": oci.OCI_MANIFEST, "digest": DIGEST, "size": 1234}
+    assert manifest["subject"] == {
+        "mediaType": content.OCI_MANIFEST,
+        "digest": DIGEST,
+        "size": 1234,
+    }
     assert manifest["config"] == {
         "mediaType": "application/vnd.oci.empty.v1+json",
         "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
         "size": 2,
     }
     (layer,) = manifest["layers"]
-    assert layer["digest"] == oci.sha256(sbom) and layer["size"] == len(sbom)
+    assert layer["digest"] == content.sha256(sbom) and layer["size"] == len(sbom)
     assert layer["annotations"] == {"org.opencontainers.image.title": "sbom.json"}
 
 
 def test_fallback_and_signature_tags() -> None:
-    assert oci.fallback_tag(DIGEST) == "sha256-" + "ab" * 32
+    assert content.fallback_tag(DIGEST) == "sha256-" + "ab" * 32
     assert oci.signature_tag(DIGEST) == "sha256-" + "ab" * 32 + ".sig"
     with pytest.raises(ValueError, match="not a sha256 digest"):
-        oci.fallback_tag("sha256:xyz")
+        content.fallback_tag("sha256:xyz")
 
 
 def test_referrers_index_appends_once_and_keeps_others() -> None:
     manifest = oci.sbom_manifest(
-        oci.subject_descriptor(oci.OCI_MANIFEST, DIGEST, 1), b"{}", filename="f", annotations={}
+        content.subject_descriptor(content.OCI_MANIFEST, DIGEST, 1),
+        b"{}",
+        filename="f",
+        annotations={},
     )
-    entry = oci.referrer_descriptor(oci.canonical(manifest), manifest)
+    entry = content.referrer_descriptor(content.canonical(manifest), manifest)
     assert entry["artifactType"] == oci.CYCLONEDX_JSON
-    other = {"mediaType": oci.OCI_MANIFEST, "digest": OTHER, "size": 3, "artifactType": "x/y"}
-    index = oci.referrers_index({"manifests": [other]}, entry)
-    assert index["mediaType"] == oci.OCI_INDEX and index["manifests"] == [other, entry]
-    again = oci.referrers_index(index, entry)
+    other = {"mediaType": content.OCI_MANIFEST, "digest": OTHER, "size": 3, "artifactType": "x/y"}
+    index = content.referrers_index({"manifests": [other]}, entry)
+    assert index["mediaType"] == content.OCI_INDEX and index["manifests"] == [other, entry]
+    again = content.referrers_index(index, entry)
     assert again["manifests"] == [other, entry]
-    assert oci.referrers_of(again, oci.CYCLONEDX_JSON) == [entry]
-    assert oci.referrers_index(None, entry)["manifests"] == [entry]
+    assert content.referrers_of(again, oci.CYCLONEDX_JSON) == [entry]
+    assert content.referrers_index(None, entry)["manifests"] == [entry]
 
 
 def test_referrer_without_artifact_type_takes_the_config_media_type() -> None:
-    manifest = {"mediaType": oci.OCI_MANIFEST, "config": {"mediaType": "a/b"}, "layers": []}
-    assert oci.referrer_descriptor(b"x", manifest)["artifactType"] == "a/b"
+    manifest = {"mediaType": content.OCI_MANIFEST, "config": {"mediaType": "a/b"}, "layers": []}
+    assert content.referrer_descriptor(b"x", manifest)["artifactType"] == "a/b"
 
 
 def test_payload_is_cosigns_simple_signing_shape() -> None:
@@ -87,7 +95,7 @@ def test_signature_manifest_carries_the_signature_annotation() -> None:
     manifest = oci.signature_manifest(payload, "c2ln")
     (layer,) = manifest["layers"]
     assert layer["mediaType"] == "application/vnd.dev.cosign.simplesigning.v1+json"
-    assert layer["digest"] == oci.sha256(payload)
+    assert layer["digest"] == content.sha256(payload)
     assert layer["annotations"] == {"dev.cosignproject.cosign/signature": "c2ln"}
     assert manifest["config"]["mediaType"] == oci.OCI_CONFIG
 
@@ -324,7 +332,7 @@ def _assert_no_material(message: str, pem_files: list[Path]) -> None:
 
 
 class _Store:
-    """The part of ArtifactStore sign_digest uses, in memory (blobs by digest, manifests by
+    """The part of a registry Repository sign_digest uses, in memory (blobs by digest, manifests by
     tag or digest); the real registry is exercised in tests/engine/test_supply_chain.py."""
 
     def __init__(self) -> None:
@@ -336,20 +344,20 @@ class _Store:
 
     def manifest(self, reference: str) -> tuple[bytes, dict[str, object]] | None:
         found = self.manifests.get(reference)
-        return None if found is None else (oci.canonical(found), found)
+        return None if found is None else (content.canonical(found), found)
 
     def blob(self, digest: str) -> bytes:
         return self.blobs[digest]
 
     def push_blob(self, data: bytes, media_type: str) -> dict[str, object]:
-        self.blobs[oci.sha256(data)] = data
-        return oci.descriptor(media_type, data)
+        self.blobs[content.sha256(data)] = data
+        return content.descriptor(media_type, data)
 
     def push_manifest(self, document: dict[str, object], reference: str | None = None) -> str:
         assert reference
-        self.manifests[reference] = json.loads(oci.canonical(document))
+        self.manifests[reference] = json.loads(content.canonical(document))
         self.manifest_pushes += 1
-        return oci.sha256(oci.canonical(document))
+        return content.sha256(content.canonical(document))
 
 
 def test_signing_twice_with_one_key_adds_no_second_layer() -> None:

@@ -24,7 +24,7 @@ from .. import console
 from ..errors import CheckFailed, UsageError
 from ..patching import LABEL_TIMEOUT, label_reader
 from ..records import pushed_refs
-from ..registry import Credentials, RegistryClient
+from ..registry import Credentials, Destination
 from ..session import Session
 from . import fleet
 from .rows import UP_TO_DATE, Facts, Result, Row, rows
@@ -41,14 +41,10 @@ def release_ref(s: Session, registry: str, credentials: Credentials | None) -> s
     absent (404). Raises PipelineError (RegistryUnavailable: exit 3) when the registry fails.
     """
     floating, immutable = pushed_refs(s.definition, registry, s.revision())
-    client = RegistryClient(
-        s.registry_access(registry),
-        credentials,
-        timeout=LABEL_TIMEOUT,
-        attempts=1,
-        max_retry_seconds=LABEL_TIMEOUT,
+    destination = Destination(
+        s.registry_access(registry), credentials, timeout=LABEL_TIMEOUT, attempts=1
     )
-    digest = client.manifest_digest(immutable)
+    digest = destination.repository(immutable.repository).manifest_digest(immutable)
     return None if digest is None else str(floating.with_digest(digest))
 
 

@@ -1,7 +1,7 @@
 """Supply chain: an SBOM attached to every pushed digest, and a cosign-compatible signature.
 
 - :mod:`.oci`: pure shapes (descriptors, SBOM manifest, referrers index, signing payload);
-- :mod:`.transport`: the registry seam for artifacts (oras-py, timeouts, one-line errors);
+- the registry requests go through the registry seam (:mod:`..registry`: repositories, referrers);
 - :mod:`.sbom`: ``cyclonedx-py environment`` in a throwaway container of the image;
 - :mod:`.artifacts`: attach an SBOM as a referrer (API or tag-schema fallback), find it;
 - :mod:`.sign`: keys from the environment, sign and verify ``sha256-<hex>.sig``;
@@ -25,13 +25,11 @@ from .. import console
 from ..definition import ImageDefinition
 from ..engine import Engine
 from ..errors import PipelineError
-from ..refs import ImageRef
-from ..registry import Credentials, RegistryAccess
+from ..registry import Destination, Repository
 from ..render import provenance_labels
 from ..state import PushRecord
 from . import artifacts, attest, intoto, oci, provenance, sign
 from .sbom import generate_sbom, parse_sbom, sbom_filename, sbom_lock
-from .transport import ArtifactStore
 
 
 def signing_key_configured() -> bool:
@@ -53,8 +51,7 @@ def after_push(
     definition: ImageDefinition,
     engine: Engine,
     pushed: PushRecord,
-    access: RegistryAccess,
-    credentials: Credentials | None,
+    destination: Destination,
     *,
     ca_cert: Path | None,
     out_dir: Path | None,
@@ -69,7 +66,7 @@ def after_push(
     (``require_signature``: an error, before anything is made). Raises PipelineError.
     """
     key = sign.load_private_key() if require_signature or signing_key_configured() else None
-    store = ArtifactStore(access, credentials, pushed.repository)
+    store = destination.repository(pushed.repository)
     store.check()
     labels = _provenance_labels(store, definition, pushed) if key is not None else {}
     sbom, data = _attach_sbom(store, definition, engine, pushed, ca_cert, out_dir)
@@ -94,13 +91,11 @@ def attestations_part(attested: attest.Attested) -> dict[str, Any]:
 
 
 def _provenance_labels(
-    store: ArtifactStore, definition: ImageDefinition, pushed: PushRecord
+    store: Repository, definition: ImageDefinition, pushed: PushRecord
 ) -> dict[str, str]:
     """The pushed image's labels, checked to state the work tree's lock and definition
     digests (the provenance is made from them). Raises PipelineError (one line)."""
-    labels = store.client.labels(
-        ImageRef(store.access.registry, store.repository, digest=pushed.digest)
-    )
+    labels = store.labels(pushed.digest)
     for label, value in provenance_labels(definition).items():
         if labels.get(label) != value:
             raise PipelineError(
@@ -112,7 +107,7 @@ def _provenance_labels(
 
 
 def _attest(
-    store: ArtifactStore,
+    store: Repository,
     definition: ImageDefinition,
     engine: Engine,
     pushed: PushRecord,
@@ -150,8 +145,7 @@ def complete_released(
     definition: ImageDefinition,
     engine: Engine,
     pushed: PushRecord,
-    access: RegistryAccess,
-    credentials: Credentials | None,
+    destination: Destination,
     *,
     ca_cert: Path | None,
     out_dir: Path | None,
@@ -165,7 +159,7 @@ def complete_released(
     Returns (the document's ``supply`` part, what was done). Raises PipelineError.
     """
     key = sign.load_private_key() if signing_key_configured() else None
-    store = ArtifactStore(access, credentials, pushed.repository)
+    store = destination.repository(pushed.repository)
     done: list[str] = []
     filename = sbom_filename(definition.variant)
     sbom: dict[str, Any] | None = None
@@ -200,7 +194,7 @@ def complete_released(
     return {"sbom": sbom, "signature": signature, "attestations": attestations}, done
 
 
-def _attested(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateKey) -> bool:
+def _attested(store: Repository, digest: str, key: ec.EllipticCurvePrivateKey) -> bool:
     """Both attestations of ``digest`` are there, signed by ``key``."""
     try:
         for predicate_type in (intoto.CYCLONEDX, intoto.SLSA_PROVENANCE_V1):
@@ -211,7 +205,7 @@ def _attested(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateKey
 
 
 def _attach_sbom(
-    store: ArtifactStore,
+    store: Repository,
     definition: ImageDefinition,
     engine: Engine,
     pushed: PushRecord,

@@ -3,7 +3,8 @@
 Each attestation is an in-toto Statement v1 (:func:`.intoto.statement`) about the digest,
 in a DSSE envelope signed with the release key (ECDSA P-256 over the DSSE PAE, as cosign
 ``attest --key`` signs), one layer of the manifest tagged ``sha256-<hex>.att``; cosign's
-``verify-attestation --key`` reads exactly that. Written through :class:`.ArtifactStore`.
+``verify-attestation --key`` reads exactly that. Written through a registry
+:class:`..registry.Repository`.
 
 The ``.att`` manifest is shared by every attestation of the digest (other keys', other
 predicate types): :func:`attest_digest` keeps those layers, replaces only this key's layer
@@ -20,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import console
 from ..errors import PipelineError, PushError
+from ..registry import Repository, content
 from . import intoto, oci, sign
-from .transport import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def open_envelope(
         return None, str(exc)
 
 
-def _layers(store: ArtifactStore, digest: str) -> tuple[str | None, list[dict[str, Any]]]:
+def _layers(store: Repository, digest: str) -> tuple[str | None, list[dict[str, Any]]]:
     found = store.manifest(intoto.attestation_tag(digest))
     if found is None:
         return None, []
@@ -70,11 +71,11 @@ def _layers(store: ArtifactStore, digest: str) -> tuple[str | None, list[dict[st
         for layer in found[1].get("layers") or []
         if isinstance(layer, dict) and layer.get("mediaType") == intoto.DSSE_ENVELOPE
     ]
-    return oci.sha256(found[0]), layers
+    return content.sha256(found[0]), layers
 
 
 def attest_digest(
-    store: ArtifactStore,
+    store: Repository,
     digest: str,
     key: ec.EllipticCurvePrivateKey,
     statements: list[tuple[str, dict[str, Any]]],
@@ -85,7 +86,7 @@ def attest_digest(
     layers of the same predicate types are replaced; every other layer is kept. Raises
     PushError (one line) when the image is not in the repository.
     """
-    if store.manifest(oci.check_digest(digest)) is None:
+    if store.manifest(content.check_digest(digest)) is None:
         raise PushError(f"{sign.docker_reference(store)}@{digest} does not exist; push it first")
     tag = intoto.attestation_tag(digest)
     previous, existing = _layers(store, digest)
@@ -113,7 +114,7 @@ def attest_digest(
     return Attested(tag, written, previous)
 
 
-def restore(store: ArtifactStore, digest: str, attested: Attested) -> None:
+def restore(store: Repository, digest: str, attested: Attested) -> None:
     """Undo :func:`attest_digest`: the tag back on the manifest it held before, or the
     manifest this release wrote deleted when the tag did not exist."""
     if attested.previous is not None:
@@ -123,7 +124,7 @@ def restore(store: ArtifactStore, digest: str, attested: Attested) -> None:
 
 
 def find_statement(
-    store: ArtifactStore, digest: str, predicate_type: str, key: ec.EllipticCurvePublicKey
+    store: Repository, digest: str, predicate_type: str, key: ec.EllipticCurvePublicKey
 ) -> intoto.Statement:
     """The newest attestation of ``predicate_type`` about ``digest`` signed by ``key``.
 

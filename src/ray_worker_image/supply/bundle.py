@@ -14,18 +14,18 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from . import artifacts, attest, intoto
-from .transport import ArtifactStore
+from ..registry import Repository, referrers
+from . import attest, intoto
 
 BUNDLE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 
 
 def bundle_signature(
-    store: ArtifactStore, digest: str, key: ec.EllipticCurvePublicKey
+    store: Repository, digest: str, key: ec.EllipticCurvePublicKey
 ) -> tuple[bool, str] | None:
     """(verified, one-line description) of the cosign v3 bundle referrers of ``digest``;
     None when there is none."""
-    index, source = artifacts.referrers(store, digest)
+    index, source = referrers.referrers(store, digest)
     entries = [
         entry
         for entry in (index or {}).get("manifests") or []

@@ -32,6 +32,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..registry import content
 from . import oci
 
 INTOTO_PAYLOAD = "application/vnd.in-toto+json"
@@ -66,8 +67,8 @@ def statement(
     subject_name: str, digest: str, predicate_type: str, predicate: dict[str, Any]
 ) -> bytes:
     """The canonical bytes of an in-toto Statement v1 about one image digest."""
-    hex_digest = oci.check_digest(digest).partition(":")[2]
-    return oci.canonical(
+    hex_digest = content.check_digest(digest).partition(":")[2]
+    return content.canonical(
         {
             "_type": STATEMENT_V1,
             "subject": [{"name": subject_name, "digest": {"sha256": hex_digest}}],
@@ -79,7 +80,7 @@ def statement(
 
 def envelope(payload: bytes, signature_b64: str, keyid: str = "") -> bytes:
     """The DSSE envelope bytes (JSON) of an in-toto payload and its base64 signature."""
-    return oci.canonical(
+    return content.canonical(
         {
             "payloadType": INTOTO_PAYLOAD,
             "payload": base64.b64encode(payload).decode(),
@@ -122,7 +123,7 @@ def parse_statement(payload: bytes) -> Statement:
 
 def attestation_layer(envelope_bytes: bytes, predicate_type: str) -> dict[str, Any]:
     """The ``.att`` manifest's layer descriptor of one envelope (cosign's annotations)."""
-    return oci.descriptor(
+    return content.descriptor(
         DSSE_ENVELOPE,
         envelope_bytes,
         annotations={oci.COSIGN_SIGNATURE_ANNOTATION: "", PREDICATE_ANNOTATION: predicate_type},
@@ -131,7 +132,7 @@ def attestation_layer(envelope_bytes: bytes, predicate_type: str) -> dict[str, A
 
 def layers_config(layers: list[dict[str, Any]]) -> bytes:
     """The small image config cosign writes for a ``.att`` (or ``.sig``) manifest."""
-    return oci.canonical(
+    return content.canonical(
         {
             "architecture": "",
             "os": "",
@@ -145,12 +146,12 @@ def attestation_manifest(layers: list[dict[str, Any]]) -> dict[str, Any]:
     """The manifest under ``sha256-<hex>.att``: one DSSE layer per attestation."""
     return {
         "schemaVersion": 2,
-        "mediaType": oci.OCI_MANIFEST,
-        "config": oci.descriptor(oci.OCI_CONFIG, layers_config(layers)),
+        "mediaType": content.OCI_MANIFEST,
+        "config": content.descriptor(oci.OCI_CONFIG, layers_config(layers)),
         "layers": list(layers),
     }
 
 
 def attestation_tag(digest: str) -> str:
     """cosign's attestation tag of a digest: ``sha256-<hex>.att``."""
-    return oci.fallback_tag(digest) + ".att"
+    return content.fallback_tag(digest) + ".att"

@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import console
 from ..errors import PipelineError, PushError, UsageError
+from ..registry import Repository, content
 from . import oci
 from .identity import same_repository
-from .transport import ArtifactStore
 
 KEY_ENV = "RAY_IMAGE_SIGNING_KEY"
 PASSPHRASE_ENV = "RAY_IMAGE_SIGNING_KEY_PASSPHRASE"  # noqa: S105 - a variable's name
@@ -160,13 +160,13 @@ def signature_valid(key: ec.EllipticCurvePublicKey, payload: bytes, signature_b6
     return True
 
 
-def docker_reference(store: ArtifactStore) -> str:
+def docker_reference(store: Repository) -> str:
     """The identity signed: ``HOST[:PORT]/REPOSITORY`` (no tag), as cosign signs it."""
     return f"{store.access.registry}/{store.repository}"
 
 
 def _signed_by(
-    store: ArtifactStore, layers: list[dict[str, Any]], digest: str, key: ec.EllipticCurvePublicKey
+    store: Repository, layers: list[dict[str, Any]], digest: str, key: ec.EllipticCurvePublicKey
 ) -> bool:
     """Whether one of ``layers`` signs ``digest`` for this repository and verifies with ``key``."""
     for layer in layers:
@@ -187,7 +187,7 @@ def _signed_by(
     return False
 
 
-def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateKey) -> str:
+def sign_digest(store: Repository, digest: str, key: ec.EllipticCurvePrivateKey) -> str:
     """Sign ``digest`` and upload the signature under ``sha256-<hex>.sig``; returns that tag.
 
     Idempotent per key: when a layer there already signs this digest for this repository
@@ -196,7 +196,7 @@ def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateK
     Signatures already there for other payloads or keys are kept (cosign appends too).
     Says which it did (one line). Raises PushError when the image is not in the repository.
     """
-    if store.manifest(oci.check_digest(digest)) is None:
+    if store.manifest(content.check_digest(digest)) is None:
         raise PushError(f"{docker_reference(store)}@{digest} does not exist; push it first")
     tag = oci.signature_tag(digest)
     existing = store.manifest(tag)
@@ -219,7 +219,7 @@ def sign_digest(store: ArtifactStore, digest: str, key: ec.EllipticCurvePrivateK
 
 
 def verify_digest(
-    store: ArtifactStore,
+    store: Repository,
     digest: str,
     key: ec.EllipticCurvePublicKey,
     identity: str | None = None,

@@ -12,12 +12,11 @@ from ..errors import PipelineError, UsageError
 from ..preflight import check_listening, check_out_dir, check_registry
 from ..push import credentials_from_env
 from ..refs import ImageRef
-from ..registry import RegistryAccess
+from ..registry import Destination, RegistryAccess, Repository
 from ..session import Session
 from ..state import PushRecord
 from . import after_push, policy, sign
 from .sbom import generate_sbom, sbom_filename
-from .transport import ArtifactStore
 from .verify import Check, run_checks
 
 
@@ -61,8 +60,7 @@ def do_sbom(
                 s.definition,
                 s.engine,
                 pushed,
-                s.registry_access(pushed.registry),
-                credentials_from_env(username),
+                s.destination(pushed.registry, credentials_from_env(username)),
                 ca_cert=s.ca_cert,
                 out_dir=folder,
                 require_signature=require_signature,
@@ -78,12 +76,12 @@ def do_sbom(
 
 def _store_for(
     ref: ImageRef, username: str | None, registry_ca: str | None, insecure: bool
-) -> ArtifactStore:
+) -> Repository:
     if registry_ca and not Path(registry_ca).is_file():
         raise UsageError(f"--registry-ca {registry_ca}: no such file; give the CA's PEM")
     check_listening(ref.registry, "REF's registry")
     access = RegistryAccess(ref.registry, Path(registry_ca) if registry_ca else None, insecure)
-    store = ArtifactStore(access, credentials_from_env(username), ref.repository)
+    store = Destination(access, credentials_from_env(username)).repository(ref.repository)
     store.check()
     return store
 
@@ -103,7 +101,7 @@ def do_sign(ref_text: str, *, username: str | None, registry_ca: str | None, ins
     key = sign.load_private_key()  # before any network: a bad key stops here
     ref = ImageRef.parse(ref_text, what="REF")
     store = _store_for(ref, username, registry_ca, insecure)
-    digest = store.client.manifest_digest(ref)
+    digest = store.manifest_digest(ref)
     if not digest or (ref.digest and digest != ref.digest):
         raise PipelineError(f"{ref}: not in the registry; check the reference")
     return sign.sign_digest(store, digest, key)

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from ..errors import PipelineError
 from ..records import BASE_DIGEST, BASE_NAME, REVISION, STAND_IN
 from ..refs import ImageRef
+from ..registry import Repository
 from . import artifacts, attest, intoto, provenance, sign
 from .bundle import bundle_signature
 from .sbom import packages, parse_sbom
-from .transport import ArtifactStore
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _REVISION = re.compile(r"^[0-9a-f]{7,40}(-dirty)?$")
@@ -65,9 +65,9 @@ def label_checks(labels: dict[str, str]) -> list[Check]:
     return out
 
 
-def resolve(store: ArtifactStore, ref: ImageRef) -> str:
+def resolve(store: Repository, ref: ImageRef) -> str:
     """The digest ``ref`` names (its own, or what its tag serves); PipelineError when absent."""
-    digest = store.client.manifest_digest(ref)
+    digest = store.manifest_digest(ref)
     if not digest:
         raise PipelineError(f"{ref}: not in the registry; check the reference")
     if ref.digest and digest != ref.digest:
@@ -76,7 +76,7 @@ def resolve(store: ArtifactStore, ref: ImageRef) -> str:
 
 
 def signature_check(
-    store: ArtifactStore, digest: str, key: ec.EllipticCurvePublicKey, identity: str | None
+    store: Repository, digest: str, key: ec.EllipticCurvePublicKey, identity: str | None
 ) -> Check:
     """The ``.sig`` signature; when there is none, a cosign v3 bundle referrer (verified,
     or named as such when it cannot be)."""
@@ -92,7 +92,7 @@ def signature_check(
 
 
 def attestation_checks(
-    store: ArtifactStore,
+    store: Repository,
     digest: str,
     key: ec.EllipticCurvePublicKey,
     labels: dict[str, str],
@@ -134,7 +134,7 @@ def attestation_checks(
 
 
 def run_checks(
-    store: ArtifactStore,
+    store: Repository,
     ref: ImageRef,
     key: ec.EllipticCurvePublicKey,
     expect: str = "nats-py",
@@ -162,7 +162,7 @@ def run_checks(
     except PipelineError as exc:
         checks.append(Check("sbom", False, str(exc)))
     try:
-        labels = store.client.labels(ref.with_digest(digest))
+        labels = store.labels(ref.with_digest(digest))
     except PipelineError as exc:
         return digest, [*checks, Check("labels", False, str(exc))]
     checks += attestation_checks(store, digest, key, labels, expect)
