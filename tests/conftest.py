@@ -18,6 +18,7 @@ import pytest
 
 from ray_worker_image import engine as engines
 from ray_worker_image import lockcache
+from ray_worker_image.cli import TASKS
 from ray_worker_image.definition import ImageDefinition, load_definition, load_variant
 from ray_worker_image.session import Options, Session
 from ray_worker_image.state import BuiltImage, TestRecord
@@ -190,3 +191,14 @@ def tested(builds: Builds, definition: ImageDefinition) -> TestRecord:
 def base_image(built: Built) -> str:
     """The plain base (no nats-py), pinned, as the pipeline resolved it."""
     return built.image.base.pinned
+
+
+@pytest.fixture(autouse=True)
+def _task_help_kept() -> Iterator[None]:
+    """invoke pops each option's help text from its Task the first time it parses
+    (``Task.arg_opts``); a process does that once, the tests share one process and its
+    tasks, so each test gets the texts back (``tests/inprocess.py`` does it per run too)."""
+    saved = [(task, dict(task.help)) for task in TASKS]
+    yield
+    for task, texts in saved:
+        task.help = texts

@@ -341,9 +341,9 @@ def test_a_signature_naming_docker_hub_another_way_verifies_and_a_mirror_is_name
     )
 
 
-def _bundle_store(content: dict[str, Any]) -> _Store:
+def _bundle_store(bundled: dict[str, Any]) -> _Store:
     store = _Store()
-    data = json.dumps(content).encode()
+    data = json.dumps(bundled).encode()
     store.push_blob(data, bundle.BUNDLE_V03)
     manifest = {
         "schemaVersion": 2, "mediaType": content.OCI_MANIFEST, "artifactType": bundle.BUNDLE_V03,

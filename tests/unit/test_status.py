@@ -19,11 +19,10 @@ from ray_worker_image import labels as L
 from ray_worker_image.addvariant import plan_variant
 from ray_worker_image.cli import namespace
 from ray_worker_image.definition import load_definition
-from ray_worker_image.errors import PipelineError, RolloutError, UsageError
+from ray_worker_image.errors import PipelineError, RegistryUnavailable, RolloutError, UsageError
 from ray_worker_image.raytag import RayTag
 from ray_worker_image.records import LOCK_SHA
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import RegistryUnavailable
 from ray_worker_image.status import fleet
 from ray_worker_image.status.rows import ACTIONS, Facts, Result, cached, rows
 
