@@ -78,20 +78,28 @@ class Repository:
         return answer.status in (200, 401)
 
     # -- manifests --------------------------------------------------------------------
-    def manifest(self, ref: str | ImageRef) -> tuple[bytes, dict[str, Any]] | None:
-        """(bytes, parsed JSON object) of the manifest under a tag or digest; None when
-        absent. A digest reference is checked against the bytes served."""
-        reference = _reference(ref)
-        what = f"GET manifest {self.repository}:{reference[:26]}"
+    def _manifest_request(self, method: str, reference: str) -> Answer | None:
+        """The registry's answer to ``method`` (GET or HEAD) on a manifest; None for 404,
+        PushError (one line) for any other failure."""
         answer = self.transport.send(
-            "GET",
+            method,
             self._path(f"manifests/{reference}"),
             scope=self._pull,
             headers={"Accept": content.MANIFEST_TYPES},
         )
         if answer.status == 404:
             return None
-        self._ok(answer, what)
+        self._ok(answer, f"{method} manifest {self.repository}:{reference[:26]}")
+        return answer
+
+    def manifest(self, ref: str | ImageRef) -> tuple[bytes, dict[str, Any]] | None:
+        """(bytes, parsed JSON object) of the manifest under a tag or digest; None when
+        absent. A digest reference is checked against the bytes served."""
+        reference = _reference(ref)
+        what = f"GET manifest {self.repository}:{reference[:26]}"
+        answer = self._manifest_request("GET", reference)
+        if answer is None:
+            return None
         if content.is_digest(reference) and content.sha256(answer.content) != reference:
             raise PushError(f"registry {self.registry}: {what}: content does not match")
         try:
@@ -110,15 +118,9 @@ class Repository:
         proxies drop the header: distribution/distribution#3792).
         """
         reference = _reference(ref, tag_first=True)
-        answer = self.transport.send(
-            "HEAD",
-            self._path(f"manifests/{reference}"),
-            scope=self._pull,
-            headers={"Accept": content.MANIFEST_TYPES},
-        )
-        if answer.status == 404:
+        answer = self._manifest_request("HEAD", reference)
+        if answer is None:
             return None
-        self._ok(answer, f"HEAD manifest {self.repository}:{reference[:26]}")
         if answer.header("Docker-Content-Digest"):
             return answer.header("Docker-Content-Digest")
         found = self.manifest(reference)
