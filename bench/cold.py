@@ -17,7 +17,8 @@ from . import hand
 from .invoking import ROOT, invoke_argv, invoke_env
 from .measure import ratio
 from .parse import steps_rebuilt
-from .runner import Timed, dangling, engine_lock, remove_images, run
+from .phases import run_marked
+from .runner import Timed, dangling, engine_lock, remove_images
 from .workspace import Workspace
 
 
@@ -39,21 +40,27 @@ def _cleaned(cli: str, before: set[str]) -> None:
     remove_images(cli, sorted(dangling(cli) - before))
 
 
-def pipeline_cold(ws: Workspace, run_no: int, engine: str | None = None) -> tuple[Timed, str]:
-    """One ``invoke build --no-cache``: (timing, image id)."""
+def pipeline_cold(
+    ws: Workspace, run_no: int, engine: str | None = None
+) -> tuple[Timed, str, dict[str, float] | None]:
+    """One ``invoke build --no-cache``: (timing, image id, phases)."""
     cli = engine or ws.engine
     argv = invoke_argv(
         "build", engine=cli, definition=ws.definition, variant=ws.variant, no_cache=True
     )
     with engine_lock():
         before = dangling(cli)
-        timed = run(argv, env=invoke_env(ws.build_dir(f"cold-{cli}-{run_no}")), cwd=ROOT)
+        timed, phases = run_marked(
+            argv, env=invoke_env(ws.build_dir(f"cold-{cli}-{run_no}")), cwd=ROOT
+        )
         _cleaned(cli, before)
-    return timed, timed.stdout.strip().splitlines()[-1].removeprefix("sha256:")
+    return timed, timed.stdout.strip().splitlines()[-1].removeprefix("sha256:"), phases
 
 
-def hand_cold(ws: Workspace, run_no: int, engine: str | None = None) -> tuple[Timed, str]:
-    """One ``<engine> build --no-cache`` of the hand Dockerfile: (timing, image id).
+def hand_cold(
+    ws: Workspace, run_no: int, engine: str | None = None
+) -> tuple[Timed, str, dict[str, float] | None]:
+    """One ``<engine> build --no-cache`` of the hand Dockerfile: (timing, image id, phases).
 
     Docker builds it with BuildKit (``DOCKER_BUILDKIT=1``: the classic builder has no
     build secrets), as a user of Docker 20.10 does for ``RUN --mount=type=secret``."""
@@ -70,9 +77,9 @@ def hand_cold(ws: Workspace, run_no: int, engine: str | None = None) -> tuple[Ti
     env = {**os.environ, "DOCKER_BUILDKIT": "1"} if cli == "docker" else None
     with engine_lock():
         before = dangling(cli)
-        timed = run(argv, env=env)
+        timed, phases = run_marked(argv, env=env)
         _cleaned(cli, before)
-    return timed, iidfile.read_text().strip().removeprefix("sha256:")
+    return timed, iidfile.read_text().strip().removeprefix("sha256:"), phases
 
 
 def bench_cold(ws: Workspace, engine: str | None = None) -> tuple[dict[str, Any], Kept]:
@@ -81,13 +88,16 @@ def bench_cold(ws: Workspace, engine: str | None = None) -> tuple[dict[str, Any]
     times: dict[str, list[float]] = {"pipeline": [], "hand": []}
     ids: dict[str, list[str]] = {"pipeline": [], "hand": []}
     steps: dict[str, dict[str, int]] = {}
+    split: dict[str, list[dict[str, float]]] = {"pipeline": [], "hand": []}
     kept = Kept(cli)
     for run_no in range(ws.runs):
         order = ("pipeline", "hand") if run_no % 2 == 0 else ("hand", "pipeline")
         for who in order:
-            timed, image_id = (
+            timed, image_id, phases = (
                 pipeline_cold(ws, run_no, cli) if who == "pipeline" else hand_cold(ws, run_no, cli)
             )
+            if phases:
+                split[who].append(phases)
             times[who].append(round(timed.seconds, 2))
             ids[who].append(image_id)
             steps[who] = steps_rebuilt(timed.stdout + timed.stderr)
@@ -108,7 +118,13 @@ def bench_cold(ws: Workspace, engine: str | None = None) -> tuple[dict[str, Any]
         "ratio": ratio(pipeline_s, hand_s),
         "image_ids": ids,
         "steps": steps,
+        "phases": {who: medians(found) for who, found in split.items() if found},
     }, kept
+
+
+def medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Per key, the median over ``runs`` (pure)."""
+    return {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
 
 
 def docker_cold(ws: Workspace) -> dict[str, Any]:

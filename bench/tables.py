@@ -123,7 +123,26 @@ def _cold(cold: Mapping[str, Any], engine: str | None) -> list[str]:
         f"{', '.join(map(str, cold['hand_s']))} | {get(cold, 'steps', 'hand', 'rebuilt')} |",
         "",
         f"Ratio pipeline / hand: **{num(cold['ratio'], 'x')}**.",
+        *_phases(cold.get("phases") or {}),
     ]
+
+
+def _phases(phases: Mapping[str, Any]) -> list[str]:
+    if not phases:
+        return []
+    rows = [
+        "",
+        "Where the time goes (medians; split at the engine's first `STEP` and its `COMMIT`):",
+        "",
+        "| build | before the first step | the Dockerfile's steps | commit and after |",
+        "|---|---|---|---|",
+    ]
+    for who, found in phases.items():
+        rows.append(
+            f"| {who} | {num(found['before_s'], ' s')} | {num(found['steps_s'], ' s')} | "
+            f"{num(found['after_s'], ' s')} |"
+        )
+    return rows
 
 
 def _added(added: Mapping[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from bench import firsttask, hand, invoking, layers, measure, parse, pieces, report
+from bench import cold, firsttask, hand, invoking, layers, measure, parse, phases, pieces, report
 from bench.chart import panels, write_chart
 from bench.main import (
     README_END,
@@ -258,6 +258,8 @@ RESULTS: dict[str, Any] = {
         "hand_median_s": 61.0,
         "ratio": 1.16,
         "steps": {"pipeline": {"rebuilt": 5}, "hand": {"rebuilt": 1}},
+        "phases": {"pipeline": {"before_s": 1.0, "steps_s": 60.0, "after_s": 10.0},
+                   "hand": {"before_s": 0.1, "steps_s": 60.0, "after_s": 0.9}},
     },
     "warm_noop": {
         "invoke_build": {"median_s": 1.2, "steps_rebuilt": 0, "uploaded_bytes": 0,
@@ -463,3 +465,34 @@ def test_sections_run_in_pieces_keep_the_rest_and_say_from_when() -> None:
     assert pieces.merge_previous({"meta": {}}, {}) == {"meta": {}}
     text = report.markdown({**RESULTS, "meta": merged["meta"]})
     assert "Kept from earlier runs (not measured in this one): added_bytes (2026-12-01" in text
+
+
+def test_a_build_split_at_its_first_step_and_commit() -> None:
+    assert phases.split(10.0, {"steps": 1.5, "commit": 8.0}) == {
+        "before_s": 1.5,
+        "steps_s": 6.5,
+        "after_s": 2.0,
+    }
+    assert phases.split(10.0, {"steps": 1.5}) is None
+    assert phases.MARKS["steps"].search("[1/2] STEP 1/4: FROM base")
+    assert phases.MARKS["steps"].search("STEP 1/2: FROM base")  # podman build's own output
+    assert not phases.MARKS["steps"].search("[2/2] STEP 11/12: LABEL")
+    assert phases.MARKS["commit"].search("[2/2] COMMIT localhost/x:1")
+    runs = [{"before_s": 1.0, "steps_s": 5.0}, {"before_s": 3.0, "steps_s": 6.0},
+            {"before_s": 2.0, "steps_s": 9.0}]  # fmt: skip
+    assert cold.medians(runs) == {"before_s": 2.0, "steps_s": 6.0}
+    text = report.markdown(RESULTS)
+    assert "| pipeline | 1 s | 60 s | 10 s |" in text
+
+
+def test_run_marked_times_the_lines_and_checks_the_exit(tmp_path: Path) -> None:
+    import sys
+
+    script = (
+        "import sys, time; print('STEP 1/2: x', flush=True); time.sleep(0.2); print('COMMIT y')"
+    )
+    timed, found = phases.run_marked([sys.executable, "-c", script])
+    assert timed.returncode == 0 and "COMMIT y" in timed.stdout
+    assert found is not None and found["steps_s"] >= 0.2 and found["before_s"] >= 0
+    with pytest.raises(BenchError, match="failed: boom"):
+        phases.run_marked([sys.executable, "-c", "import sys; sys.exit('boom')"])
