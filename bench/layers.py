@@ -1,10 +1,12 @@
 """Bytes against the right floor: the smallest layer holding exactly the new packages' files.
 
-- *floor*: a tar of exactly the files the new distributions installed (every path their
-  ``RECORD`` lists that is a regular file in the image, ``.pyc`` included, owner, mode and
-  mtime as in the image; no directory entries, which a layer may leave out), made by a probe
-  run with the image's own Python in a container of the image: its bytes uncompressed and
-  gzip-compressed (level 6, containers/image's default ``pgzip`` level, header mtime 0).
+- *floor*: the smallest tar of exactly the files the new distributions installed (every
+  path their ``RECORD`` lists that is a regular file in the image, ``.pyc`` included, owner,
+  mode and whole-second mtime as in the image; ustar headers, no extension headers, no
+  directory entries, which a layer may leave out, and no record padding after the two
+  end-of-archive blocks), made by a probe run with the image's own Python in a container of
+  the image: its bytes uncompressed and gzip-compressed (level 6, containers/image's default
+  ``pgzip`` level, header mtime 0).
 - *added layers*: the layers an image has on top of its base (``RootFS.Layers`` beyond the
   base's), read from a ``save`` of the image (the bench may export: it measures), each
   checked against its diff id; uncompressed bytes and the same gzip level.
@@ -38,14 +40,24 @@ for d in m.distributions():
     if d.metadata["Name"].lower().replace("_", "-") in wanted:
         paths |= {os.path.realpath(str(d.locate_file(f))) for f in (d.files or [])}
 files = sorted(p for p in paths if os.path.isfile(p) and not os.path.islink(p))
-out = io.BytesIO()
-with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+
+def layer(form):
+    out = io.BytesIO()
+    tar = tarfile.open(fileobj=out, mode="w", format=form)
     for path in files:
         info = tar.gettarinfo(path, arcname=path.lstrip("/"))
         info.uname = info.gname = ""
+        info.mtime = int(info.mtime)  # a float mtime costs a pax header per file
         with open(path, "rb") as handle:
             tar.addfile(info, handle)
-data = out.getvalue()
+    end = tar.offset + 2 * tarfile.BLOCKSIZE  # the end-of-archive blocks, no record padding
+    tar.close()
+    return out.getvalue()[:end]
+
+try:
+    data = layer(tarfile.USTAR_FORMAT)  # no extension headers at all
+except ValueError:  # a path too long for ustar: GNU long-name entries where needed
+    data = layer(tarfile.GNU_FORMAT)
 packed = gzip.compress(data, compresslevel=LEVEL, mtime=0)
 print(json.dumps({"files": len(files), "uncompressed": len(data), "compressed": len(packed)}))
 """.replace("LEVEL", str(GZIP_LEVEL))

@@ -417,6 +417,17 @@ def test_the_floor_probe_tars_exactly_the_distributions_files(tmp_path: Path) ->
     )
     found = json.loads(done.stdout)
     assert found["files"] > 10 and found["uncompressed"] > found["compressed"] > 0
+    # The smallest tar: one 512-byte header per file, its data padded to 512, two end blocks
+    # (no pax header per file, no record padding: the floor is not inflated).
+    import importlib.metadata
+    import os
+
+    dist = importlib.metadata.distribution("pytest")
+    paths = {os.path.realpath(str(dist.locate_file(f))) for f in dist.files or []}
+    files = [p for p in paths if os.path.isfile(p) and not os.path.islink(p)]
+    sizes = [os.path.getsize(p) for p in files]
+    assert found["files"] == len(files)
+    assert found["uncompressed"] == sum(512 + -(-size // 512) * 512 for size in sizes) + 1024
 
 
 def test_driver_output_and_speedups() -> None:
