@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import subprocess
 import tarfile
@@ -103,7 +104,22 @@ def layer_figures(data: bytes, diff_id: str) -> dict[str, Any]:
     if "sha256:" + hashlib.sha256(data).hexdigest() != diff_id:
         raise BenchError(f"the saved layer named {diff_id[:19]} has another digest")
     packed = gzip.compress(data, compresslevel=GZIP_LEVEL, mtime=0)
-    return {"diff_id": diff_id, "uncompressed": len(data), "compressed": len(packed)}
+    return {
+        "diff_id": diff_id,
+        "uncompressed": len(data),
+        "compressed": len(packed),
+        "entries": entries(data),
+    }
+
+
+def entries(data: bytes) -> dict[str, int]:
+    """How many regular files, directories and other entries a layer tar holds (pure)."""
+    counts = {"files": 0, "dirs": 0, "other": 0}
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        for member in tar:
+            kind = "files" if member.isfile() else "dirs" if member.isdir() else "other"
+            counts[kind] += 1
+    return counts
 
 
 def added_layers(cli: str, image: str, base: str) -> list[dict[str, Any]]:

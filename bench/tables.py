@@ -168,6 +168,14 @@ def _added(added: Mapping[str, Any]) -> list[str]:
         "",
         f"The files alone (RECORD's files sized on disk): {nbytes(added.get('record_bytes'))}.",
     ]
+    for who in ("pipeline", "hand"):
+        counts = [layer.get("entries") for layer in added[who]["layers"]]
+        if counts and all(counts):
+            total = {k: sum(c[k] for c in counts) for k in ("files", "dirs", "other")}
+            rows.append(
+                f"The {who} layers hold {total['files']} files, {total['dirs']} directories "
+                f"and {total['other']} other entries."
+            )
     return rows
 
 

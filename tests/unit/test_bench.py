@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import shutil
+import tarfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -387,11 +389,21 @@ def test_floor_layer_figures_and_added_layers() -> None:
     assert layers.named_id("ab" * 32 + ".tar") == "sha256:" + "ab" * 32
     assert layers.named_id("blobs/sha256/" + "cd" * 32) == "sha256:" + "cd" * 32
     assert layers.named_id("manifest.json") is None and layers.named_id("x/layer.tar") is None
-    data = b"a layer tar" * 100
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        directory = tarfile.TarInfo("home/ray/pkg")
+        directory.type = tarfile.DIRTYPE
+        tar.addfile(directory)
+        body = b"a file" * 100
+        member = tarfile.TarInfo("home/ray/pkg/a.py")
+        member.size = len(body)
+        tar.addfile(member, io.BytesIO(body))
+    data = out.getvalue()
     diff_id = "sha256:" + hashlib.sha256(data).hexdigest()
     figures = layers.layer_figures(data, diff_id)
-    assert figures["uncompressed"] == 1100 and 0 < figures["compressed"] < 1100
+    assert figures["uncompressed"] == len(data) and 0 < figures["compressed"] < len(data)
     assert figures["compressed"] == len(gzip.compress(data, compresslevel=6, mtime=0))
+    assert figures["entries"] == {"files": 1, "dirs": 1, "other": 0}
     with pytest.raises(BenchError, match="another digest"):
         layers.layer_figures(b"other", diff_id)
     assert layers.added_ids(["a", "b", "c"], ["a", "b"]) == ["c"]
