@@ -34,7 +34,7 @@ from .invoking import ROOT
 from .latency import bench_latency
 from .layers import bench_added
 from .pieces import merge_previous
-from .report import markdown, targets
+from .report import markdown, readme_table, targets
 from .runner import BenchError, run
 from .warm import bench_warm
 from .workspace import Workspace
@@ -251,17 +251,15 @@ def readme_block(text: str, block: str) -> str:
 
 
 def readme_summary(results: dict[str, Any]) -> str:
-    """The README's part: RESULTS.md's targets table and the chart."""
-    lines = markdown(results).splitlines()
-    table_end = next(i for i, line in enumerate(lines) if i > 3 and not line.startswith("|"))
-    intro = lines[2:table_end]
+    """The README's part: when and where, the short targets table, one line per miss."""
+    meta = results.get("meta", {})
     return "\n".join(
         [
-            *intro,
+            f"Measured {str(meta.get('date', '?'))[:10]} on {meta.get('engine', '?')} "
+            "(stand-in base); every figure, the chart and the misses in full: "
+            "[bench/RESULTS.md](bench/RESULTS.md).",
             "",
-            "![benchmark chart](bench/chart.png)",
-            "",
-            "Every section's figures and the notes: [bench/RESULTS.md](bench/RESULTS.md).",
+            *readme_table(results),
         ]
     )
 

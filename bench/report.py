@@ -16,6 +16,7 @@ from typing import Any
 
 from .fmt import get, num
 from .tables import sections
+from .why import explain
 
 Row = dict[str, Any]
 
@@ -204,11 +205,16 @@ def markdown(results: Mapping[str, Any]) -> str:
         "| target | goal | measured | result | gap |",
         "|---|---|---|---|---|",
     ]
-    for row in results.get("targets") or targets(results):
+    rows = results.get("targets") or targets(results)
+    for row in rows:
         out.append(
             f"| {row['target']} | {row['goal']} | {num(row['measured'])} | {_verdict(row)} "
             f"| {row['gap']} |"
         )
+    reasons = explain(results, rows)
+    if reasons:
+        out += ["", "## Where a target is missed, and why (this run's figures)", ""]
+        out += [f"- *{target}*: {text}" for target, text in reasons.items()]
     kept = meta.get("kept") or {}
     if kept:
         out += [
@@ -226,3 +232,28 @@ def markdown(results: Mapping[str, Any]) -> str:
     if notes:
         out += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(out) + "\n"
+
+
+def readme_table(results: Mapping[str, Any]) -> list[str]:
+    """The README's short table (target, goal, measured, result) and one line per miss."""
+    rows = results.get("targets") or targets(results)
+    out = ["| target | goal | measured | result |", "|---|---|---|---|"]
+    for row in rows:
+        if row.get("reported") and row["measured"] is None:
+            continue
+        unit = row.get("unit", "") if row.get("reported") else _unit(row["goal"])
+        out.append(
+            f"| {row['target']} | {row['goal']} | {num(row['measured'], unit)} | {_verdict(row)} |"
+        )
+    for target, text in explain(results, rows).items():
+        out += ["", f"Missed, *{target}*: {text.split('. ')[0].rstrip('.')}."]
+    return out
+
+
+def _unit(goal: str) -> str:
+    """The unit a goal is written in (``<= 1.1x`` -> ``x``, ``< 3 s`` -> `` s``)."""
+    if goal.endswith("x"):
+        return "x"
+    if goal.endswith(" s") or goal.endswith(" B"):
+        return goal[-2:]
+    return ""
