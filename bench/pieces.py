@@ -52,5 +52,5 @@ def merge_previous(results: dict[str, Any], previous: Mapping[str, Any]) -> dict
     if not repro:
         del merged["reproducibility"]
     if kept:
-        merged.setdefault("meta", {})["kept"] = kept
+        merged.setdefault("meta", {}).setdefault("kept", {}).update(kept)
     return merged

@@ -505,6 +505,11 @@ def test_sections_run_in_pieces_keep_the_rest_and_say_from_when() -> None:
     assert again["meta"]["kept"]["added_bytes"] == "2026-12-01 10:00 UTC, revision abcdef123456"
     assert again["meta"]["kept"]["cold_build"].startswith("2026-12-05")
     assert pieces.merge_previous({"meta": {}}, {}) == {"meta": {}}
+    older = {"meta": {"date": "2026-11-30 04:15 UTC", "revision": "a06d5a6431b5"},
+             "warm_noop": {"x": 1}}  # fmt: skip
+    oldest = pieces.merge_previous(merged, older)  # what was kept stays said
+    assert oldest["meta"]["kept"]["added_bytes"].startswith("2026-12-01")
+    assert oldest["meta"]["kept"]["warm_noop"] == "2026-11-30 04:15 UTC, revision a06d5a6431b5"
     text = report.markdown({**RESULTS, "meta": merged["meta"]})
     assert "Kept from earlier runs (not measured in this one): added_bytes (2026-12-01" in text
 
