@@ -1,8 +1,8 @@
 """Why a target is missed, said with the run's own figures (pure functions of a results dict).
 
-Each explainer returns None when its section was not measured; the report prints the text of
-every missed target (bench/RESULTS.md) and its first sentence (the README's block). The texts
-name where the time or the bytes go, as measured, and what the floor is.
+Each explainer returns None when its section was not measured, else (short, full): the report
+prints the full text of every missed target (bench/RESULTS.md) and the short one (the README's
+block). The texts name where the time or the bytes go, as measured, and what the floor is.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from .fmt import get, nbytes, num
 
-Explainer = Callable[[Mapping[str, Any]], str | None]
+Explainer = Callable[[Mapping[str, Any]], tuple[str, str] | None]
 
 
-def cold(results: Mapping[str, Any]) -> str | None:
+def cold(results: Mapping[str, Any]) -> tuple[str, str] | None:
     """Where the pipeline's cold build spends the time the hand build does not."""
     found = results.get("cold_build") or {}
     phases = found.get("phases") or {}
@@ -23,7 +23,12 @@ def cold(results: Mapping[str, Any]) -> str | None:
         return None
     mine, hand = phases["pipeline"], phases["hand"]
     steps = num(round(mine["steps_s"] / hand["steps_s"], 2) if hand["steps_s"] else None, "x")
-    return (
+    short = (
+        f"steps {num(mine['steps_s'], ' s')} vs {num(hand['steps_s'], ' s')}, before them "
+        f"{num(mine['before_s'], ' s')} vs {num(hand['before_s'], ' s')}, after "
+        f"{num(mine['after_s'], ' s')} vs {num(hand['after_s'], ' s')}"
+    )
+    return short, (
         f"The Dockerfile's steps take {num(mine['steps_s'], ' s')} against the hand build's "
         f"{num(hand['steps_s'], ' s')} ({steps}: a hash-checked build backend and the locked "
         "install in a first stage, a COPY into the second, against one unverified pip run); "
@@ -36,14 +41,15 @@ def cold(results: Mapping[str, Any]) -> str | None:
     )
 
 
-def added(results: Mapping[str, Any]) -> str | None:
+def added(results: Mapping[str, Any]) -> tuple[str, str] | None:
     """What the added layers hold beyond the floor's files."""
     found = results.get("added_bytes") or {}
     if not isinstance(found.get("floor"), Mapping):
         return None
     floor, mine, hand = found["floor"], found["pipeline"], found["hand"]
     dirs = sum((layer.get("entries") or {}).get("dirs", 0) for layer in mine["layers"])
-    return (
+    short = f"{dirs} directory entries and tar headers beyond the files"
+    return short, (
         f"The floor is {nbytes(floor['uncompressed'])} ({nbytes(floor['compressed'])} gzip) "
         f"for {floor['files']} files; the pipeline's {len(mine['layers'])} layer(s) hold the "
         f"same files plus {dirs} directory entries (owner 1000:100) in "
@@ -53,7 +59,7 @@ def added(results: Mapping[str, Any]) -> str | None:
     )
 
 
-def first_task(results: Mapping[str, Any]) -> str | None:
+def first_task(results: Mapping[str, Any]) -> tuple[str, str] | None:
     """What bounds the baked figure on a new node, and what pip costs there."""
     live = results.get("first_task_live") or {}
     baked = get(live, "baked", "new_node", "seconds")
@@ -61,13 +67,21 @@ def first_task(results: Mapping[str, Any]) -> str | None:
     if baked is None or pip is None:
         return None
     imported = get(live, "baked", "new_node", "import_s")
-    return (
+    short = (
+        f"Ray's worker start on the new node bounds the baked side ({num(baked, ' s')}, "
+        f"`import nats` {num(_round(imported), ' s')}); 20x needs pip to take "
+        f"{num(round(20 * float(baked), 1), ' s')}, it takes {num(pip, ' s')}"
+    )
+    return short, (
         f"On a new node the baked image answers in {num(baked, ' s')}, of which "
         f"`import nats` is {num(_round(imported), ' s')}: the rest is Ray starting a worker "
         f"process on that node (a warm worker answers in {num(live.get('floor_s'), ' s')}, "
         f"the floor). runtime_env pip takes {num(pip, ' s')} there (pip into a new "
-        "virtualenv on the node, then the same worker start). The ratio is bounded by "
-        "Ray's worker start, which no image removes."
+        "virtualenv on the node, then the same worker start). The baked side cannot go "
+        "below Ray's worker start, which no image removes, so 20x needs pip to take "
+        f"{num(round(20 * float(baked), 1), ' s')} or more on the node: here it takes "
+        f"{num(pip, ' s')} (the package index is on this host's network; a cluster pulling "
+        "from PyPI pays more)."
     )
 
 
@@ -89,13 +103,15 @@ EXPLAINERS: dict[str, Explainer] = {
 }
 
 
-def explain(results: Mapping[str, Any], rows: list[dict[str, Any]]) -> dict[str, str]:
+def explain(
+    results: Mapping[str, Any], rows: list[dict[str, Any]], *, short: bool = False
+) -> dict[str, str]:
     """``{target: text}`` for every missed row that has an explainer and its figures."""
     found: dict[str, str] = {}
     for row in rows:
         explainer = EXPLAINERS.get(row["target"])
         if row.get("pass") is False and explainer is not None:
-            text = explainer(results)
-            if text:
-                found[row["target"]] = text
+            texts = explainer(results)
+            if texts:
+                found[row["target"]] = texts[0] if short else texts[1]
     return found
