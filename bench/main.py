@@ -191,8 +191,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
                 found = _section(results, "docker_cold", lambda: docker_cold(ws))
                 if found:
                     results.setdefault("reproducibility", {})["docker"] = {
-                        "pipeline": found["image_ids"]["pipeline"],
-                        "hand Dockerfile": found["image_ids"]["hand"],
+                        "pipeline": found["image_ids"]["pipeline"]
                     }
             else:
                 results["meta"]["docker"] = "skipped: no Docker Engine answers `docker info`"
