@@ -254,8 +254,10 @@ def readme_summary(results: dict[str, Any]) -> str:
     meta = results.get("meta", {})
     return "\n".join(
         [
-            f"Measured {str(meta.get('date', '?'))[:10]} on {meta.get('engine', '?')} "
-            "(stand-in base); every figure, the chart and the misses in full: "
+            f"Measured {str(meta.get('date', '?'))[:10]} on {meta.get('engine', '?')}, stand-in "
+            "base"
+            + (", sections not re-run kept from earlier runs" if meta.get("kept") else "")
+            + "; every figure, its date and each miss in full: "
             "[bench/RESULTS.md](bench/RESULTS.md).",
             "",
             *readme_table(results),

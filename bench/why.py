@@ -24,10 +24,10 @@ def cold(results: Mapping[str, Any]) -> tuple[str, str] | None:
     mine, hand = phases["pipeline"], phases["hand"]
     steps = num(round(mine["steps_s"] / hand["steps_s"], 2) if hand["steps_s"] else None, "x")
     short = (
-        f"the Dockerfile's steps {num(mine['steps_s'], ' s')} vs {num(hand['steps_s'], ' s')} "
-        f"({steps}); the rest is fixed: {num(mine['before_s'], ' s')} before them (Python "
-        f"start-up, base digest, render) and {num(mine['after_s'], ' s')} after (commit, "
-        f"normalisation) vs {num(hand['before_s'], ' s')} and {num(hand['after_s'], ' s')}"
+        f"steps {num(mine['steps_s'], ' s')} vs {num(hand['steps_s'], ' s')} ({steps}); fixed "
+        f"costs {num(mine['before_s'], ' s')} before (start-up, base digest, render) and "
+        f"{num(mine['after_s'], ' s')} after (commit, normalisation) vs "
+        f"{num(hand['before_s'], ' s')} and {num(hand['after_s'], ' s')}"
     )
     return short, (
         f"The Dockerfile's steps take {num(mine['steps_s'], ' s')} against the hand build's "
@@ -69,8 +69,8 @@ def first_task(results: Mapping[str, Any]) -> tuple[str, str] | None:
         return None
     imported = get(live, "baked", "new_node", "import_s")
     short = (
-        f"Ray's worker start on the new node bounds the baked side ({num(baked, ' s')}, "
-        f"`import nats` {num(_round(imported), ' s')}); 20x needs pip to take "
+        f"the baked side is Ray's worker start on the node ({num(baked, ' s')}, `import nats` "
+        f"{num(_round(imported), ' s')}); 20x needs pip to take "
         f"{num(round(20 * float(baked), 1), ' s')}, it takes {num(pip, ' s')}"
     )
     return short, (

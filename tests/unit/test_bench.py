@@ -355,20 +355,22 @@ def test_markdown_and_readme_block() -> None:
     failed = report.markdown({**RESULTS, "failed": {"warm": "invoke release failed: x"}})
     assert "## Sections that failed\n\n- warm: invoke release failed: x" in failed
     summary = readme_summary(RESULTS)
-    assert summary.startswith("Measured 2026-11-30 on podman (stand-in base)")
+    assert summary.startswith("Measured 2026-11-30 on podman, stand-in base; every figure")
+    kept = readme_summary({**RESULTS, "meta": {**RESULTS["meta"], "kept": {"warm_noop": "x"}}})
+    assert kept.startswith("Measured 2026-11-30 on podman, stand-in base, sections not re-run")
     assert "| target | goal | measured | result |" in summary
     assert "| cold build / hand Dockerfile, podman | <= 1.1x | 1.16x | **miss** |" in summary
     assert "| no-op release: time | < 3 s | 95 s | **miss** |" in summary
     assert "| floor: a task on a warm worker | (reported) | 0.5 s | reported |" in summary
     assert (
-        "Missed, *first task on a new node: pip / baked*: Ray's worker start on the new node "
-        "bounds the baked side (0.5 s, `import nats` 0.1 s); 20x needs pip to take 10 s, it "
+        "Missed, *first task on a new node: pip / baked*: the baked side is Ray's worker "
+        "start on the node (0.5 s, `import nats` 0.1 s); 20x needs pip to take 10 s, it "
         "takes 9 s."
     ) in summary
     assert (
-        "Missed, *cold build / hand Dockerfile, podman*: the Dockerfile's steps 60 s vs 60 s "
-        "(1x); the rest is fixed: 1 s before them (Python start-up, base digest, render) and "
-        "10 s after (commit, normalisation) vs 0.1 s and 0.9 s."
+        "Missed, *cold build / hand Dockerfile, podman*: steps 60 s vs 60 s (1x); fixed costs "
+        "1 s before (start-up, base digest, render) and 10 s after (commit, normalisation) vs "
+        "0.1 s and 0.9 s."
     ) in summary
     assert set(report.SHORT_NAMES) <= {row["target"] for row in report.targets(RESULTS)}
     assert "## Where a target is missed, and why (this run's figures)" in text
