@@ -1,9 +1,9 @@
 """bench/chart.png: four bar panels from a results dict (matplotlib, headless Agg backend).
 
 Panels: cold build seconds (pipeline vs hand), warm no-op seconds (invoke build, invoke
-release, hand build + push), kB added over the base (pipeline, hand, floor), seconds to the
-first Ray task's result (baked vs runtime_env pip). A missing section leaves its panel empty
-with "not measured".
+release, hand build + push), kB of the layers added over the base, gzip (pipeline, hand, the
+floor layer), seconds to the first Ray task's result on a newly added worker node (baked vs
+runtime_env pip). A missing section leaves its panel empty with "not measured".
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ def panels(results: Mapping[str, Any]) -> list[tuple[str, Bars]]:
     cold = results.get("cold_build") or {}
     warm = results.get("warm_noop") or {}
     added = results.get("added_bytes") or {}
-    first = results.get("first_task") or {}
+    if not isinstance(added.get("floor"), Mapping):
+        added = {}  # an older results shape
+    first = results.get("first_task_live") or {}
     return [
         (
             "Cold build (s, median)",
@@ -39,20 +41,20 @@ def panels(results: Mapping[str, Any]) -> list[tuple[str, Bars]]:
             else [],
         ),
         (
-            "Added over the base (kB)",
+            "Layers added over the base, gzip (kB)",
             [
-                ("pipeline", added["pipeline"] / 1e3),
-                ("hand", added["hand"] / 1e3),
-                ("floor", added["floor"] / 1e3),
+                ("pipeline", added["pipeline"]["compressed"] / 1e3),
+                ("hand", added["hand"]["compressed"] / 1e3),
+                ("floor", added["floor"]["compressed"] / 1e3),
             ]
             if added
             else [],
         ),
         (
-            "First task with nats (s)",
+            "First task on a new worker node (s)",
             [
-                ("baked", first["baked"]["first_result_s"]),
-                ("runtime_env pip", first["runtime_env_pip"]["first_result_s"]),
+                ("baked", first["baked"]["new_node"]["seconds"]),
+                ("runtime_env pip", first["runtime_env_pip"]["new_node"]["seconds"]),
             ]
             if first
             else [],

@@ -1,11 +1,15 @@
 """``invoke bench``: every section in turn, then bench/results.json, RESULTS.md and chart.png.
 
 Sections: ``cold`` (pipeline vs hand Dockerfile, no cache, alternating; also the podman
-reproducibility ids), ``size`` (bytes added over the base and the floor), ``latency`` (first
-Ray task with nats), ``warm`` (no-op build/release vs hand build+push; a release after a
-lock change), ``docker`` (two cold Docker builds: reproducibility). ``size`` and ``latency``
-use the last cold build's images (with ``cold`` left out, one untimed-for-the-report run
-builds them).
+reproducibility ids), ``size`` (the layers added over the base against the floor layer),
+``firsttask`` (first Ray task with nats on a running cluster: cold, warm, new node),
+``latency`` (the same on a freshly started cluster), ``warm`` (no-op build/release vs hand
+build+push; a release after a lock change), ``docker`` (two cold Docker builds:
+reproducibility and time). ``size``, ``firsttask`` and ``latency`` use the last cold build's
+images (with ``cold`` left out, one untimed-for-the-report run builds them).
+
+Sections can be run in pieces (``--sections``): what a run does not measure is kept from the
+last written bench/results.json, and the report says from which run (bench/pieces.py).
 """
 
 from __future__ import annotations
@@ -24,16 +28,20 @@ from ray_worker_image.build import git_revision
 from ray_worker_image.errors import PipelineError
 
 from .chart import write_chart
-from .cold import Kept, bench_cold, docker_repro
+from .cold import Kept, bench_cold, docker_cold
+from .firsttask import bench_first_task
 from .invoking import ROOT
 from .latency import bench_latency
-from .measure import distributions, floor_bytes, image_size, new_distributions, ratio
-from .report import markdown, targets
-from .runner import BenchError, engine_lock, run
+from .layers import bench_added
+from .pieces import merge_previous
+from .report import markdown, readme_table, targets
+from .runner import BenchError, run
 from .warm import bench_warm
 from .workspace import Workspace
 
-SECTIONS = ("cold", "size", "latency", "warm", "docker")
+SECTIONS = ("cold", "size", "firsttask", "latency", "warm", "docker")
+# Sections that need the cold build's images (with ``cold`` left out, one run builds them).
+NEEDS_IMAGES = {"cold", "size", "firsttask", "latency"}
 OUT = ROOT / "bench"
 # Written after every section (git-ignored, so the work tree stays clean while the bench runs:
 # its revision is part of the tags it measures); `invoke bench --render` turns it into outputs.
@@ -43,32 +51,40 @@ README_END = "<!-- bench:end -->"
 NOTES = [
     "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared with "
     "other work, so figures are noisy: read ratios.",
-    "Cold build: the pipeline builds two stages and 13 steps (CA-only first stage, hashed "
-    "install, COPY of the installed files, labels) against the hand Dockerfile's one RUN; for "
-    "reproducibility it also builds without intermediate images (layers=false) and saves and "
-    "reloads the image once to drop podman's random `container` field (engine/normalise.py). "
-    "On the stand-in base that is seconds; on the real multi-GB base the save/load costs more.",
+    "Cold build: `invoke build --no-cache` as a user runs it (Python start-up, base digest "
+    "by registry HEAD, render, two stages and 13 steps: CA-only first stage, hashed install, "
+    "COPY of the installed files, labels) against the hand Dockerfile's one RUN. For one "
+    "digest per commit podman builds without intermediate images (layers=false) and the "
+    "config alone is rewritten without its random `container` field and loaded back "
+    "(engine/normalise.py): no layer is exported; the base is not pulled when its pinned "
+    "digest is already local.",
     "No-op: `invoke build` finds this revision's image with the same input-key label and "
     "builds nothing; `invoke release` reads the registry's config blob of the immutable tag "
     "and, with the same input key, runs no lock check, build, test or upload.",
     "The hand no-op push uploads no blob, only its manifest again (the bytes shown).",
-    "First task: seconds from submitting the job (Ray Client driver) to the first JetStream "
-    "result on a freshly started miniature cluster (src/ray_worker_image/e2e), so scheduling "
-    "and worker start-up are in both figures; the 20x goal assumed a warm cluster. Not re-run "
-    "on 2026-11-30 (kept from revision 5fa9fc9): the image's contents did not change.",
+    "First task, live cluster (bench/firsttask.py): a miniature cluster with one task worker "
+    "is up and the driver connected before any clock starts; each figure is one task that "
+    "imports nats, from submit to its result in the driver. runtime_env pip runs pip on a "
+    "node the first time it sees the environment (per-node cache); a new node (added while "
+    "the driver waits, as the autoscaler adds one) starts cold. Floor: the same task on a "
+    "warm worker of the baked image.",
+    "First task, fresh cluster (bench/latency.py): seconds from starting the job's driver "
+    "(Ray Client connection included) to the first JetStream result on a freshly started "
+    "cluster, as before.",
     "Bytes uploaded are counted as HTTP request bodies (blob uploads and manifests) at a "
     "counting relay in front of the loopback registry that every push of the warm and "
     "lock-change sections goes through; a blob the registry already has is not sent.",
-    "Floor: every file the new distributions' RECORD lists, sized on disk (.pyc included); "
-    "the images add more: directory entries, tar headers and the layer's own metadata.",
+    "Bytes floor (bench/layers.py): the smallest layer that holds exactly the new "
+    "distributions' installed files: a tar of every regular file their RECORD lists, as in "
+    "the image, no directory entries; the images' added layers are read from a save of each "
+    "image and checked against their diff ids; both sides gzip-compressed alike (level 6).",
     "The lock change is a dependency bump as a user makes it: nats-py pinned to another "
     "version in a private copy of ray-worker.in and re-locked by `invoke lock` inside the "
     "base, so the new build installs different files (one new layer). The ratio counts what "
     "the image push uploaded (layers, config, manifests); the release's new SBOM artifact is "
     "shown apart, as it is not part of the image.",
-    "Docker reproducibility is kept from revision 5fa9fc9 (not re-run on 2026-11-30): Docker "
-    "20.10's classic builder has no timestamp option through its API (README, Reproducible "
-    "builds).",
+    "Docker Engine 20.10's classic builder has no timestamp option through its API, so its "
+    "cold builds differ (docs/design.md, Reproducible builds).",
 ]
 
 
@@ -108,29 +124,6 @@ def parse_sections(text: str) -> tuple[str, ...]:
     return chosen
 
 
-def bench_added(ws: Workspace, kept: Kept) -> dict[str, Any]:
-    """Bytes the pipeline and hand images add over the base, and the floor (RECORD sizes)."""
-    python = ws.variant_definition.base.python_path
-    with engine_lock():
-        base_size = image_size(ws.cli, ws.base)
-        sizes = {who: image_size(ws.cli, getattr(kept, who)) for who in ("pipeline", "hand")}
-        base_dists = distributions(ws.cli, ws.base, python)
-        new = new_distributions(base_dists, distributions(ws.cli, kept.pipeline, python))
-        hand_new = new_distributions(base_dists, distributions(ws.cli, kept.hand, python))
-    floor = floor_bytes(new)
-    return {
-        "measured": "engine image size minus base size (uncompressed); floor: RECORD sizes",
-        "base": base_size,
-        "pipeline": sizes["pipeline"] - base_size,
-        "hand": sizes["hand"] - base_size,
-        "floor": floor,
-        "new_distributions": new,
-        "hand_new_distributions": hand_new,
-        "pipeline_over_floor": ratio(sizes["pipeline"] - base_size, floor, 3),
-        "hand_over_floor": ratio(sizes["hand"] - base_size, floor, 3),
-    }
-
-
 def docker_present() -> bool:
     try:
         return run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=20).returncode == 0
@@ -162,7 +155,7 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
     try:
         ws.resolve_base()
         results["meta"]["base"] = ws.base
-        if wanted & {"cold", "size", "latency"}:
+        if wanted & NEEDS_IMAGES:
             if "cold" not in wanted:
                 ws = dataclasses.replace(ws, runs=1)
             cold, kept = bench_cold(ws)
@@ -179,6 +172,8 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             chosen = kept
             if "size" in wanted:
                 _section(results, "added_bytes", lambda: bench_added(ws, chosen))
+            if "firsttask" in wanted:
+                _section(results, "first_task_live", lambda: bench_first_task(ws, chosen.pipeline))
             if "latency" in wanted:
                 _section(
                     results,
@@ -193,10 +188,10 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
             results.update(warm or {})
         if "docker" in wanted:
             if docker_present():
-                found = _section(results, "docker", lambda: docker_repro(ws))
+                found = _section(results, "docker_cold", lambda: docker_cold(ws))
                 if found:
                     results.setdefault("reproducibility", {})["docker"] = {
-                        "pipeline": found["image_ids"]
+                        "pipeline": found["image_ids"]["pipeline"]
                     }
             else:
                 results["meta"]["docker"] = "skipped: no Docker Engine answers `docker info`"
@@ -204,7 +199,16 @@ def run_bench(options: BenchOptions) -> dict[str, Any]:
         if kept is not None:
             kept.remove()
         ws.remove()
-    return finish(results, started)
+    return finish(merge_previous(results, _previous(options.out)), started)
+
+
+def _previous(out: Path) -> dict[str, Any]:
+    """The last written results (sections this run did not measure are kept from them)."""
+    try:
+        found: dict[str, Any] = json.loads((out / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return found
 
 
 def _section(
@@ -217,7 +221,7 @@ def _section(
         results.setdefault("failed", {})[name] = str(exc)
         console.warn(f"bench: section {name} failed: {exc}")
         return None
-    if name not in ("warm", "docker"):
+    if name != "warm":
         results[name] = figures
     checkpoint(results)
     return figures
@@ -246,17 +250,17 @@ def readme_block(text: str, block: str) -> str:
 
 
 def readme_summary(results: dict[str, Any]) -> str:
-    """The README's part: RESULTS.md's targets table and the chart."""
-    lines = markdown(results).splitlines()
-    table_end = next(i for i, line in enumerate(lines) if i > 3 and not line.startswith("|"))
-    intro = lines[2:table_end]
+    """The README's part: when and where, the short targets table, one line per miss."""
+    meta = results.get("meta", {})
     return "\n".join(
         [
-            *intro,
+            f"Measured {str(meta.get('date', '?'))[:10]} on {meta.get('engine', '?')}, stand-in "
+            "base"
+            + (", sections not re-run kept from earlier runs" if meta.get("kept") else "")
+            + "; every figure, its date and each miss in full: "
+            "[bench/RESULTS.md](bench/RESULTS.md).",
             "",
-            "![benchmark chart](bench/chart.png)",
-            "",
-            "Every section's figures and the notes: [bench/RESULTS.md](bench/RESULTS.md).",
+            *readme_table(results),
         ]
     )
 

@@ -21,7 +21,11 @@ def resolve_base(
     stand_in_registry: str = DEFAULT_STAND_IN_REGISTRY,
     ca_cert: Path | None = None,
 ) -> ResolvedBase:
-    """Pull the base and pin it by the digest its registry served."""
+    """Pin the base by the digest its registry served; pull it unless the engine holds it.
+
+    The engine is asked for ``<name>@<digest>`` (a digest names exactly one image), so a
+    base already pulled by that digest is used without asking its registry for layers.
+    """
     wanted = definition.base.image
     if stand_in:
         built = ensure_stand_in(definition, engine, registry=stand_in_registry, ca_cert=ca_cert)
@@ -48,7 +52,10 @@ def resolve_base(
         raise PipelineError(f"base {source}: the registry has no such tag; check base.image")
     if stand_in and built.ref.digest != digest:
         raise PipelineError(f"stand-in: registry digest moved during resolution ({digest})")
-    console.step(f"pulling {source}@{digest} with {engine.name}")
-    engine.pull(source.with_digest(digest))
+    if engine.image_exists(f"{source.name}@{digest}"):  # pinned by digest: nothing to fetch
+        console.info(f"base {source}@{digest} already in {engine.name}'s storage; no pull")
+    else:
+        console.step(f"pulling {source}@{digest} with {engine.name}")
+        engine.pull(source.with_digest(digest))
     console.info(f"base pinned: {source}@{digest}")
     return ResolvedBase(name=str(wanted), source=str(source), digest=digest, stand_in=stand_in)

@@ -1,15 +1,21 @@
 """Two cold builds of one commit give one image on podman (issue 13 item 1).
 
 Podman only: Docker Engine's classic builder stamps the config and history with the
-clock (README "Reproducible builds" shows the diff). The first image is removed before
-the second build, so the second cannot be the first found again in storage.
+clock (docs/design.md "Reproducible builds" shows the diff). The first image is removed
+before the second build, so the second cannot be the first found again in storage.
+
+Issue 19 point 3: the normalisation must not export the image (no `docker save` of the
+base's layers: only the config is loaded back), and a base already held under its pinned
+digest is not pulled again.
 """
 
 from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
+import docker.models.images
 import pytest
 
 from ray_worker_image import engine as engines
@@ -35,8 +41,20 @@ def podman() -> engines.Engine:
 
 
 def test_two_cold_podman_builds_give_one_image_id_and_one_manifest_digest(
-    podman: engines.Engine, registry: str, tmp_path: Path
+    podman: engines.Engine, registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    def no_export(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("the build exported an image (docker save) to normalise it")
+
+    monkeypatch.setattr(docker.models.images.Image, "save", no_export)
+    pulls: list[str] = []
+    real_pull = podman.pull
+
+    def counted_pull(ref: ImageRef) -> str:
+        pulls.append(str(ref))
+        return real_pull(ref)
+
+    monkeypatch.setattr(podman, "pull", counted_pull)
     label = f"repro-{uuid.uuid4().hex[:6]}"
     definition = isolated_definition(load_variant(root=ROOT), label)
     options = Options(
@@ -49,11 +67,15 @@ def test_two_cold_podman_builds_give_one_image_id_and_one_manifest_digest(
     digests: list[str] = []
     names: list[str] = []
     try:
+        s.resolve_base()  # the stand-in base exists and is held by its digest from here on
         for run in ("a", "b"):
+            s = Session(options, definition=definition, engine=podman)  # resolves afresh
+            pulls.clear()
             context = render_context(definition, s.resolve_base(), s.build_dir)
             built = build_image(
                 definition, podman, context, s.resolve_base(), ca_cert=s.ca_cert, no_cache=True
             )
+            assert pulls == [], f"the base was pulled although held by its digest: {pulls}"
             ids.append(built.image_id)
             names.extend(built.tags)
             ref = ImageRef(registry, repository, f"run-{run}")

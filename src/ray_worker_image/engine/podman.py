@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ import tarfile
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import docker
 from docker import auth as docker_auth
@@ -20,8 +21,15 @@ from ..errors import EngineError, EngineUnavailable
 from ..refs import ImageRef
 from ..registry import RegistryAccess
 from .base import Engine
-from .normalise import rewrite_archive
-from .seam import _PUSH_DIGEST, DEFAULT_PODMAN_SOCKET, PODMAN_SOCKET_ENV, _ping, _require_ca
+from .normalise import config_archive, rewrite_archive, stored_config_path
+from .seam import (
+    _PUSH_DIGEST,
+    DEFAULT_PODMAN_SOCKET,
+    PODMAN_SOCKET_ENV,
+    _ping,
+    _require_ca,
+    push_failure,
+)
 
 
 class PodmanEngine(Engine):
@@ -132,27 +140,67 @@ class PodmanEngine(Engine):
 
     def _after_build(self, image_id: str, tag: str, epoch: int | None) -> str:
         """With ``epoch``: the image again, its config without the builder container's id
-        (engine/normalise.py), so two builds of one commit get one id. Saved to a temp file
-        and loaded back through the API; the unnormalised image is removed."""
+        (engine/normalise.py), so two builds of one commit get one id. Only the config is
+        loaded back (the layers stay where they are); when the engine's storage cannot be
+        read, the whole image is saved and reloaded instead. The unnormalised image is
+        removed."""
         if epoch is None:
             return image_id
         with self._seam("normalise the built image", "check the engine's storage"):
-            with tempfile.TemporaryFile() as spool:
-                chunks = self._client.images.get(image_id).save(named=False)
+            raw = self._stored_config(image_id)
+            if raw is None:
+                normal = self._load_rewritten(image_id, tag)
+            else:
                 try:
-                    normal = rewrite_archive(chunks, spool, tag)
-                except (ValueError, tarfile.TarError) as exc:
+                    archive, normal = config_archive(raw, tag)
+                except ValueError as exc:
                     raise EngineError(f"podman: cannot normalise {image_id[:19]}: {exc}") from None
-                if normal == image_id:
-                    return image_id
-                spool.seek(0)
-                self._client.api.load_image(spool)
+                if normal != image_id:
+                    self._load(archive)
+            if normal == image_id:
+                return image_id
             self._client.images.remove(image_id, force=True, noprune=True)
             found = str(self._client.images.get(tag).id)
         if found != normal:
             raise EngineError(
                 f"podman: {tag} is {found[:19]} after loading the normalised {normal[:19]}"
             )
+        return normal
+
+    def _stored_config(self, image_id: str) -> bytes | None:
+        """The image's config bytes from the engine's storage, or None when this process
+        cannot read them (a service on another host or user) or they do not hash to
+        ``image_id``."""
+        info = self._client.info()
+        root, driver = info.get("DockerRootDir"), info.get("Driver")
+        if not root or not driver:
+            return None
+        try:
+            raw = stored_config_path(str(root), str(driver), image_id).read_bytes()
+        except OSError:
+            return None
+        if f"sha256:{hashlib.sha256(raw).hexdigest()}" != image_id:
+            return None
+        return raw
+
+    def _load(self, archive: bytes | IO[bytes]) -> None:
+        """`docker load` through the API, its events read to the end; EngineError on an error."""
+        events = list(self._client.api.load_image(archive) or [])
+        failure = push_failure(events)
+        if failure:
+            raise EngineError(f"podman: loading the normalised image failed: {failure}")
+
+    def _load_rewritten(self, image_id: str, tag: str) -> str:
+        """The fallback: the whole image saved to a temp file, its config rewritten, loaded."""
+        with tempfile.TemporaryFile() as spool:
+            chunks = self._client.images.get(image_id).save(named=False)
+            try:
+                normal = rewrite_archive(chunks, spool, tag)
+            except (ValueError, tarfile.TarError) as exc:
+                raise EngineError(f"podman: cannot normalise {image_id[:19]}: {exc}") from None
+            if normal != image_id:
+                spool.seek(0)
+                self._load(spool)
         return normal
 
     def _push_stream(
