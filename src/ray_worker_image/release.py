@@ -23,9 +23,9 @@ from .errors import PipelineError
 from .patching import ClusterOptions, label_reader, plan_patch
 from .preflight import check_registry
 from .push import PushJob, credentials_from_env, plan_push, push_image, push_immutable_first
+from .push_rehearsal import rehearse_push
 from .refs import ImageRef
 from .registry import Credentials, RegistryClient
-from .rehearse import rehearse_push
 from .render import lock_digest
 from .rollout.identity import Identity, known
 from .session import Session

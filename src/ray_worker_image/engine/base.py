@@ -288,6 +288,14 @@ class Engine(ABC):
         finally:
             running.remove()
 
+    def find_container(self, name: str) -> RunningContainer | None:
+        """The container named ``name`` (running or not), or None when there is none."""
+        with self._seam(f"inspect {name}"):
+            try:
+                return RunningContainer(self, self._client.containers.get(name))
+            except docker.errors.NotFound:
+                return None
+
     def create_network(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
         """A user-defined bridge network: its containers resolve each other by container name."""
         with self._seam(f"cannot create network {name}"):

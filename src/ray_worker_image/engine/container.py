@@ -51,6 +51,14 @@ class RunningContainer:
             )
         return code, output
 
+    def exec_streams(self, argv: list[str], user: str | None = None) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` to its end: (exit code, stdout, stderr), the streams kept apart (as
+        ``kubectl exec`` gives them). No timeout of its own: the caller bounds it."""
+        with seam(self.engine.name, f"exec in {self.name}", "check that the container runs"):
+            result = self._container.exec_run(argv, user=user or "", demux=True)
+        out, err = result.output if isinstance(result.output, tuple) else (result.output, None)
+        return int(result.exit_code), out or b"", err or b""
+
     def put_archive(self, path: str, data: bytes) -> None:
         """Unpack a tar (bytes) at ``path`` inside the container."""
         with seam(self.engine.name, f"copy into {self.name}:{path}", "check the container"):
