@@ -69,10 +69,11 @@ def live_object(obj: Mapping[str, Any], plan: ClusterPlan) -> dict[str, Any]:
 
 
 def rollout_options(
-    plan: ClusterPlan, obj: Mapping[str, Any], image: str, restart: str
+    plan: ClusterPlan, obj: Mapping[str, Any], image: str, restart: str, variant: str
 ) -> ClusterOptions:
     """``invoke patch --name N --namespace NS --groups <every worker group> --restart R
-    --image REF --allow-stand-in``: the apply-time script, as the release workflow makes it."""
+    --image REF --variant V --allow-stand-in``: the apply-time script, as the release
+    workflow makes it (``variant``: what an image that cannot say it is, is)."""
     if restart not in RESTARTS:
         raise RehearsalError(
             f"--restart {restart!r}: the rehearsal restarts pods as rollout.sh does; use "
@@ -88,6 +89,7 @@ def rollout_options(
         restart=restart,
         images=(image,),
         allow_stand_in=True,  # a rehearsal never reaches a real cluster
+        declared_variant=variant,
     )
 
 

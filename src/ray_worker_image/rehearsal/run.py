@@ -113,7 +113,7 @@ def prepare(
         )
     plan = load_plan(manifest, name=name, namespace=namespace, login_shell=login_shell)
     current = current_image(obj, manifest)
-    options = rollout_options(plan, obj, image, restart)
+    options = rollout_options(plan, obj, image, restart, definition.variant)
     ImageRef.parse(image, what="--image")
     if not engine.image_exists(image):
         raise RehearsalError(
