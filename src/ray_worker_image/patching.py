@@ -18,6 +18,7 @@ from .rollout.identity import LabelReader
 from .session import Session
 
 ClusterOptions = rollout.ClusterOptions
+CanaryOptions = rollout.CanaryOptions
 LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's labels
 
 

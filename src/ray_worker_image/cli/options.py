@@ -20,7 +20,7 @@ from invoke.context import Context
 
 from .. import preflight, settings
 from ..definition import DEFAULT_DEFINITION, Definition, load_definition
-from ..patching import ClusterOptions
+from ..patching import CanaryOptions, ClusterOptions
 from ..push import credentials_from_env
 from ..registry import Credentials
 from ..session import Options, Session, session, sessions
@@ -78,6 +78,13 @@ CLUSTER = (
         "RayCluster (each becomes a loud warning)"),
     Opt("kind", None, "without --from: RayCluster, RayJob or RayService (default: invoke.yaml, "
         "else RayCluster); with --from: the kind expected in the file"),
+    Opt("canary", None, "worker group rollout.sh moves first and proves with a Ray job reaching "
+        "NATS JetStream (default: the first group moved)"),
+    Opt("no_canary", False, "rollout.sh moves every group without the canary stage"),
+    Opt("canary_subject", None, "the canary job publishes one message here and waits for its "
+        "PubAck (default: nothing is published)"),
+    Opt("nats_url", None, "NATS URL for the canary job, nats://HOST:PORT (default: the NATS_URL "
+        "env of the canary group's Ray container)"),
 )  # fmt: skip
 CLONE_KEY = "ray_image_clone"  # invoke config key: the clone's folder ("" outside one)
 
@@ -220,6 +227,12 @@ class Given:
             kind=v.get("kind") or (None if from_ else defaults.get("kind")),
             allow_stand_in=allow_stand_in,
             declared_variant=declared_variant,
+            canary=CanaryOptions(
+                group=v.get("canary"),
+                enabled=not v.get("no_canary"),
+                subject=v.get("canary_subject"),
+                nats_url=v.get("nats_url"),
+            ),
         )
 
 

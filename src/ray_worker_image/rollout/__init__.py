@@ -24,18 +24,12 @@ Typical use::
 """
 
 from ..errors import RolloutError
+from .canary import Canary, CanaryOptions
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
 from .model import HEAD_GROUP, KINDS, RAY_CONTAINER, ClusterView, GroupView, Kind
-from .options import (
-    ClusterOptions,
-    definition_variant,
-    images_by_variant,
-    new_images,
-    plan_for_variants,
-    plan_from_options,
-)
+from .options import ClusterOptions, definition_variant, new_images, plan_from_options
 from .output import (
     FORMATS,
     find_kubectl,
@@ -58,6 +52,7 @@ from .plan import (
     plan_rollout,
 )
 from .read import assumed_view, view_from_object
+from .variant_options import images_by_variant, plan_for_variants
 from .variants import NewImage, check_group, classify
 
 __all__ = [
@@ -69,6 +64,8 @@ __all__ = [
     "RAY_CONTAINER",
     "RESTART_CHOICES",
     "Accepted",
+    "Canary",
+    "CanaryOptions",
     "ClusterOptions",
     "ClusterView",
     "Command",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -119,29 +119,44 @@ def patch_argv(
     return [*argv, "--dry-run=server"] if dry_run else argv
 
 
-def commands_for(plan: Rollout, *, recreate: bool, changed: bool) -> tuple[Command, ...]:
-    """The ordered shell blocks of a rollout (see :class:`Command`)."""
+def commands_for(
+    plan: Rollout,
+    *,
+    recreate: bool,
+    changed: bool,
+    canary: Sequence[Command] = (),
+) -> tuple[Command, ...]:
+    """The ordered shell blocks of a rollout (see :class:`Command`).
+
+    ``canary``: the canary stage's blocks (:func:`.canary_job.steps`) when ``plan.canary``
+    is active: the rollout phase then applies canary.json, restarts and waits for the
+    canary group, runs the job, applies the rest and restarts the other worker groups, the
+    head last.
+    """
     from .plan import Command
 
     view = plan.view
     out: list[Command] = []
 
-    def patch_step(phase: str, rollback: bool) -> None:
-        file = "rollback.json" if rollback else "patch.json"
-        for argv, title, why in (
+    def patch_step(
+        phase: str, rollback: bool, file: str | None = None, dry: bool = True, wet: bool = True
+    ) -> None:
+        file = file or ("rollback.json" if rollback else "patch.json")
+        steps = (
             (
-                patch_argv(view, rollback=rollback, dry_run=True),
+                patch_argv(view, patch_file=file, dry_run=True),
                 f"Dry-run {file} on the server",
                 "Validates against the live object and the CRD without changing anything: the"
                 " `test` ops fail if someone changed the cluster since it was read.",
             ),
             (
-                patch_argv(view, rollback=rollback),
+                patch_argv(view, patch_file=file),
                 f"Apply {file}",
                 "Changes only containers[0] of the templates; KubeRay does not restart running"
                 " pods for it (run from the directory that holds the JSON files).",
             ),
-        ):
+        )
+        for argv, title, why in steps[0 if dry else 1 : 2 if wet else 1]:
             out.append(Command(phase, title, shlex.join(argv), why, tuple(argv)))
 
     def restart_steps(phase: str, chosen: Iterable[Target]) -> None:
@@ -194,7 +209,7 @@ def commands_for(plan: Rollout, *, recreate: bool, changed: bool) -> tuple[Comma
             )
 
     if changed:
-        patch_step("rollout", rollback=False)
+        patch_step("rollout", rollback=False, wet=not canary)
     if view.kind.name != "RayCluster":
         listing = Command(
             "rollout",
@@ -217,7 +232,10 @@ def commands_for(plan: Rollout, *, recreate: bool, changed: bool) -> tuple[Comma
             patch_step("rollback", rollback=True)
             out.append(Command("rollback", listing.title, listing.shell, listing.why))
         return tuple(out)
-    restart_steps("rollout", plan.restarted)
+    if canary and changed:
+        canary_steps(plan, canary, restart_steps, out)
+    else:
+        restart_steps("rollout", plan.restarted)
     pairs = [(selector(view, t.group), t.new_image) for t in plan.targets]
     if plan.restarted:
         done = [(selector(view, t.group), t.new_image) for t in plan.restarted]
@@ -237,3 +255,23 @@ def commands_for(plan: Rollout, *, recreate: bool, changed: bool) -> tuple[Comma
         restart_steps("rollback", [t for t in plan.restarted if t.changed])
         out.append(Command("rollback", listing.title, listing.shell, listing.why))
     return tuple(out)
+
+
+def canary_steps(
+    plan: Rollout, blocks: Sequence[Command], restart_steps: Any, out: list[Command]
+) -> None:
+    """The rollout phase with a canary: canary.json, the canary group's restart, the job,
+    the rest of the patch, the other groups' restarts, the head's last.
+
+    ``blocks``: the canary's own (:func:`.canary_job.steps`): apply canary.json, the job,
+    apply the rest."""
+    group = plan.canary.group
+    first = [t for t in plan.restarted if t.group.name == group and not t.group.is_head]
+    workers = [t for t in plan.restarted if not t.group.is_head and t not in first]
+    heads = [t for t in plan.restarted if t.group.is_head]
+    apply_canary, job, apply_rest = blocks
+    out.append(apply_canary)
+    restart_steps("rollout", first)
+    out.extend((job, apply_rest))
+    restart_steps("rollout", workers)
+    restart_steps("rollout", heads)

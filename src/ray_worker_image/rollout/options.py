@@ -5,18 +5,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..definition import ImageDefinition
 from ..errors import PipelineError, RolloutError
 from ..raytag import RayTag
 from ..refs import ImageRef
+from .canary import CanaryOptions, carries_nats_url, plan_canary
+from .canary_job import steps as canary_steps
+from .commands import commands_for, patch_argv
 from .files import load_cluster, load_objects, select
 from .identity import Identity, LabelReader, check_stand_in, identify, tag_only
 from .model import HEAD_GROUP, KINDS, ClusterView
 from .plan import ALL_GROUPS, Accepted, Rollout, plan_rollout, require_digest
 from .read import assumed_view, view_from_object
-from .variants import NewImage, classify
+from .variants import NewImage
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class ClusterOptions:
     allow_stand_in: bool = False  # --allow-stand-in: a stand-in build may go into the cluster
     declared_variant: str | None = None  # --variant given: what an unreadable image is
     rendered: tuple[str, str] | None = None  # (label, YAML): read this instead of source
+    canary: CanaryOptions = field(
+        default_factory=CanaryOptions
+    )  # --canary, --no-canary, --canary-subject, --nats-url
 
 
 def definition_variant(definition: ImageDefinition) -> RayTag | None:
@@ -134,8 +141,11 @@ def new_images(
     return out
 
 
-def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> ClusterView:
-    """The live object's view (``--from``), else one assumed from the options."""
+def view_and_object(
+    definition: ImageDefinition, cluster: ClusterOptions
+) -> tuple[ClusterView, Any]:
+    """The live object's view (``--from``) and the object, else one assumed from the options
+    and None."""
     if cluster.source and cluster.current_image:
         raise RolloutError(
             "--current-image is for patches made without --from; the object given with --from"
@@ -156,14 +166,38 @@ def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> C
             raise RolloutError(
                 f"{source}: holds a {obj.get('kind')}, not a {cluster.kind}; drop --kind"
             )
-        return view_from_object(obj, source=source, namespace=cluster.namespace)
-    return assumed_view(
+        return view_from_object(obj, source=source, namespace=cluster.namespace), obj
+    view = assumed_view(
         cluster.name or "",
         cluster.namespace or "",
         cluster.groups or (),
         current_image=cluster.current_image or str(definition.base.image),
         kind=cluster.kind or "RayCluster",
     )
+    return view, None
+
+
+def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> ClusterView:
+    """The live object's view (``--from``), else one assumed from the options."""
+    return view_and_object(definition, cluster)[0]
+
+
+def with_canary(plan: Rollout, cluster: ClusterOptions, obj: Any) -> Rollout:
+    """``plan`` with its canary stage (:func:`.canary.plan_canary`) and the commands in the
+    canary's order; ``obj``: the object read (None: none, the script checks NATS_URL)."""
+    group = cluster.canary.group
+    nats = None
+    if obj is not None:
+        workers = [t for t in plan.restarted if not t.group.is_head]
+        group = group or (workers[0].group.name if workers else None)
+        nats = carries_nats_url(obj, plan.view.kind.spec_pointer, group) if group else False
+    canary = plan_canary(plan, cluster.canary, nats_env=nats)
+    plan = replace(plan, canary=canary)
+    if not canary.active:
+        return plan
+    blocks = canary_steps(plan, patch_argv(plan.view, patch_file="canary.json"))
+    commands = commands_for(plan, recreate=False, changed=bool(plan.patch), canary=blocks)
+    return replace(plan, commands=commands)
 
 
 def plan_from_options(
@@ -178,7 +212,7 @@ def plan_from_options(
     ``read``: the new images' labels (:data:`.identity.LabelReader`); the default reads
     nothing, so only tags (or ``--variant``) can tell a variant.
     """
-    view = view_from_options(definition, cluster)  # the file first: it needs no network
+    view, obj = view_and_object(definition, cluster)  # the file first: it needs no network
     seen: list[Identity] = []
     images = new_images(
         definition, cluster.images, default_image, read=read, cluster=cluster, seen=seen
@@ -198,103 +232,5 @@ def plan_from_options(
         accepted=accepted,
         release_repository=definition.target.repository,
     )
-    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
-
-
-def images_by_variant(
-    view: ClusterView,
-    variants: list[tuple[RayTag, str]],
-    *,
-    groups: tuple[str, ...] | None,
-    release_repository: str | None,
-) -> dict[str, NewImage]:
-    """Each template of ``view`` -> the image of the variant it runs now.
-
-    ``variants``: (variant, pushed reference with digest) of every image of this release.
-    The head always moves; worker groups as ``groups`` selects (None: all). A group's
-    current image is classified (:func:`classify`); an unclassifiable one falls back to the
-    one variant of ``spec.rayVersion``. No fitting variant: RolloutError naming the group,
-    what it runs and the variant to add.
-    """
-    chosen = [g for g in view.groups if groups is None or g.name in groups]
-    out: dict[str, NewImage] = {}
-    for group in (view.head, *chosen):
-        current = classify(group.image, release_repository=release_repository)
-        if current is None:
-            fits = [
-                v for v in variants if view.ray_version and v[0].ray_version == view.ray_version
-            ]
-            if len(fits) != 1:
-                raise RolloutError(
-                    f"{view.source}: group {group.name} runs {group.image}, which does not say its"
-                    f" variant, and spec.rayVersion {view.ray_version or '(missing)'} fits "
-                    f"{len(fits)} variants of this release; pass --image {group.name}=REF"
-                )
-        else:
-            fits = [v for v in variants if v[0] == current]
-            if not fits:
-                built = ", ".join(v[0].short for v in variants)
-                raise RolloutError(
-                    f"{view.source}: group {group.name} runs {group.image} ({current.short}); this"
-                    f" release builds {built}; build variant {current.short}"
-                    f" (invoke add-variant {current.short})"
-                )
-        tag, ref = fits[0]
-        out[group.name] = NewImage(ref, tag)
-    return out
-
-
-def plan_for_variants(
-    definitions: list[ImageDefinition],
-    pushed: list[str],
-    cluster: ClusterOptions,
-    *,
-    read: LabelReader = tag_only,
-) -> Rollout:
-    """One rollout for a cluster whose groups run different variants of this release.
-
-    ``definitions[i]`` was pushed as ``pushed[i]`` (REPO:TAG@sha256:...). Needs the live
-    object (``--from``): which group runs which variant is read from it. Each pushed
-    image is identified by itself (``read``) and must be the variant of its definition.
-    """
-    if not cluster.source:
-        raise RolloutError(
-            "--all-variants patches one cluster from the images it runs now: give the live"
-            " object with --from (kubectl get raycluster NAME -n NS -o json)"
-        )
-    if cluster.images:
-        raise RolloutError("--all-variants picks each group's image itself; drop --image")
-    first = definitions[0]
-    view = view_from_options(first, cluster)
-    variants = [(d.ray_tag, ref) for d, ref in zip(definitions, pushed, strict=True)]
-    images = images_by_variant(
-        view,
-        variants,
-        groups=cluster.groups,
-        release_repository=first.target.repository,
-    )
-    seen: list[Identity] = []
-    for definition, ref in zip(definitions, pushed, strict=True):
-        found = identified(
-            ref, read, cluster, release_repository=definition.target.repository, seen=seen
-        )
-        if found.variant != definition.ray_tag:
-            got = found.variant.short if found.variant else "unknown"
-            raise RolloutError(
-                f"{ref}: is variant {got} ({found.how}), not {definition.ray_tag.short} as"
-                f" pushed for it; push variant {definition.ray_tag.short} again"
-            )
-    plan = plan_rollout(
-        view,
-        images,
-        groups=tuple(k for k in images if k != HEAD_GROUP),
-        restart=cluster.restart,
-        force=cluster.force,
-        accepted=Accepted(
-            images=tuple(str(d.base.image) for d in definitions),
-            release_name=ImageRef.parse(pushed[0]).name,
-            release_tag=first.target.tag,
-        ),
-        release_repository=first.target.repository,
-    )
-    return replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
+    plan = replace(plan, warnings=(*judged(seen, cluster), *plan.warnings))
+    return with_canary(plan, cluster, obj)

@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import RolloutError
 from ..refs import ImageRef
+from . import canary_job
 from .commands import head_cost, template
 from .model import HEAD_GROUP
 from .plan import ALL_GROUPS, PatchOp, Rollout
@@ -91,6 +92,8 @@ def render_shell(rollout: Rollout) -> str:
     rollback.json (``build_patch`` in the template).
     """
     view = rollout.view
+    if rollout.canary.refusal:
+        raise RolloutError(rollout.canary.refusal)
     header = _comment(
         "Restarting the head restarts the whole Ray cluster: " + head_cost(view) + "."
         " On KubeRay >= 1.6, spec.upgradeStrategy.type: Recreate is the alternative to"
@@ -149,6 +152,7 @@ def render_shell(rollout: Rollout) -> str:
         head_image=(images.get(HEAD_GROUP) or default or images[next(iter(images))]).ref,
         group_images=[(t.group.name, t.new_image) for t in rollout.targets[1:]],
         default_image=None,
+        canary=canary_job.script_context(rollout),
     )
 
 
@@ -164,8 +168,12 @@ def write_outputs(rollout: Rollout, out_dir: str | os.PathLike[str]) -> dict[str
     if rollout.view.live:
         contents["patch.json"] = (to_json(rollout.patch), 0o644)
         contents["rollback.json"] = (to_json(rollout.rollback), 0o644)
+        for name, text in canary_job.patch_files(rollout).items():
+            contents[name] = (text, 0o644)
+        for stale in set(canary_job.FILES) - set(contents):
+            (out / stale).unlink(missing_ok=True)
     else:
-        for stale in ("patch.json", "rollback.json"):
+        for stale in ("patch.json", "rollback.json", *canary_job.FILES):
             (out / stale).unlink(missing_ok=True)
     staged: dict[str, str] = {}
     try:

@@ -7,11 +7,12 @@ Pure: :func:`plan_rollout` takes a :class:`ClusterView` and the new image(s) and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from ..errors import RolloutError
 from ..raytag import RayTag
+from .canary import Canary
 from .model import HEAD_GROUP, ClusterView, GroupView
 from .read import parse_image
 from .variants import NewImage, check_group
@@ -78,6 +79,9 @@ class Rollout:
     ray_version: str | None  # the Ray version the images run (guarded at apply time)
     accepted: Accepted = Accepted()
     force: bool = False
+    canary: Canary = field(
+        default_factory=Canary
+    )  # the canary stage (none unless planned: .canary.plan_canary)
 
 
 def normalise_images(
