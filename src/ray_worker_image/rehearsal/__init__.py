@@ -11,12 +11,13 @@ release publishes against the manifest's cluster started locally, through a kube
 What it proves and what it cannot: docs/rehearsal.md.
 """
 
-from .plan import RehearsalError
-from .run import Rehearsal, RehearsalReport, prepare, run_rehearsal
+from .plan import PodView, RehearsalError, RehearsalReport
+from .run import Rehearsal, prepare, run_rehearsal
 from .verbs import Call, ShimError, parse
 
 __all__ = [
     "Call",
+    "PodView",
     "Rehearsal",
     "RehearsalError",
     "RehearsalReport",

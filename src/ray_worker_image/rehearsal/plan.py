@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..e2e import ClusterPlan
@@ -102,3 +103,43 @@ def failure_line(output: Sequence[str]) -> str:
         if found:
             return found[-1]
     return lines[-1] if lines else "(no output)"
+
+
+@dataclass(frozen=True)
+class PodView:
+    """A pod at the end: its spec's image, whether its container runs exactly that image,
+    and whether ``import nats`` works in it."""
+
+    group: str
+    image: str
+    runs_it: bool
+    imports_nats: bool
+
+
+@dataclass
+class RehearsalReport:
+    """``passed``: exit 0, every template and pod on the new image, running it, importing
+    nats. ``restored``: every template and pod on the cluster's old image (the rollback)."""
+
+    passed: bool
+    exit_code: int
+    failure: str | None
+    templates: dict[str, str] = field(default_factory=dict)  # group -> template image
+    pods: dict[str, PodView] = field(default_factory=dict)
+    restored: bool = False
+    output: list[str] = field(default_factory=list)
+    run_id: str = ""
+    network: str = ""
+    startup_s: float = 0.0
+    script_s: float = 0.0
+    total_s: float = 0.0
+
+
+def on_image(report: RehearsalReport, image: str, *, nats: bool = False) -> bool:
+    """Every template and every pod on ``image`` (running it; importing nats if ``nats``)."""
+    pods = report.pods.values()
+    return (
+        bool(report.pods)
+        and set(report.templates.values()) == {image}
+        and all(p.image == image and p.runs_it and (p.imports_nats or not nats) for p in pods)
+    )

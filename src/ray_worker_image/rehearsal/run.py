@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,17 @@ from ..refs import ImageRef
 from ..registry import RegistryClient
 from ..rollout import find_kubectl, load_cluster, plan_from_options, render_shell
 from ..rollout.identity import LabelReader
-from .kube import groups
-from .plan import RehearsalError, current_image, failure_line, live_object, rollout_options
+from .kube import groups, local_image
+from .plan import (
+    PodView,
+    RehearsalError,
+    RehearsalReport,
+    current_image,
+    failure_line,
+    live_object,
+    on_image,
+    rollout_options,
+)
 from .state import STATE_ENV, Config, PodRecord, State
 
 SCRIPT_TIMEOUT_S = 900.0
@@ -55,21 +64,6 @@ class Rehearsal:
     script: str
     notes: tuple[str, ...] = ()
     login_shell: bool = False
-
-
-@dataclass
-class RehearsalReport:
-    passed: bool
-    exit_code: int
-    failure: str | None
-    templates: dict[str, str] = field(default_factory=dict)  # group -> template image
-    pods: dict[str, tuple[str, bool]] = field(default_factory=dict)  # pod -> (image, nats)
-    output: list[str] = field(default_factory=list)
-    run_id: str = ""
-    network: str = ""
-    startup_s: float = 0.0
-    script_s: float = 0.0
-    total_s: float = 0.0
 
 
 def local_ref(engine: Engine, image: str, stand_in_registry: str) -> tuple[str, str | None]:
@@ -192,16 +186,19 @@ def run_script(
 
 
 def observe(engine: Engine, state: State, report: RehearsalReport) -> None:
-    """The cluster as it ended: each template's image, each pod's image and nats import."""
-    rc = state.cluster
+    """The cluster as it ended: each template's image; each pod's spec image, whether its
+    container really runs that image (the engine's image id) and imports nats."""
+    rc, config = state.cluster, state.config
     report.templates = {g: str(t["spec"]["containers"][0]["image"]) for g, _, t, _ in groups(rc)}
     for pod in state.pods:
         box = engine.find_container(pod.box) if pod.box else None
-        imports = False
+        runs = nats = False
         if box is not None:
-            code, _, _ = box.exec_streams(IMPORT_NATS)
-            imports = code == 0
-        report.pods[pod.name] = (pod.image, imports)
+            local = local_image(engine, config, pod.image)
+            wanted = engine.image_attrs(local).get("Id") if local else None
+            runs = wanted is not None and box.attrs().get("Image") == wanted
+            nats = box.exec_streams(IMPORT_NATS)[0] == 0
+        report.pods[pod.name] = PodView(pod.group, pod.image, runs, nats)
 
 
 def run_rehearsal(
@@ -263,11 +260,8 @@ def run_rehearsal(
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         report.total_s = time.monotonic() - started
-    report.passed = (
-        report.exit_code == 0
-        and all(image == rehearsal.new_image and nats for image, nats in report.pods.values())
-        and set(report.templates.values()) == {rehearsal.new_image}
-    )
+    report.passed = report.exit_code == 0 and on_image(report, rehearsal.new_image, nats=True)
+    report.restored = on_image(report, rehearsal.current)
     if not report.passed:
         report.failure = failure_line(report.output)
     return report

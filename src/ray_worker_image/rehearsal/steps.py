@@ -10,8 +10,8 @@ from ..e2e import NodeRuntime
 from ..errors import CheckFailed
 from ..rollout import classify, load_cluster
 from ..session import Session
-from .plan import RehearsalError, current_image
-from .run import RehearsalReport, prepare, run_rehearsal
+from .plan import RehearsalError, RehearsalReport, current_image
+from .run import prepare, run_rehearsal
 
 
 def check_manifest(manifest: str | None) -> str:
@@ -70,13 +70,21 @@ def do_rehearse(
     for note in rehearsal.notes:
         console.info(f"note: {note}")
     report = run_rehearsal(s.engine, rehearsal, NodeRuntime.of(s.definition.base))
-    for pod, (pod_image, nats) in sorted(report.pods.items()):
-        console.info(f"{pod}: {pod_image} (imports nats: {'yes' if nats else 'no'})")
+    for name, pod in sorted(report.pods.items()):
+        runs = "runs it" if pod.runs_it else "does NOT run it"
+        console.info(
+            f"{name}: {pod.image} ({runs}; imports nats: {'yes' if pod.imports_nats else 'no'})"
+        )
     console.info(
         f"cluster start {report.startup_s:.1f}s; rollout.sh {report.script_s:.1f}s "
         f"(exit {report.exit_code}); total {report.total_s:.1f}s"
     )
     if not report.passed:
-        raise CheckFailed(f"rehearsal failed: {report.failure}")
+        back = (
+            f"the cluster is back on {rehearsal.current}"
+            if report.restored
+            else f"the cluster is NOT back on {rehearsal.current}: run rollout.sh rollback"
+        )
+        raise CheckFailed(f"rehearsal failed: {report.failure}; {back}")
     console.step("rehearsal passed: every group on the new image, every pod imports nats")
     return report
