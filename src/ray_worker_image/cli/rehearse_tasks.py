@@ -44,10 +44,12 @@ def rehearse(
     ends on the image and every pod imports nats; exits 1 with the script's failure line.
     """
     from .. import preflight
+    from ..rehearsal.plan import check_restart
     from ..rehearsal.steps import check_manifest, cluster_variant, do_rehearse
 
     manifest = check_manifest(from_)
     preflight.check_image(image)
+    check_restart(restart)
     variant = given.values.get("variant") or cluster_variant(
         given.definition(), manifest, name, namespace
     )

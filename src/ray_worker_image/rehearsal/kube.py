@@ -188,7 +188,8 @@ def pod_object(
         ip = str((network.get(config.network) or {}).get("IPAddress") or "")
         if ip:
             status["podIP"], status["podIPs"] = ip, [{"ip": ip}]
-        container_status["imageID"] = image_id(engine, str(attrs.get("Image", "")), pod.image)
+        runs = str(attrs.get("Image", ""))
+        container_status["imageID"] = image_id(engine, config, runs, pod.image)
     elif pod.reason:
         status["reason"] = pod.reason
     ready = running and alive is not None and pod.hostname in alive
@@ -208,14 +209,20 @@ def pod_object(
     }
 
 
-def image_id(engine: Engine, image: str, ref: str) -> str:
-    """``repo@sha256:...`` of the image a container runs (the kubelet's imageID): the repo
-    digest that matches ``ref``'s digest when there is one, else the first, else the id."""
+def image_id(engine: Engine, config: Config, image: str, ref: str) -> str:
+    """``repo@sha256:...`` of the image a container runs (the kubelet's imageID). For a
+    ``ref`` by digest whose image the run resolved (``config.local_images``, checked against
+    the registry): ``ref``'s own digest when the container runs that very image; else the
+    engine's repo digest matching ``ref``'s digest, else its first, else the image id."""
     try:
-        digests = [str(d) for d in engine.image_attrs(image).get("RepoDigests") or []]
+        attrs = engine.image_attrs(image)
     except Exception:
-        digests = []
+        return image
     wanted = ImageRef.parse(ref).digest if "@" in ref else None
+    mapped = config.local_images.get(ref)
+    if wanted and mapped and engine.image_attrs(mapped).get("Id") == attrs.get("Id"):
+        return f"{ImageRef.parse(ref).name}@{wanted}"
+    digests = [str(d) for d in attrs.get("RepoDigests") or []]
     for digest in digests:
         if wanted and digest.endswith(f"@{wanted}"):
             return digest

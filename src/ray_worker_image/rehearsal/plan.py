@@ -30,6 +30,15 @@ class RehearsalError(UsageError):
     """The manifest or an image cannot be rehearsed (one line, exit 2, nothing started)."""
 
 
+def check_kind(obj: Mapping[str, Any], source: str) -> None:
+    """Only a RayCluster has pods rollout.sh restarts (RehearsalError otherwise)."""
+    if obj.get("kind") != "RayCluster":
+        raise RehearsalError(
+            f"{source}: holds a {obj.get('kind')}; KubeRay replaces the pods of a RayJob or "
+            "RayService itself, so rollout.sh restarts nothing to rehearse: give a RayCluster"
+        )
+
+
 def _templates(obj: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
     spec = obj.get("spec") or {}
     out = [("headGroupSpec", spec.get("headGroupSpec") or {})]
@@ -69,17 +78,23 @@ def live_object(obj: Mapping[str, Any], plan: ClusterPlan) -> dict[str, Any]:
     return live
 
 
+def check_restart(restart: str) -> str:
+    """``--restart`` is one the canary stage runs with (RehearsalError otherwise)."""
+    if restart not in RESTARTS:
+        raise RehearsalError(
+            f"--restart {restart!r}: the rehearsal restarts pods as rollout.sh does; use "
+            f"{' or '.join(RESTARTS)}"
+        )
+    return restart
+
+
 def rollout_options(
     plan: ClusterPlan, obj: Mapping[str, Any], image: str, restart: str, variant: str
 ) -> ClusterOptions:
     """``invoke patch --name N --namespace NS --groups <every worker group> --restart R
     --image REF --variant V --allow-stand-in``: the apply-time script, as the release
     workflow makes it (``variant``: what an image that cannot say it is, is)."""
-    if restart not in RESTARTS:
-        raise RehearsalError(
-            f"--restart {restart!r}: the rehearsal restarts pods as rollout.sh does; use "
-            f"{' or '.join(RESTARTS)}"
-        )
+    check_restart(restart)
     groups = tuple(
         str(g.get("groupName")) for g in (obj.get("spec") or {}).get("workerGroupSpecs") or []
     )

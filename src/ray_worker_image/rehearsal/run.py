@@ -28,6 +28,7 @@ from .. import console
 from ..e2e import E2E_LABEL, ClusterPlan, NodeRuntime, load_plan, miniature_cluster
 from ..e2e.cluster import Cluster
 from ..engine import Engine
+from ..errors import PipelineError
 from ..kuberay_pod import HEAD_GROUP
 from ..refs import ImageRef
 from ..registry import RegistryClient
@@ -38,6 +39,7 @@ from .plan import (
     PodView,
     RehearsalError,
     RehearsalReport,
+    check_kind,
     current_image,
     failure_line,
     live_object,
@@ -61,9 +63,27 @@ class Rehearsal:
     current: str
     local_current: str
     new_image: str
+    local_new: str  # what the engine runs for new_image (itself, or the image id it names)
     script: str
     notes: tuple[str, ...] = ()
     login_shell: bool = False
+
+
+def present(engine: Engine, image: str) -> str | None:
+    """What the engine runs for ``image``: the reference itself when the engine knows it;
+    for ``REPO[:TAG]@sha256:...`` it does not (podman keeps no digest of a push), the local
+    image whose id is the config digest the registry serves for that manifest. None: absent
+    (or the registry cannot say). Raises nothing for a bad reference: ImageRef.parse does."""
+    ref = ImageRef.parse(image, what="--image")
+    if engine.image_exists(image):
+        return image
+    if ref.digest is None:
+        return None
+    try:
+        config = RegistryClient(ref.registry, timeout=10.0, attempts=1).config_digest(ref)
+    except PipelineError:
+        return None
+    return config if config and engine.image_exists(config) else None
 
 
 def local_ref(engine: Engine, image: str, stand_in_registry: str) -> tuple[str, str | None]:
@@ -100,16 +120,12 @@ def prepare(
 ) -> Rehearsal:
     """The checked inputs and the rendered rollout.sh. Raises a one-line UsageError."""
     obj = load_cluster(manifest, name=name, namespace=namespace)
-    if obj.get("kind") != "RayCluster":
-        raise RehearsalError(
-            f"{manifest}: holds a {obj.get('kind')}; KubeRay replaces the pods of a RayJob or "
-            "RayService itself, so rollout.sh restarts nothing to rehearse: give a RayCluster"
-        )
+    check_kind(obj, manifest)
     plan = load_plan(manifest, name=name, namespace=namespace, login_shell=login_shell)
     current = current_image(obj, manifest)
     options = rollout_options(plan, obj, image, restart, definition.variant)
-    ImageRef.parse(image, what="--image")
-    if not engine.image_exists(image):
+    local_new = present(engine, image)
+    if local_new is None:
         raise RehearsalError(
             f"--image {image}: not in {engine.name}; pull it or push the build there first "
             "(the rehearsal runs local images only)"
@@ -124,6 +140,7 @@ def prepare(
         current=current,
         local_current=local_current,
         new_image=image,
+        local_new=local_new,
         script=render_shell(rollout),
         notes=notes,
         login_shell=login_shell,
@@ -232,7 +249,10 @@ def run_rehearsal(
                     source=rehearsal.source,
                     login_shell=rehearsal.login_shell,
                     head_aliases=(rehearsal.plan.head_service, rehearsal.plan.head_fqdn),
-                    local_images={rehearsal.current: rehearsal.local_current},
+                    local_images={
+                        rehearsal.current: rehearsal.local_current,
+                        rehearsal.new_image: rehearsal.local_new,
+                    },
                     kubectl=kubectl,
                 )
             )

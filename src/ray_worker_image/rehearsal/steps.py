@@ -10,7 +10,7 @@ from ..e2e import NodeRuntime
 from ..errors import CheckFailed
 from ..rollout import classify, load_cluster
 from ..session import Session
-from .plan import RehearsalError, RehearsalReport, current_image
+from .plan import RehearsalError, RehearsalReport, check_kind, current_image
 from .run import prepare, run_rehearsal
 
 
@@ -31,6 +31,7 @@ def cluster_variant(
     """The definition's variant the manifest's cluster runs now (its image's tag in Ray's
     grammar), or None when it cannot be told (then --variant or the default decides)."""
     obj = load_cluster(manifest, name=name, namespace=namespace)
+    check_kind(obj, manifest)
     tag = classify(current_image(obj, manifest), release_repository=None)
     return tag.short if tag is not None and tag.short in definition.names else None
 
