@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ray_worker_image.e2e import DEFAULT_MANIFEST, MISSING_NATS, NodeRuntime
+from ray_worker_image.e2e import DEFAULT_MANIFEST, E2E_LABEL, MISSING_NATS, NodeRuntime
 from ray_worker_image.engine import Engine
 from ray_worker_image.patching import label_reader
 from ray_worker_image.refs import ImageRef
@@ -129,3 +130,50 @@ def test_an_image_the_engine_lacks_is_bad_input(engine: Engine) -> None:
         "first (the rehearsal runs local images only)"
     ]
     assert "rehearsal on" not in done.stderr  # nothing started
+
+
+class Interrupted(KeyboardInterrupt):
+    pass
+
+
+def test_ctrl_c_during_the_script_leaves_nothing(built: Built, release: str) -> None:
+    """Ctrl-C while rollout.sh runs (here: as the canary's patch is applied): the script's
+    process group is killed, and the containers (recreated pods too), the network and the
+    temporary folder are removed."""
+    engine, definition = built.session.engine, built.session.definition
+    before = set(Path(tempfile.gettempdir()).glob("ray-rehearsal-*"))
+    rehearsal = prepare(
+        engine,
+        definition,
+        str(TWO_GROUPS),
+        release,
+        read=label_reader(built.session, DEFAULT_STAND_IN_REGISTRY),
+        stand_in_registry=DEFAULT_STAND_IN_REGISTRY,
+    )
+    seen: list[str] = []
+
+    def interrupt(line: str) -> None:
+        seen.append(line)
+        if line.startswith("pod ") and "deleted" in line:  # a pod of the canary was deleted
+            raise Interrupted
+
+    labelled_before = engine.labelled(E2E_LABEL)
+    with pytest.raises(Interrupted):
+        run_rehearsal(engine, rehearsal, NodeRuntime.of(definition.base), on_line=interrupt)
+    assert any("deleted" in line for line in seen), "interrupted mid-script"
+    assert set(Path(tempfile.gettempdir()).glob("ray-rehearsal-*")) == before
+    assert engine.labelled(E2E_LABEL) == labelled_before
+    assert not running_scripts()
+
+
+def running_scripts() -> list[str]:
+    """Command lines of processes running a rehearsal's rollout.sh (its temporary folder)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "ray-rehearsal-" in text and "rollout.sh" in text:
+            found.append(text)
+    return found

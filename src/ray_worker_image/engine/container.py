@@ -59,6 +59,11 @@ class RunningContainer:
         out, err = result.output if isinstance(result.output, tuple) else (result.output, None)
         return int(result.exit_code), out or b"", err or b""
 
+    def start(self) -> None:
+        """Start the (stopped) container again, with its command and settings."""
+        with seam(self.engine.name, f"start {self.name}", "check the container"):
+            self._container.start()
+
     def put_archive(self, path: str, data: bytes) -> None:
         """Unpack a tar (bytes) at ``path`` inside the container."""
         with seam(self.engine.name, f"copy into {self.name}:{path}", "check the container"):

@@ -135,13 +135,16 @@ def _run(
 
 
 def reconcile(engine: Engine, config: Config, rc: Mapping[str, Any], pods: list[PodRecord]) -> None:
-    """One pass of KubeRay's reconciler and the kubelet: missing pods made, started init
-    steps that exited 0 followed by the Ray container. ``pods`` is changed in place."""
+    """One pass of KubeRay's reconciler and the kubelet: missing pods made, init steps that
+    exited 0 followed by the Ray container, Ray containers that exited started again
+    (:func:`restart_exited`). ``pods`` is changed in place."""
     for group, _, _, want in groups(rc):
         have = [p for p in pods if p.group == group]
         for _ in range(want - len(have)):
             pods.append(start_pod(engine, config, rc, group))
     for pod in pods:
+        if pod.box:
+            restart_exited(engine, pod)
         if pod.box or not pod.init or pod.reason:
             continue
         init = engine.find_container(pod.init)
@@ -155,6 +158,16 @@ def reconcile(engine: Engine, config: Config, rc: Mapping[str, Any], pods: list[
         assert image is not None  # the init step ran on it
         node = node_plan(rc, config, pod.group, pod.prefix)
         pod.box = start_ray(engine, config, image, pod, node).name
+
+
+def restart_exited(engine: Engine, pod: PodRecord) -> None:
+    """The kubelet under ``restartPolicy: Always``: a Ray container that exited is started
+    again (``ray start --block`` then joins the head there is now, as after a head restart,
+    when the workers' raylets exit on the new GCS)."""
+    box = engine.find_container(pod.box)
+    if box is not None and (box.attrs().get("State") or {}).get("Status") in ("exited", "stopped"):
+        box.start()
+        pod.restarts += 1
 
 
 def alive_hosts(engine: Engine, config: Config, pods: list[PodRecord]) -> set[str] | None:
@@ -178,7 +191,11 @@ def pod_object(
     status: dict[str, Any] = {"phase": "Pending", "conditions": []}
     box = engine.find_container(pod.box) if pod.box else None
     running = False
-    container_status: dict[str, Any] = {"name": pod.containers[0]["name"], "image": pod.image}
+    container_status: dict[str, Any] = {
+        "name": pod.containers[0]["name"],
+        "image": pod.image,
+        "restartCount": pod.restarts,
+    }
     if box is not None:
         attrs = box.attrs()
         state = attrs.get("State") or {}

@@ -56,6 +56,7 @@ class PodRecord:
     box: str = ""
     init: str = ""
     reason: str = ""  # why it does not run (image not present, init failed)
+    restarts: int = 0  # times its Ray container exited and was started again
 
     @property
     def image(self) -> str:
