@@ -91,9 +91,14 @@ def plan_release(
     own = known(builds)  # nothing is pushed yet: the builds are what the definitions say
     for s, placeholder in zip(sessions, placeholders, strict=True):
         if not (cluster.source and len(sessions) > 1):
-            plan_patch(s, placeholder, cluster, own)  # file, groups, restart, Ray, stand-in
+            # file, groups, restart, Ray, stand-in, the canary's NATS URL
+            rollout.check_runnable(plan_patch(s, placeholder, cluster, own))
     if cluster.source and len(sessions) > 1:  # one patch: each group on the variant it runs
-        rollout.plan_for_variants([s.definition for s in sessions], placeholders, cluster, read=own)
+        rollout.check_runnable(
+            rollout.plan_for_variants(
+                [s.definition for s in sessions], placeholders, cluster, read=own
+            )
+        )
     if sessions:
         sessions[0].registry_access(registry)  # --registry-ca names a file
     if not dry_run:

@@ -125,8 +125,9 @@ def test_namespace_flag_with_from(tmp_path: Path) -> None:
     rendered = tmp_path / "helm-render.yaml"
     rendered.write_text(yaml.safe_dump(obj))
     done = invoke(
-        "--from", str(rendered), "--namespace", "prod", "--image", IMAGE, "--format", "shell"
-    )
+        "--from", str(rendered), "--namespace", "prod", "--image", IMAGE, "--format", "shell",
+        "--no-canary",
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "kubectl patch raycluster ray-sidecars -n prod" in done.stdout
     assert "-n default" not in done.stdout

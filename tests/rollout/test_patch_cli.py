@@ -92,6 +92,8 @@ def test_stdin_yaml_and_out_dir(tmp_path: Path) -> None:
         "yaml",
         "--out",
         str(tmp_path / "out"),
+        "--nats-url",
+        "nats://nats.example:4222",
         stdin=yaml.safe_dump(_cluster_object()),
     )
     assert result.returncode == 0, result.stderr
@@ -101,6 +103,10 @@ def test_stdin_yaml_and_out_dir(tmp_path: Path) -> None:
     script = tmp_path / "out/rollout.sh"
     assert subprocess.run(["bash", "-n", str(script)], check=False).returncode == 0
     assert "ray.io/node-type=worker,ray.io/group=gpu-a100" in script.read_text()
+    canary = json.loads((tmp_path / "out/canary.json").read_text())  # gpu-a100 moves first
+    assert [op["path"] for op in canary if op["op"] == "replace"] == [
+        "/spec/workerGroupSpecs/1/template/spec/containers/0/image"
+    ]
 
 
 def test_unknown_group_is_one_line_and_writes_nothing(tmp_path: Path) -> None:

@@ -22,9 +22,11 @@ import jsonschema
 import pytest
 import yaml
 
+from ray_worker_image.e2e.hostbin import E2EError, find_nats_server
 from ray_worker_image.refs import ImageRef
 from ray_worker_image.rollout import find_kubectl, find_shellcheck
 
+from .canary_ray import add_stream, fake_ray, nats_server
 from .test_rollout_kubectl import STUB
 
 pytestmark = pytest.mark.kubectl
@@ -138,6 +140,7 @@ class Live:
             "STUB_NATS_IMAGE": NEW,
             "ROLLOUT_POLL_SECONDS": "0.01",
             "ROLLOUT_TIMEOUT_SECONDS": "30",
+            "ROLLOUT_NO_CANARY": "1",  # the canary stage: test_canary_script.py
         }
 
     def run(self, mode: str = "rollout", **env: str) -> subprocess.CompletedProcess[str]:
@@ -364,3 +367,47 @@ def test_apply_time_script_for_a_rayservice(tmp_path: Path, artifacts: Path) -> 
     assert not list(jsonschema.Draft7Validator(v1["schema"]["openAPIV3Schema"]).iter_errors(after))
     assert live.run("rollback").returncode == 0
     assert live.obj() == obj
+
+
+def test_published_script_carries_the_canary_stage(artifacts: Path, tmp_path: Path) -> None:
+    """The release's apply-time script: gpu-workers (the group it moves) first, proved by the
+    Ray job against a real nats-server (ROLLOUT_NATS_URL: the release knows no URL), then
+    the head; without any NATS URL it is refused before its first patch."""
+    try:
+        find_nats_server()
+    except E2EError:  # pragma: no cover - depends on the host
+        pytest.skip("no nats-server on this host")
+    refused = Live(tmp_path / "refused", artifacts, cluster("rayproject/ray:2.49.2"))
+    done = refused.run(ROLLOUT_NO_CANARY="0")
+    assert done.returncode == 1 and refused.patches() == 0
+    assert done.stderr.splitlines()[-1].startswith(
+        "rollout.sh: canary refused: no NATS URL for worker group 'gpu-workers'"
+    )
+
+    live = Live(tmp_path / "passed", artifacts, cluster("rayproject/ray:2.49.2"))
+    with nats_server(tmp_path) as url:
+        add_stream(url, "CANARY", "canary.>")
+        done = live.run(
+            ROLLOUT_NO_CANARY="0",
+            ROLLOUT_NATS_URL=url,
+            ROLLOUT_CANARY_SUBJECT="canary.release",
+            STUB_FAKE_RAY=str(fake_ray(tmp_path / "fake")),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PubAck CANARY#1" in done.stdout
+    calls = [json.loads(x) for x in (live.state / "calls.jsonl").read_text().splitlines()]
+    steps = [
+        c[-1]
+        if c[0] == "patch"
+        else c[0] + (" " + c[-1].rsplit("=", 1)[-1] if c[0] == "delete" else "")
+        for c in calls
+        if c[0] in ("patch", "delete") or c[-5:-4] == ["-"]
+    ]
+    assert steps == [
+        "--dry-run=server",
+        "--patch-file=canary.json",
+        "delete gpu-workers",
+        "exec",
+        "--patch-file=after-canary.json",
+    ]
+    assert images(live.obj()) == [NEW, "rayproject/ray:2.49.2", NEW]

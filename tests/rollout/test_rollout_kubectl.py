@@ -317,7 +317,7 @@ def reconcile(rc, pods, lag, serial):
                     "ray.io/cluster": name, "ray.io/group": group, "ray.io/node-type": node_type,
                     "ray.io/is-ray-node": "yes"}},
                 "spec": {"containers": containers},
-                "status": {"phase": "Running",
+                "status": {"phase": "Running", "podIP": f"10.0.{serial // 250}.{serial % 250 + 1}",
                            "conditions": [{"type": "Ready", "status": "True"}],
                            "containerStatuses": [
                                {"name": c["name"], "image": c["image"], "ready": True,
@@ -329,6 +329,27 @@ def reconcile(rc, pods, lag, serial):
 def matching(pods, selector):
     wanted = dict(kv.split("=", 1) for kv in selector.split(","))
     return [p for p in pods if all(p["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
+
+
+def canary_job(pods, head, argv):
+    """The driver run as in the head pod; its tasks (STUB_FAKE_RAY's ray) as in the canary
+    pods: nats-py importable only on STUB_NATS_IMAGE, the pod's NATS_URL in their env."""
+    assert head["metadata"]["labels"]["ray.io/node-type"] == "head", head
+    driver = sys.stdin.read()
+    save("driver.py", driver)
+    ips = [ip for ip in argv[0].split(",") if ip]
+    canary = [p for p in pods if p["status"]["podIP"] in ips]
+    env = {**os.environ, "PYTHONPATH": os.environ["STUB_FAKE_RAY"],
+           "FAKE_RAY_NODES": json.dumps([p["status"]["podIP"] for p in pods]),
+           "FAKE_RAY_LOG": os.path.join(STATE, "ray.jsonl")}
+    env.pop("NATS_URL", None)
+    if any(p["spec"]["containers"][0]["image"] != os.environ["STUB_NATS_IMAGE"] for p in canary):
+        env["FAKE_RAY_NO_NATS"] = "1"
+    for p in canary:
+        for e in p["spec"]["containers"][0].get("env") or []:
+            if e["name"] == "NATS_URL":
+                env["NATS_URL"] = e["value"]
+    return subprocess.run([sys.executable, "-", *argv], input=driver, text=True, env=env).returncode
 
 
 def main(args):
@@ -396,6 +417,8 @@ def main(args):
         container = opt(args, "-c")
         assert container == pod["spec"]["containers"][0]["name"], (container, pod_name)
         command = args[args.index("--") + 1:]
+        if command[:2] == ["python", "-"]:  # the canary driver on stdin: see canary_ray.py
+            sys.exit(canary_job(pods, pod, command[2:]))
         assert command[:2] == ["python", "-c"], command
         has_nats = pod["spec"]["containers"][0]["image"] == os.environ["STUB_NATS_IMAGE"]
         python = [sys.executable] if has_nats else [sys.executable, "-S"]

@@ -10,6 +10,8 @@ A package of small modules:
 * :mod:`.identity`: what a new image is, from its labels (else its tag, else ``--variant``);
 * :mod:`.plan`: :func:`plan_rollout` (guards, per-group images, rollback);
 * :mod:`.commands`: restarts, waits, per-pod checks (Jinja blocks);
+* :mod:`.canary` / :mod:`.canary_job`: the canary stage (one worker group first, a Ray job
+  reaching NATS JetStream, then the rest); :mod:`.variant_options`: ``--all-variants``;
 * :mod:`.output`: JSON/YAML/Helm values, ``rollout.sh`` (Jinja), the files;
 * :mod:`.gitops`: ``--write FILE``, the manifest edited in place;
 * :mod:`.kustomize` / :mod:`.gitwrite`: ``--write`` through Kustomize ``images:`` entries.
@@ -24,7 +26,7 @@ Typical use::
 """
 
 from ..errors import RolloutError
-from .canary import Canary, CanaryOptions
+from .canary import Canary, CanaryOptions, check_runnable
 from .commands import POD_CHECK_SNIPPET, patch_argv, selector
 from .files import load_cluster, load_objects, select
 from .gitops import ManifestEdit, edit_manifest
@@ -79,6 +81,7 @@ __all__ = [
     "Target",
     "assumed_view",
     "check_group",
+    "check_runnable",
     "classify",
     "definition_variant",
     "edit_manifest",

@@ -189,3 +189,12 @@ def plan_canary(plan: Rollout, options: CanaryOptions, *, nats_env: bool | None 
         rollback=tuple(rollback),
         after=tuple(after),
     )
+
+
+def check_runnable(plan: Rollout) -> Rollout:
+    """``plan``, unless its rollout.sh would be refused (no NATS URL for the canary): then
+    RolloutError with the refusal's one line. For callers that render the script later
+    (``invoke release``), so they refuse before any slow step."""
+    if plan.canary.refusal:
+        raise RolloutError(plan.canary.refusal)
+    return plan

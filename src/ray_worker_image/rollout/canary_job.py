@@ -77,7 +77,7 @@ def steps(plan: Rollout, patch_argv: list[str]) -> list[Command]:
     """The canary's own blocks: canary.json, the job, then the rest of the patch.
 
     ``patch_argv``: the ``kubectl patch`` argv whose last item is ``--patch-file=...``.
-    ``CANARY`` and ``REST_PATCH`` are set by ``canary_preflight`` (ROLLOUT_NO_CANARY=1: the
+    ``CANARY`` and ``FIRST_PATCH`` are set by ``canary_preflight`` (ROLLOUT_NO_CANARY=1: the
     whole patch.json in one go, no job).
     """
     from .plan import Command
@@ -88,9 +88,10 @@ def steps(plan: Rollout, patch_argv: list[str]) -> list[Command]:
         Command(
             "rollout",
             f"Apply canary.json (worker group {group} first)",
-            f"if (( CANARY )); then\n  {base} --patch-file=canary.json\nfi",
+            f'{base} "--patch-file=$FIRST_PATCH"',
             "Moves only the canary group's template (and tests rayVersion); the other groups"
-            " and the head wait for the canary job.",
+            " and the head wait for the canary job (patch.json in one go when"
+            " ROLLOUT_NO_CANARY=1).",
         ),
         Command(
             "rollout",
@@ -104,8 +105,7 @@ def steps(plan: Rollout, patch_argv: list[str]) -> list[Command]:
         Command(
             "rollout",
             "Apply the rest of the patch (after-canary.json)",
-            f'{base} "--patch-file=$REST_PATCH"',
-            "The other groups and the head move only once the canary job passed"
-            " (patch.json in one go when ROLLOUT_NO_CANARY=1).",
+            f"if (( CANARY )); then\n  {base} --patch-file=after-canary.json\nfi",
+            "The other groups and the head move only once the canary job passed.",
         ),
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -258,7 +258,10 @@ def commands_for(
 
 
 def canary_steps(
-    plan: Rollout, blocks: Sequence[Command], restart_steps: Any, out: list[Command]
+    plan: Rollout,
+    blocks: Sequence[Command],
+    restart_steps: Callable[[str, Iterable[Target]], None],
+    out: list[Command],
 ) -> None:
     """The rollout phase with a canary: canary.json, the canary group's restart, the job,
     the rest of the patch, the other groups' restarts, the head's last.

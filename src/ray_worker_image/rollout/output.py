@@ -20,6 +20,7 @@ import yaml
 from ..errors import RolloutError
 from ..refs import ImageRef
 from . import canary_job
+from .canary import check_runnable
 from .commands import head_cost, template
 from .model import HEAD_GROUP
 from .plan import ALL_GROUPS, PatchOp, Rollout
@@ -92,8 +93,7 @@ def render_shell(rollout: Rollout) -> str:
     rollback.json (``build_patch`` in the template).
     """
     view = rollout.view
-    if rollout.canary.refusal:
-        raise RolloutError(rollout.canary.refusal)
+    check_runnable(rollout)
     header = _comment(
         "Restarting the head restarts the whole Ray cluster: " + head_cost(view) + "."
         " On KubeRay >= 1.6, spec.upgradeStrategy.type: Recreate is the alternative to"
@@ -162,9 +162,9 @@ def write_outputs(rollout: Rollout, out_dir: str | os.PathLike[str]) -> dict[str
     For a view made without the live object, patch.json and rollback.json are left out:
     rollout.sh writes them from the live object when it runs. Returns paths by file name.
     """
+    contents = {"rollout.sh": (render_shell(rollout), 0o755)}  # a refusal: nothing written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    contents = {"rollout.sh": (render_shell(rollout), 0o755)}
     if rollout.view.live:
         contents["patch.json"] = (to_json(rollout.patch), 0o644)
         contents["rollback.json"] = (to_json(rollout.rollback), 0o644)
@@ -215,9 +215,12 @@ def sample_scripts() -> dict[str, str]:
     """rollout.sh in each shape the templates produce, for shellcheck (``invoke lint``).
 
     A RayCluster read from a file (two worker groups, one per-group image), the same made
-    from options alone (the release's apply-time script), and a RayService.
+    from options alone (the release's apply-time script), and a RayService; each also with
+    the canary stage (active, or skipped with its reason).
     """
     from ..raytag import RayTag
+    from .canary import CanaryOptions
+    from .options import ClusterOptions, with_canary
     from .plan import Accepted, plan_rollout
     from .read import assumed_view, view_from_object
     from .variants import NewImage
@@ -253,4 +256,10 @@ def sample_scripts() -> dict[str, str]:
         ),
         "rayservice": plan_rollout(view_from_object(service), images),
     }
+    # The canary stage: live (a URL and a subject given), apply-time (NATS_URL read when it
+    # runs), and skipped (its reason echoed).
+    given = ClusterOptions(canary=CanaryOptions("gpu", True, "canary.rollout", "nats://nats:4222"))
+    plans["raycluster-canary"] = with_canary(plans["raycluster"], given, cluster)
+    plans["assumed-canary"] = with_canary(plans["assumed"], ClusterOptions(), None)
+    plans["rayservice-canary"] = with_canary(plans["rayservice"], ClusterOptions(), service)
     return {f"rollout-{name}.sh": render_shell(plan) for name, plan in plans.items()}
