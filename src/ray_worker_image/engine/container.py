@@ -59,6 +59,11 @@ class RunningContainer:
         out, err = result.output if isinstance(result.output, tuple) else (result.output, None)
         return int(result.exit_code), out or b"", err or b""
 
+    def stop(self, timeout: int) -> None:
+        """SIGTERM (the image's stop signal), then SIGKILL after ``timeout`` seconds."""
+        with seam(self.engine.name, f"stop {self.name}", "check the container"):
+            self._container.stop(timeout=timeout)
+
     def start(self) -> None:
         """Start the (stopped) container again, with its command and settings."""
         with seam(self.engine.name, f"start {self.name}", "check the container"):

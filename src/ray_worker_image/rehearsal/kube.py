@@ -69,6 +69,13 @@ def node_plan(rc: Mapping[str, Any], config: Config, group: str, prefix: str) ->
     return node
 
 
+def grace_period(template: Mapping[str, Any]) -> int:
+    """A pod template's ``terminationGracePeriodSeconds`` (Kubernetes' default: 30): how long
+    the kubelet waits after SIGTERM before SIGKILL when the pod is deleted. A Ray node that
+    stops on SIGTERM tells the GCS it is gone; a killed one is only found dead later."""
+    return int((template.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+
 def local_image(engine: Engine, config: Config, image: str) -> str | None:
     """What the engine runs for a template's image: the run's mapping (the stand-in of a
     base), else the reference itself when the engine has it; None: not present (a kubelet
@@ -89,6 +96,7 @@ def start_pod(engine: Engine, config: Config, rc: Mapping[str, Any], group: str)
     template = next(t for g, _, t, _ in groups(rc) if g == group)
     containers = copy.deepcopy(list(template["spec"]["containers"]))
     pod = PodRecord(pod_name, group, node_type, pod_name, containers, prefix=prefix)
+    pod.grace_s = grace_period(template)
     image = local_image(engine, config, pod.image)
     if image is None:
         pod.reason = f"ErrImageNeverPull: {pod.image} is not in {engine.name}"

@@ -34,7 +34,7 @@ from ..refs import ImageRef
 from ..registry import RegistryClient
 from ..rollout import find_kubectl, load_cluster, plan_from_options, render_shell
 from ..rollout.identity import LabelReader
-from .kube import groups, local_image
+from .kube import grace_period, groups, local_image
 from .plan import (
     PodView,
     RehearsalError,
@@ -155,7 +155,8 @@ def first_pods(cluster: Cluster, rehearsal: Rehearsal) -> list[PodRecord]:
         containers = [dict(c) for c in templates[node.group]["spec"]["containers"]]
         name = node.node.env_dict()["RAY_CLOUD_INSTANCE_ID"]
         node_type = "head" if node.group == HEAD_GROUP else "worker"
-        return PodRecord(name, node.group, node_type, hostname, containers, box=box)
+        grace = grace_period(templates[node.group])
+        return PodRecord(name, node.group, node_type, hostname, containers, box=box, grace_s=grace)
 
     plan = rehearsal.plan
     pods = [record(plan.head, cluster.head.name, f"{cluster.network}-head")]

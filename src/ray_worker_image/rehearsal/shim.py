@@ -116,6 +116,7 @@ def delete(
         for name in (pod.box, pod.init):
             box = engine.find_container(name) if name else None
             if box is not None:
+                box.stop(pod.grace_s)  # the kubelet: SIGTERM, the grace period, SIGKILL
                 box.remove()
         out.append(f'pod "{pod.name}" deleted\n')
         state.log(f"deleted pod {pod.name} ({pod.image})")

@@ -57,6 +57,7 @@ class PodRecord:
     init: str = ""
     reason: str = ""  # why it does not run (image not present, init failed)
     restarts: int = 0  # times its Ray container exited and was started again
+    grace_s: int = 30  # terminationGracePeriodSeconds (Kubernetes' default 30)
 
     @property
     def image(self) -> str:
