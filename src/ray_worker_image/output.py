@@ -43,9 +43,9 @@ def print_rollout(plan: rollout.Rollout, out_dir: Path) -> None:
             " its own patch.json and rollback.json from what it finds.\n"
         )
     sys.stdout.write(rollout.to_json(plan.patch))
-    if not plan.view.live:
-        # The commands apply a patch.json that rollout.sh writes when it reads the cluster:
-        # printed alone they would point at a file that does not exist yet.
+    if not plan.view.live or plan.canary.active:
+        # The commands apply a patch.json that rollout.sh writes when it reads the cluster,
+        # or (the canary stage) call the script's own functions: they run from it only.
         sys.stdout.write(
             f"\n# Roll out (patch, restart, wait, check): bash {out_dir / 'rollout.sh'}\n"
             f"# Check only: bash {out_dir / 'rollout.sh'} check\n"

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ray_worker_image.errors import RolloutError
+from ray_worker_image.output import print_rollout
 from ray_worker_image.rollout import ClusterView, load_cluster, plan_rollout, render_shell
 from ray_worker_image.rollout.canary import (
     CanaryOptions,
@@ -252,3 +253,15 @@ def test_release_refuses_the_canary_before_any_engine_or_registry(tmp_path: Path
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("error: canary refused: no NATS URL for worker group 'cpu-workers'")
+
+
+def test_release_prints_the_script_to_run_not_blocks_that_need_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The canary blocks call the script's own functions: pasted alone they cannot run."""
+    print_rollout(planned(cluster(), URL), tmp_path)
+    printed = capsys.readouterr().out
+    assert f"# Roll out (patch, restart, wait, check): bash {tmp_path / 'rollout.sh'}" in printed
+    assert "canary_job_or_rollback" not in printed and "FIRST_PATCH" not in printed
+    print_rollout(planned(cluster(), CanaryOptions(enabled=False)), tmp_path)
+    assert "kubectl delete pod" in capsys.readouterr().out  # without the stage: the blocks

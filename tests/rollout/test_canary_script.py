@@ -313,3 +313,20 @@ def test_a_skipped_stage_says_why_when_the_script_runs(
     assert "job" not in c.steps() and "canary.json" not in " ".join(c.steps())
     assert f"# Canary stage skipped: {said}." in (c.out / "rollout.sh").read_text()
     assert not (c.out / "canary.json").exists()
+
+
+def test_a_failed_rollback_of_the_canary_says_what_to_do_in_one_line(tmp_path: Path) -> None:
+    c = Live(tmp_path, CanaryOptions(nats_url="nats://127.0.0.1:1"))
+    back = json.loads((c.out / "canary-rollback.json").read_text())
+    back[0]["value"] = "9.9.9"  # someone changed rayVersion meanwhile: the guard refuses
+    (c.out / "canary-rollback.json").write_text(json.dumps(back))
+    done = c.script(STUB_NATS_IMAGE="x/y:1")
+    assert done.returncode == 1
+    line = one_error(done)
+    assert line.startswith("rollout.sh: canary: FAILED: ModuleNotFoundError: No module named")
+    assert line.endswith(
+        "rolling worker group 'cpu-workers' back FAILED too: fix the group, then kubectl patch"
+        " raycluster ray-gpu -n ray --type=json --patch-file=canary-rollback.json and delete"
+        " its pods"
+    )
+    assert c.steps()[-2:] == ["job", "patch:canary-rollback.json"]
