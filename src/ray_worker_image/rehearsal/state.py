@@ -116,6 +116,6 @@ class State:
         self._write("pods.json", [asdict(p) for p in pods])
 
     def log(self, line: str) -> None:
-        """What the shim did (the run prints it when the script fails)."""
+        """What the shim did, one line per call (in the run's folder while it runs)."""
         with (self.folder / "shim.log").open("a", encoding="utf-8") as fh:
             fh.write(line.rstrip("\n") + "\n")
