@@ -15,7 +15,7 @@ from typing import Any
 from . import console, noop, rollout
 from .patching import label_reader, plan_patch
 from .push import push_image
-from .rehearse import rehearse_push
+from .push_rehearsal import rehearse_push
 from .release_plan import ReleasePlan, variant_out_dir, variant_push
 from .release_supply import attach_supply, complete_release, push_immutable_all
 from .session import Session

@@ -4,7 +4,8 @@
 in the clone, the root ``tasks.py`` builds the same collection with :func:`namespace`, so
 ``invoke TASK`` keeps working there. Modules: :mod:`.options` (the shared options,
 declared once), :mod:`.task` (the decorator), :mod:`.exits` (the exit-code table),
-:mod:`.build_tasks`, :mod:`.release_tasks`, :mod:`.status_tasks`, :mod:`.supply_tasks`.
+:mod:`.build_tasks`, :mod:`.release_tasks`, :mod:`.status_tasks`, :mod:`.supply_tasks`,
+:mod:`.rehearse_tasks`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from invoke.collection import Collection
 from invoke.tasks import Task
 
 from .. import settings
-from . import build_tasks, release_tasks, status_tasks, supply_tasks
+from . import build_tasks, rehearse_tasks, release_tasks, status_tasks, supply_tasks
 from .options import CLONE_KEY
 from .task import guard_stdout, run_reporting
 
@@ -33,6 +34,7 @@ TASKS: tuple[Task[Any], ...] = (
     status_tasks.status,
     build_tasks.standin,
     build_tasks.e2e,
+    rehearse_tasks.rehearse,
     build_tasks.add_variant,
     build_tasks.contract,
     supply_tasks.sbom,

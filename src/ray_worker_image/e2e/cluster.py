@@ -112,13 +112,7 @@ def miniature_cluster(
 
     def ray_node(node: NodePlan, **kwargs: Any) -> RunningContainer:
         return start(
-            node.role,
-            node.argv,
-            environment=node.node.env_dict() | dict(node_environment or {}),
-            volumes=node_volumes,
-            mem_limit=node.mem_limit,
-            shm_size=str(node.shm_bytes),
-            **kwargs,
+            node.role, node.argv, **pod_settings(node, node_environment, node_volumes), **kwargs
         )
 
     with sigterm_raises():
@@ -194,6 +188,22 @@ def miniature_cluster(
                 console.info(f"e2e {run_id}: removed {len(removed)} containers and networks")
             finally:
                 engine.remove_network(network)
+
+
+def pod_settings(
+    node: NodePlan,
+    environment: Mapping[str, str] | None = None,
+    volumes: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """What a Ray node's container gets from its pod (``Engine.run`` keyword arguments): the
+    env KubeRay gives it (plus ``environment``), the memory limit and the /dev/shm size.
+    Also used by the rehearsal (:mod:`..rehearsal`) when it recreates a pod."""
+    return {
+        "environment": node.node.env_dict() | dict(environment or {}),
+        "volumes": volumes,
+        "mem_limit": node.mem_limit,
+        "shm_size": str(node.shm_bytes),
+    }
 
 
 def _run_init_steps(

@@ -54,6 +54,24 @@ class RunningContainer:
             )
         return code, output
 
+    def exec_streams(self, argv: list[str], user: str | None = None) -> tuple[int, bytes, bytes]:
+        """Run ``argv`` to its end: (exit code, stdout, stderr), the streams kept apart (as
+        ``kubectl exec`` gives them). No timeout of its own: the caller bounds it."""
+        with seam(self.engine.name, f"exec in {self.name}", "check that the container runs"):
+            result = self._container.exec_run(argv, user=user or "", demux=True)
+        out, err = result.output if isinstance(result.output, tuple) else (result.output, None)
+        return int(result.exit_code), out or b"", err or b""
+
+    def stop(self, timeout: int) -> None:
+        """SIGTERM (the image's stop signal), then SIGKILL after ``timeout`` seconds."""
+        with seam(self.engine.name, f"stop {self.name}", "check the container"):
+            self._container.stop(timeout=timeout)
+
+    def start(self) -> None:
+        """Start the (stopped) container again, with its command and settings."""
+        with seam(self.engine.name, f"start {self.name}", "check the container"):
+            self._container.start()
+
     def put_archive(self, path: str, data: bytes) -> None:
         """Unpack a tar (bytes) at ``path`` inside the container."""
         with seam(self.engine.name, f"copy into {self.name}:{path}", "check the container"):
@@ -150,6 +168,14 @@ class ContainerHost(EngineClient):
             yield running
         finally:
             running.remove()
+
+    def find_container(self, name: str) -> RunningContainer | None:
+        """The container named ``name`` (running or not), or None when there is none."""
+        with self._seam(f"inspect {name}"):
+            try:
+                return RunningContainer(self, self._client.containers.get(name))
+            except docker.errors.NotFound:
+                return None
 
     def create_network(self, name: str, *, labels: Mapping[str, str] | None = None) -> None:
         """A user-defined bridge network: its containers resolve each other by container name."""
