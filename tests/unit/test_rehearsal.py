@@ -3,6 +3,7 @@ the script's options and the verdict line; and the task's bad input (one line, e
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from ray_worker_image.rehearsal.plan import (
     on_image,
     rollout_options,
 )
+from ray_worker_image.rehearsal.shim import serve
+from ray_worker_image.rehearsal.state import State
 from ray_worker_image.rehearsal.verbs import (
     Call,
     ShimError,
@@ -32,6 +35,7 @@ from ray_worker_image.rehearsal.verbs import (
     parse_duration,
 )
 from ray_worker_image.rollout import load_cluster, plan_from_options, render_shell
+from ray_worker_image.status import kubectl_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "deploy/k8s/ray-gpu.yaml"
@@ -94,6 +98,15 @@ CALLS = {
         Call("exec", "ray", name="h-1", container="ray-head", stdin=True,
              command=("python", "-", "10.0.0.2", "nats://n:4222", "", "300")),
     ),
+    "status, live": (  # invoke status's one call (status.fleet.kubectl_argv)
+        ["get", "rayclusters,rayjobs,rayservices", "-A", "-o", "json", "--request-timeout=30s"],
+        Call("list-objects", "default", output="json", all_namespaces=True,
+             kinds=("RayCluster", "RayJob", "RayService")),
+    ),
+    "a list in one namespace": (
+        ["get", "rayclusters", "-n", "ray", "-o", "json"],
+        Call("list-objects", "ray", output="json", kinds=("RayCluster",)),
+    ),
 }  # fmt: skip
 
 
@@ -121,6 +134,9 @@ REFUSED = {
     "wait for delete": (["wait", "pod", "-l", "a=b", "--for=delete"], "only wait --for"),
     "set selector": (["get", "pods", "-l", "a in (b)"], "unsupported selector"),
     "yaml output": (["get", "raycluster", "c", "-o", "yaml"], "output 'yaml' is not served"),
+    "a list as a table": (["get", "rayclusters", "-A"], "served as -o json only"),
+    "a list of pods and clusters": (["get", "rayclusters,pods", "-A", "-o", "json"],
+                                    "not a call rollout.sh makes"),
     "exec without --": (["exec", "p", "-c", "c"], "not a call rollout.sh makes"),
     "bad timeout": (["wait", "pod", "-l", "a=b", "--for=condition=Ready", "--timeout=5"],
                     'invalid argument "5"'),
@@ -271,3 +287,37 @@ def test_a_manifest_without_a_raycluster_is_one_line(
     manifest.write_text(text)
     line = one_error_line(rehearse(["--from", str(manifest)]))
     assert line.startswith(f"error: {manifest}: ") and message in line
+
+
+def test_invoke_status_makes_the_call_the_shim_serves() -> None:
+    """status's live argv (without the binary) is the list the shim maps, so `invoke status`
+    runs through the rehearsal's shim (tests/rollout/test_status_shim.py runs it)."""
+    argv = kubectl_argv("kubectl")[1:]
+    assert parse(argv) == CALLS["status, live"][1]
+    with pytest.raises(ShimError, match="unknown flag: --context"):  # one cluster, no contexts
+        parse(kubectl_argv("kubectl", "prod")[1:])
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["get", "rayclusters,rayjobs,rayservices", "-A", "-o", "json"], ["ray-gpu"]),
+        (["get", "rayclusters", "-n", "ray", "-o", "json"], ["ray-gpu"]),
+        (["get", "rayclusters", "-n", "other", "-o", "json"], []),
+        (["get", "rayjobs,rayservices", "-A", "-o", "json"], []),
+    ],
+)
+def test_the_shim_lists_the_run_s_cluster_without_the_engine(
+    tmp_path: Path, argv: list[str], names: list[str]
+) -> None:
+    """The list is served from rc.json alone (the engine is not connected: `serve` gets None),
+    as a `kind: List` the way kubectl prints several resource types."""
+    state = State(tmp_path)
+    state.save_cluster(live_object(load_cluster(str(FLEET)), load_plan(FLEET, replica_cap=1)))
+    code, out, err = serve(parse(argv), state, None)
+    assert (code, err) == (0, "")
+    listed = json.loads(out)
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List")
+    assert [o["metadata"]["name"] for o in listed["items"]] == names
+    if names:
+        assert listed["items"][0] == state.cluster

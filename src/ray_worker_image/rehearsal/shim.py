@@ -26,6 +26,8 @@ from .state import Config, PodRecord, State
 from .verbs import Call, ShimError, list_jsonpath, matches, parse
 
 WAIT_POLL_S = 1.0
+# The API server's part: served from the state alone (the engine is not connected).
+OBJECT_ACTIONS = ("list-objects", "get-object", "patch")
 
 
 def real_kubectl(config_kubectl: str, obj: Any, folder: Any, *args: str) -> tuple[int, str, str]:
@@ -54,8 +56,22 @@ def render(state: State, obj: Any, output: str, *, listing: bool = False) -> tup
     return real_kubectl(state.config.kubectl, obj, state.folder, "-p", "[]", "-o", output)
 
 
-def serve(call: Call, state: State, engine: engines.Engine) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of one call."""
+def list_objects(call: Call, state: State) -> tuple[int, str, str]:
+    """``get rayclusters,rayjobs,rayservices -A|-n NS -o json`` (``invoke status``'s call): the
+    run's RayCluster when its kind is asked and its namespace matches, as a ``kind: List``
+    (what kubectl prints for several resource types); no engine needed."""
+    rc = state.cluster
+    namespace = str(rc["metadata"].get("namespace") or "default")
+    found = rc.get("kind") in call.kinds and (call.all_namespaces or call.namespace == namespace)
+    listed = {"apiVersion": "v1", "kind": "List", "items": [rc] if found else []}
+    return render(state, {**listed, "metadata": {"resourceVersion": ""}}, call.output)
+
+
+def serve(call: Call, state: State, engine: engines.Engine | None) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of one call. ``engine``: None for the API server's part
+    (:data:`OBJECT_ACTIONS`), which reads and writes the state only."""
+    if call.action == "list-objects":
+        return list_objects(call, state)
     config, rc = state.config, state.cluster
     namespace = str(rc["metadata"].get("namespace") or "default")
     if (call.kind and call.name != rc["metadata"]["name"]) or call.namespace != namespace:
@@ -73,6 +89,8 @@ def serve(call: Call, state: State, engine: engines.Engine) -> tuple[int, str, s
             state.save_cluster(json.loads(out))
         suffix = " (server dry run)" if call.dry_run else ""
         return 0, f"raycluster.ray.io/{call.name} patched{suffix}\n", ""
+    if engine is None:
+        raise RuntimeError(f"{call.action} needs the engine")
     pods = state.pods
     reconcile(engine, config, rc, pods)
     state.save_pods(pods)
@@ -193,11 +211,14 @@ def main(argv: Sequence[str]) -> int:
         print(exc, file=sys.stderr)
         return 1
     with state.locked():
-        engine = engines.connect(state.config.engine)
-        try:
-            code, out, err = serve(call, state, engine)
-        finally:
-            engine.close()
+        if call.action in OBJECT_ACTIONS:
+            code, out, err = serve(call, state, None)
+        else:
+            engine = engines.connect(state.config.engine)
+            try:
+                code, out, err = serve(call, state, engine)
+            finally:
+                engine.close()
     sys.stdout.write(out)
     sys.stderr.write(err)
     if code:

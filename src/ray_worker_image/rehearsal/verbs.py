@@ -8,7 +8,11 @@ canary stage, docs/rollout.md "The kubectl calls the canary stage adds"):
 - ``patch raycluster NAME -n NS --type=json --patch-file=F [--dry-run=server]``;
 - ``delete pod -n NS -l SEL``;
 - ``wait pod -n NS -l SEL --for=condition=Ready --timeout=DURATION``;
-- ``exec [-i] -n NS POD -c CONTAINER -- ARGV...``.
+- ``exec [-i] -n NS POD -c CONTAINER -- ARGV...``;
+
+and the one call of ``invoke status`` (:func:`..status.fleet.kubectl_argv`), so its live path
+runs through the same shim: ``get rayclusters,rayjobs,rayservices -A|-n NS -o json
+[--request-timeout=D]``.
 
 Anything else is refused with kubectl's own ``error: ...`` shape, so a script that starts
 making a call the shim does not know fails loudly instead of being answered wrongly.
@@ -21,6 +25,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 RAY_RESOURCES = {"raycluster": "RayCluster", "rayclusters": "RayCluster"}
+LISTED = {  # what a list (no name) may name: kubectl's plural and singular resource names
+    **RAY_RESOURCES,
+    **{name: "RayJob" for name in ("rayjob", "rayjobs")},
+    **{name: "RayService" for name in ("rayservice", "rayservices")},
+}
 POD_RESOURCES = ("pod", "pods", "po")
 VALUED = {
     "-n": "namespace",
@@ -36,8 +45,14 @@ VALUED = {
     "--for": "for",
     "--timeout": "timeout",
     "--dry-run": "dry_run",
+    "--request-timeout": "request_timeout",
 }
-SWITCHES = {"-i": "stdin", "--stdin": "stdin"}
+SWITCHES = {
+    "-i": "stdin",
+    "--stdin": "stdin",
+    "-A": "all_namespaces",
+    "--all-namespaces": "all_namespaces",
+}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -49,8 +64,9 @@ class ShimError(Exception):
 @dataclass(frozen=True)
 class Call:
     """One kubectl call. ``action``: get-object, get-pods, get-pod, patch, delete-pods, wait,
-    exec. ``selector``: label pairs; ``output``: ``json`` or ``jsonpath=...``;
-    ``timeout_s``: seconds (wait); ``command``: after ``--`` (exec)."""
+    exec, list-objects. ``selector``: label pairs; ``output``: ``json`` or ``jsonpath=...``;
+    ``timeout_s``: seconds (wait); ``command``: after ``--`` (exec); ``kinds``: the kinds a
+    list asks for, ``all_namespaces``: its ``-A`` (list-objects)."""
 
     action: str
     namespace: str
@@ -64,6 +80,8 @@ class Call:
     command: tuple[str, ...] = ()
     stdin: bool = False
     kind: str = ""  # RayCluster for object calls
+    kinds: tuple[str, ...] = ()
+    all_namespaces: bool = False
     flags: dict[str, str] = field(default_factory=dict, compare=False)
 
 
@@ -130,6 +148,12 @@ def parse(argv: Sequence[str]) -> Call:
     if output and output != "json" and not output.startswith("jsonpath="):
         raise ShimError(f"error: output {output!r} is not served (json or jsonpath=...)")
     base = Call("", namespace, selector=selector, output=output, flags=flags)
+    if verb == "get" and len(rest) == 1 and all(r in LISTED for r in rest[0].split(",")):
+        if output != "json":
+            raise ShimError("error: a list of Ray objects is served as -o json only")
+        kinds = tuple(dict.fromkeys(LISTED[r] for r in rest[0].split(",")))
+        every = flags.get("all_namespaces") == "true"
+        return replace(base, action="list-objects", kinds=kinds, all_namespaces=every)
     if verb == "get" and len(rest) == 2 and rest[0] in RAY_RESOURCES:
         return replace(base, action="get-object", name=rest[1], kind=RAY_RESOURCES[rest[0]])
     if verb == "get" and rest in (["pods"], ["pod"], ["po"]) and selector:
