@@ -25,9 +25,9 @@ from ray_worker_image.e2e import DEFAULT_MANIFEST, E2E_LABEL, MISSING_NATS, Node
 from ray_worker_image.engine import Engine
 from ray_worker_image.patching import label_reader
 from ray_worker_image.refs import ImageRef
+from ray_worker_image.registry import Destination
 from ray_worker_image.rehearsal import RehearsalReport, prepare, run_rehearsal
 from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
-from tests.refclient import RefClient
 
 from ..conftest import ROOT, Built
 from ..lanes import shared_lock
@@ -53,10 +53,11 @@ def release(engine: Engine, built: Built, registry: str) -> Iterator[str]:
     ref = ImageRef(
         registry, f"rehearsal-test/ray-{engine.name}-{uuid.uuid4().hex[:6]}", "2.49.2-nats"
     )
-    client = RefClient(registry)
+    destination = Destination.of(registry)
+    client = destination.repository(ref.repository)
     engine.tag(built.image.image_id, ref)
     try:
-        engine.push(ref, auth=None, on_line=lambda _line: None, access=client.access)
+        engine.push(ref, auth=None, on_line=lambda _line: None, access=destination.access)
         digest = client.manifest_digest(ref)
         assert digest is not None
         yield f"{ref}@{digest}"

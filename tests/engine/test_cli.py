@@ -32,6 +32,7 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 # Every Ray container on rayproject/ray:2.49.2, the variant the definition builds (multi-group.yaml
 # has a GPU group on 2.49.2-gpu, which the rollout rightly refuses to move to the CPU image).
 SAMPLE = ROOT / "tests/data/kuberay/clusters/sidecars.yaml"
+NATS_URL = "nats://nats.ray.svc:4222"
 
 
 @pytest.fixture
@@ -62,6 +63,8 @@ def _release(engine, definition: Path, registry: str, build_dir: Path, *extra: s
         str(definition),
         "--from",
         str(SAMPLE),
+        "--nats-url",  # the canary's NATS (the sample's pods carry no NATS_URL)
+        NATS_URL,
         "--json",
         *(extra if "--allow-stand-in" in extra else ("--allow-stand-in", *extra)),
         build_dir=build_dir,
@@ -162,6 +165,8 @@ def test_report_repeats_the_release_record_without_rebuilding(
         str(release.definition),
         "--from",
         str(SAMPLE),
+        "--nats-url",
+        NATS_URL,
         "--json",
         build_dir=release.build_dir,
     )

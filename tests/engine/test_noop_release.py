@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.engine, pytest.mark.xdist_group("podman")]  # podman's
 def _release(definition: Path, registry: str, build_dir: Path, **env: str):
     return _invoke(
         "release", "--engine", "podman", "--stand-in", "--stand-in-registry", registry,
-        "--registry", registry, "--definition", str(definition), "--from", str(SAMPLE), "--json",
+        "--registry", registry, "--definition", str(definition), "--from", str(SAMPLE),
+        "--nats-url", "nats://nats.ray.svc:4222", "--json",
         "--allow-stand-in", build_dir=build_dir, **env,
     )  # fmt: skip
 

@@ -16,7 +16,7 @@ from ray_worker_image.definition import load_definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.preflight import check_registry
 from ray_worker_image.release_plan import plan_release
-from ray_worker_image.rollout import ClusterOptions
+from ray_worker_image.rollout import CanaryOptions, ClusterOptions
 from ray_worker_image.session import Connection, Options, Session, sessions
 from ray_worker_image.standin import (
     DEBIAN_SUITES,
@@ -261,7 +261,10 @@ def test_add_variant_refuses_a_gpu_stand_in_before_anything_starts(tmp_path: Pat
 def test_release_from_a_cluster_refuses_a_stand_in_build_unless_allowed(tmp_path: Path) -> None:
     """Issue 17: a stand-in build goes into the --from cluster only with --allow-stand-in
     (checked in the plan, before anything slow); without --from the patch is for review."""
-    cluster = ClusterOptions(str(ROOT / "deploy/k8s/ray-gpu.yaml"))
+    cluster = ClusterOptions(
+        str(ROOT / "deploy/k8s/ray-gpu.yaml"),
+        canary=CanaryOptions(nats_url="nats://nats.ray.svc:4222"),
+    )
     with pytest.raises(PipelineError, match=r"built on the offline stand-in .*--allow-stand-in"):
         _plan(_sessions(tmp_path, "2.49.2"), cluster)
     _plan(_sessions(tmp_path, "2.49.2"), cluster, allow_stand_in=True)

@@ -80,8 +80,8 @@ def present(engine: Engine, image: str) -> str | None:
     if ref.digest is None:
         return None
     try:
-        where = Destination(RegistryAccess(ref.registry), None, timeout=10.0, attempts=1)
-        config = where.repository(ref.repository).config_digest(ref)
+        destination = Destination(RegistryAccess(ref.registry), timeout=10.0, attempts=1)
+        config = destination.repository(ref.repository).config_digest(ref)
     except PipelineError:
         return None
     return config if config and engine.image_exists(config) else None
@@ -96,8 +96,11 @@ def local_ref(engine: Engine, image: str, stand_in_registry: str) -> tuple[str, 
     ref = ImageRef.parse(image)
     if ref.digest is None:
         stand_in = ref.with_registry(stand_in_registry)
-        registry = Destination.of(stand_in_registry).repository(stand_in.repository)
-        digest = registry.manifest_digest(stand_in)
+        digest = (
+            Destination.of(stand_in_registry)
+            .repository(stand_in.repository)
+            .manifest_digest(stand_in)
+        )
         for candidate in (str(stand_in), f"{stand_in.name}@{digest}" if digest else ""):
             if candidate and engine.image_exists(candidate):
                 return candidate, f"{image} runs as its offline stand-in {candidate}"
