@@ -3,6 +3,7 @@ kind, served version and cluster-spec location the rollout and the e2e rely on i
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,11 @@ SAMPLES = {
 }
 
 
+@functools.cache
 def _crd(kind: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DATA / CRDS[kind]).read_text("utf-8"))
+    """The CRD, parsed once per process (each is about 1 MB: libyaml's loader when present)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loaded: dict[str, Any] = yaml.load((DATA / CRDS[kind]).read_text("utf-8"), Loader=loader)
     return loaded
 
 
