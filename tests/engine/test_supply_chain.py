@@ -317,31 +317,39 @@ COSIGN = "localhost/ray-worker-image/cosign-verifier:trixie-" + os.environ.get(
 )
 
 
+def _import_trixie(factory: pytest.TempPathFactory, package: str, tag: str) -> None:
+    """Debian 13 minbase + ``package`` (mmdebstrap, Debian's archive only) imported into
+    podman as ``tag``; the tar is removed whether or not the import worked."""
+    tar = factory.mktemp(package) / "trixie.tar"
+    try:
+        made = subprocess.run(
+            [
+                "mmdebstrap",
+                "--quiet",
+                "--variant=minbase",
+                '--aptopt=APT::Install-Recommends "false"',
+                f"--include={package},ca-certificates",
+                "trixie",
+                str(tar),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert made.returncode == 0, made.stderr[-2000:]
+        imported = _podman("import", str(tar), tag)
+        assert imported.returncode == 0, imported.stderr
+    finally:
+        tar.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="session")
 def cosign_verifier(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian 13 minbase + cosign (mmdebstrap, Debian's archive only), imported into podman
     for the session (whatever the engine under test: the verifier only reads the registry)
     and removed after it."""
-    tar = tmp_path_factory.mktemp("cosign") / "trixie.tar"
-    made = subprocess.run(
-        [
-            "mmdebstrap",
-            "--quiet",
-            "--variant=minbase",
-            '--aptopt=APT::Install-Recommends "false"',
-            "--include=cosign,ca-certificates",
-            "trixie",
-            str(tar),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
-    imported = _podman("import", str(tar), COSIGN)
-    assert imported.returncode == 0, imported.stderr
-    tar.unlink()
+    _import_trixie(tmp_path_factory, "cosign", COSIGN)
     try:
         # Debian's build says "GitVersion: devel"; the package version is the version
         version = _podman("run", "--rm", COSIGN, "dpkg-query", "-W", "-f", "${Version}", "cosign")
@@ -547,26 +555,7 @@ def podman_only(engine: Engine) -> None:
 def policy_verifier(podman_only: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Debian 13 minbase + skopeo (mmdebstrap, Debian's archive only), imported into podman
     for the session and removed after it."""
-    tar = tmp_path_factory.mktemp("verifier") / "trixie.tar"
-    made = subprocess.run(
-        [
-            "mmdebstrap",
-            "--quiet",
-            "--variant=minbase",
-            '--aptopt=APT::Install-Recommends "false"',
-            "--include=skopeo,ca-certificates",
-            "trixie",
-            str(tar),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert made.returncode == 0, made.stderr[-2000:]
-    imported = _podman("import", str(tar), VERIFIER)
-    assert imported.returncode == 0, imported.stderr
-    tar.unlink()
+    _import_trixie(tmp_path_factory, "skopeo", VERIFIER)
     try:
         version = _podman("run", "--rm", VERIFIER, "skopeo", "--version")
         assert version.stdout.startswith("skopeo version 1.18"), version.stdout + version.stderr

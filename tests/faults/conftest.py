@@ -35,6 +35,7 @@ from ray_worker_image.state import StateStore, TestRecord
 from tests.refclient import RefClient
 
 from ..conftest import ROOT
+from .token_server import TokenServer
 
 INVOKE = str(Path(sys.executable).parent / "invoke")
 LOOPBACK = "127.0.0.1"
@@ -370,3 +371,24 @@ class Nginx:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def password() -> str:
+    """A registry password made for the test (never a real one)."""
+    return "pw-" + socket.gethostname()[:4] + str(free_port())
+
+
+@pytest.fixture
+def token_registry(tmp_path: Path, password: str) -> Iterator[tuple[Registry, TokenServer]]:
+    """A registry with distribution's token auth (Bearer, scoped tokens) and its token
+    server, for user ``ci`` with ``password``; both stopped after the test."""
+    with TokenServer(tmp_path / "token", "ci", password) as tokens:
+        folder = tmp_path / "token-registry"
+        folder.mkdir()
+        registry = Registry(f"{LOOPBACK}:{free_port()}", folder, extra=tokens.registry_config())
+        registry.start()
+        try:
+            yield registry, tokens
+        finally:
+            registry.stop()

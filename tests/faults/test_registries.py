@@ -8,7 +8,6 @@ exit code, one error line where it fails, and the registry's tag list.
 
 from __future__ import annotations
 
-import socket
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,11 +166,6 @@ def test_plain_http_on_a_lan_address_only_with_the_opt_in(
 
 
 @pytest.fixture
-def password() -> str:
-    return "pw-" + socket.gethostname()[:4] + free_port().__str__()
-
-
-@pytest.fixture
 def auth_registry(tmp_path: Path, password: str) -> Iterator[Registry]:
     folder = tmp_path / "auth-registry"
     folder.mkdir()
@@ -207,17 +201,6 @@ def test_htpasswd_basic_auth(
     assert right.returncode == 0, right.stderr[-2000:]
     assert password not in right.stderr + right.stdout
     assert tiny.tag_list(access, creds) == _tags(tiny)
-
-
-@pytest.fixture
-def token_registry(tmp_path: Path, password: str) -> Iterator[tuple[Registry, TokenServer]]:
-    with TokenServer(tmp_path / "token", "ci", password) as tokens:
-        folder = tmp_path / "token-registry"
-        folder.mkdir()
-        registry = Registry(f"{LOOPBACK}:{free_port()}", folder, extra=tokens.registry_config())
-        registry.start()
-        yield registry, tokens
-        registry.stop()
 
 
 def test_token_bearer_auth(

@@ -10,8 +10,6 @@ client kept its first pull-only token and the SBOM failed blaming the credential
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,35 +20,26 @@ from ray_worker_image.registry import Credentials, Destination, content
 from ray_worker_image.supply import artifacts, oci, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
 
-from .conftest import LOOPBACK, Registry, TinyImage, free_port, invoke
+from .conftest import Registry, TinyImage, invoke
 from .token_server import TokenServer
 
 pytestmark = pytest.mark.engine
-PASSWORD = "pw-scoped-" + str(free_port())
-
-
-@pytest.fixture
-def token_registry(tmp_path: Path) -> Iterator[tuple[Registry, TokenServer]]:
-    with TokenServer(tmp_path / "token", "ci", PASSWORD) as tokens:
-        folder = tmp_path / "token-registry"
-        folder.mkdir()
-        registry = Registry(f"{LOOPBACK}:{free_port()}", folder, extra=tokens.registry_config())
-        registry.start()
-        yield registry, tokens
-        registry.stop()
 
 
 def test_push_sbom_and_signature_with_scoped_tokens(
-    engine: engines.Engine, tiny: TinyImage, token_registry: tuple[Registry, TokenServer]
+    engine: engines.Engine,
+    tiny: TinyImage,
+    token_registry: tuple[Registry, TokenServer],
+    password: str,
 ) -> None:
     registry, tokens = token_registry
     pushed = invoke(
         tiny.push_args(registry.address, "--username", "ci"),
         tiny.build_dir,
-        RAY_IMAGE_REGISTRY_PASSWORD=PASSWORD,
+        RAY_IMAGE_REGISTRY_PASSWORD=password,
     )
     assert pushed.returncode == 0, pushed.stderr[-2000:]
-    destination = Destination.of(registry.address, Credentials("ci", PASSWORD))
+    destination = Destination.of(registry.address, Credentials("ci", password))
     store = destination.repository(tiny.repository)
     store.check()  # a pull-scoped token first
     digest = store.manifest_digest(ImageRef.parse(tiny.tags[1]).tag or "")
@@ -65,7 +54,7 @@ def test_push_sbom_and_signature_with_scoped_tokens(
     assert sign.sign_digest(store, digest, key) == oci.signature_tag(digest)
     # the writes needed a wider scope than the reads: one more token, then reused per scope
     assert tokens.requests > asked
-    fresh = Destination.of(registry.address, Credentials("ci", PASSWORD))
+    fresh = Destination.of(registry.address, Credentials("ci", password))
     reader = fresh.repository(tiny.repository)
     found = artifacts.find_sbom(reader, digest)
     assert found is not None and packages(parse_sbom(found[0], "x")) == {"nats-py": "2.10.0"}
