@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -52,7 +53,10 @@ _RUN = pytest.StashKey[Path]()
 def pytest_configure(config: pytest.Config) -> None:
     """This run's folder (the controller's; xdist workers and the invoke subprocesses of the
     tests inherit it): the lock results, each lock input pip-compiled once per run, and the
-    registry tags to remove when every worker is done (lanes.remove_at_run_end)."""
+    registry tags to remove when every worker is done (lanes.remove_at_run_end). First, a
+    pytest/xdist pairing whose groups would not take is refused (lanes.check_loadgroup_works)."""
+    if config.getoption("dist", None) == "loadgroup" and not hasattr(config, "workerinput"):
+        lanes.check_loadgroup_works(pytest.__version__, version("pytest-xdist"))
     if hasattr(config, "workerinput") or os.environ.get(lanes.RUN_ENV):
         return
     run = Path(tempfile.mkdtemp(prefix="ray-image-test-run-"))
@@ -79,6 +83,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
     )
     lanes.sort_into_lanes(items, chosen)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In an xdist worker, after xdist named each grouped test: its groups took."""
+    if hasattr(session.config, "workerinput") and session.config.getvalue("loadgroup"):
+        lanes.warn_ungrouped(session.items)
 
 
 @pytest.fixture(scope="session")
