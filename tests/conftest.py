@@ -83,6 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
     )
     lanes.sort_into_lanes(items, chosen)
+    lanes.stagger_clusters(items, late=engines.ENGINE_NAMES[1:])  # Docker's clusters last
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

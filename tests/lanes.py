@@ -101,6 +101,18 @@ def sort_into_lanes(items: Iterable[pytest.Item], chosen: set[str]) -> None:
             item.add_marker(pytest.mark.xdist_group(group))
 
 
+def stagger_clusters(items: list[pytest.Item], late: Iterable[str]) -> None:
+    """Move the e2e tests of the engine groups in ``late`` to the end of their lane, in place
+    (a stable sort: modules stay whole, so module fixtures are set up once).
+
+    e2e tests hold the machine-wide "ray-e2e-cluster" lock (one miniature Ray cluster at a
+    time), and both lanes would otherwise start with them (tests/e2e sorts first) and take
+    turns on that lock; staggered, one lane builds and pushes while the other runs clusters.
+    """
+    late = set(late)
+    items.sort(key=lambda item: engine_group(item) in late and "e2e" in item_lanes(item))
+
+
 def ungrouped(items: Iterable[pytest.Item]) -> list[str]:
     """Tests marked ``xdist_group`` whose node id lacks the ``@GROUP`` suffix by which
     pytest-xdist's ``--dist loadgroup`` schedules a group on one worker (xdist/remote.py,
