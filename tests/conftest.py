@@ -24,6 +24,7 @@ from ray_worker_image.definition import ImageDefinition, load_definition, load_v
 from ray_worker_image.session import Options, Session
 from ray_worker_image.state import BuiltImage, TestRecord
 from ray_worker_image.steps import do_build, do_test
+from ray_worker_image.supply.sbom import CACHE_ENV as SBOM_CACHE_ENV
 from tests.refclient import RefClient
 
 from . import lanes
@@ -52,9 +53,10 @@ _RUN = pytest.StashKey[Path]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """This run's folder (the controller's; xdist workers and the invoke subprocesses of the
-    tests inherit it): the lock results, each lock input pip-compiled once per run, and the
-    registry tags to remove when every worker is done (lanes.remove_at_run_end). First, a
-    pytest/xdist pairing whose groups would not take is refused (lanes.check_loadgroup_works)."""
+    tests inherit it): the lock results (each lock input pip-compiled once per run), the
+    SBOMs (each image id's made once), and the registry tags to remove when every worker is
+    done (lanes.remove_at_run_end). First, a pytest/xdist pairing whose groups would not take
+    is refused (lanes.check_loadgroup_works)."""
     if config.getoption("dist", None) == "loadgroup" and not hasattr(config, "workerinput"):
         lanes.check_loadgroup_works(pytest.__version__, version("pytest-xdist"))
     if hasattr(config, "workerinput") or os.environ.get(lanes.RUN_ENV):
@@ -63,6 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_RUN] = run
     os.environ[lanes.RUN_ENV] = str(run)
     os.environ.setdefault(lockcache.ENV, str(run / "lock-cache"))
+    os.environ.setdefault(SBOM_CACHE_ENV, str(run / "sbom-cache"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -73,7 +76,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lanes.run_end_cleanup(run)
     finally:
         shutil.rmtree(run, ignore_errors=True)
-        for name in (lanes.RUN_ENV, lockcache.ENV):
+        for name in (lanes.RUN_ENV, lockcache.ENV, SBOM_CACHE_ENV):
             os.environ.pop(name, None)
 
 
