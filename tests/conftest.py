@@ -123,6 +123,16 @@ def _engine_or_skip(name: str) -> engines.Engine:
         pytest.skip(f"{name} not available: {exc}")
 
 
+def first_engine() -> str:
+    """The engine that runs the tests proving an engine-independent fact once per run
+    (a release chain, a rollout script's ordering): podman when it answers, else Docker."""
+    try:
+        engines.ENGINES["podman"].connect().close()
+    except engines.EngineError:
+        return "docker"
+    return "podman"
+
+
 @pytest.fixture(scope="session", params=engines.ENGINE_NAMES)
 def engine(request: pytest.FixtureRequest) -> Iterator[engines.Engine]:
     """Every engine present; absent ones are skipped with the reason."""
