@@ -7,7 +7,7 @@ stand-in of ``rayproject/ray:2.49.2``).
   order is the script's): the canary job reaches JetStream from the canary group's new pods,
   every group ends on the image, every pod imports nats;
 - the plain base fails at the canary with ModuleNotFoundError (one line, exit 1) and the
-  cluster is back on its old image;
+  cluster is back on its old image (one engine, as is Ctrl-C mid-script);
 - an image the engine does not have is bad input (exit 2) before anything starts.
 """
 
@@ -68,6 +68,12 @@ def release(engine: Engine, built: Built, registry: str) -> Iterator[str]:
         engine.untag(str(ref))
 
 
+def once_per_run(engine: Engine, why: str) -> None:
+    """Skip unless ``engine`` is the one that proves engine-independent facts (first_engine)."""
+    if engine.name != first_engine():
+        pytest.skip(f"runs on {first_engine()} only: {why}")
+
+
 def rehearse(built: Built, manifest: Path, image: str) -> RehearsalReport:
     """What `invoke rehearse --from MANIFEST --image IMAGE` runs (labels read as it reads them)."""
     engine, definition = built.session.engine, built.session.definition
@@ -93,11 +99,8 @@ def assert_clean(engine: Engine, report: RehearsalReport) -> None:
 def test_rehearsal_passes_with_the_release(
     engine: Engine, built: Built, release: str, manifest: Path
 ) -> None:
-    if manifest == TWO_GROUPS and engine.name != first_engine():
-        pytest.skip(
-            f"the two-group rehearsal runs on {first_engine()} only: the order it proves is "
-            "rollout.sh's, and this engine's pods are proven by the ray-gpu rehearsal"
-        )
+    if manifest == TWO_GROUPS:
+        once_per_run(engine, "the order it proves is rollout.sh's; this engine's pods: ray-gpu")
     report = rehearse(built, manifest, release)
     output = "\n".join(report.output)
     assert report.passed, f"{report.failure}\n{output[-4000:]}"
@@ -115,6 +118,7 @@ def test_rehearsal_passes_with_the_release(
 def test_plain_base_fails_at_the_canary_and_rolls_back(
     engine: Engine, built: Built, base_image: str
 ) -> None:
+    once_per_run(engine, "the rollback is rollout.sh's, and this engine's pods are proven above")
     report = rehearse(built, TWO_GROUPS, base_image)
     assert not report.passed
     assert report.exit_code == 1
@@ -152,6 +156,7 @@ def test_ctrl_c_during_the_script_leaves_nothing(built: Built, release: str) -> 
     process group is killed, and the containers (recreated pods too), the network and the
     temporary folder are removed."""
     engine, definition = built.session.engine, built.session.definition
+    once_per_run(engine, "each engine's clean-up on a signal is proven by test_e2e.py")
     before = set(Path(tempfile.gettempdir()).glob("ray-rehearsal-*"))
     rehearsal = prepare(
         engine,
