@@ -50,14 +50,17 @@ REPOSITORY_LINE = "  repository: swe-fleet/ray\n"  # images/ray-swe-fleet/image.
 
 @pytest.fixture(scope="module")
 def stand_in_cleanup(registry: str) -> Iterator[None]:
-    """The new stand-in is one repository of the shared registry: one lane at a time uses
-    it (pytest-xdist runs each engine's lane in its own worker), the first builds it, the
-    other reuses it, and it is removed when the whole run ends (or here, outside a run)."""
+    """The new stand-in is one repository of the shared registry. Within a run (pytest-xdist
+    runs each engine's lane in its own worker) both lanes use it at once: the pipeline's own
+    stand-in lock lets the first build it and the other reuse it, and it is removed when the
+    whole run ends. Outside a run, one test at a time holds it and removes it afterwards."""
     ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
+    if remove_at_run_end(registry, str(ref)):
+        yield
+        return
     with shared_lock(str(ref)):
         yield
-        if not remove_at_run_end(registry, str(ref)):
-            _remove_from_registry(registry, ref)
+        _remove_from_registry(registry, ref)
 
 
 def _remove_from_registry(registry: str, ref: ImageRef) -> None:
