@@ -5,9 +5,10 @@ against an API server played by this module: discovery (``/api``, ``/apis``,
 ``/apis/ray.io/v1``) and the three list endpoints, serving the repository's KubeRay samples and
 the fleet's manifest. The same server plays the registry (``/v2/``: manifests and config
 blobs) holding this revision's release of 2.49.2, so the whole command runs as a user runs it:
-kubeconfig, ``--context``, ``--json``, the exit codes (the first test starts the console
-script; the others run it in this process, tests/inprocess.py, the real kubectl still a subprocess). The rehearsal's kubectl shim over local
-containers (issue 21 point 2) can replace this server: the call is one argv.
+kubeconfig, ``--context``, ``--json``, the exit codes. The first test starts the console
+script; the others run it in this process (tests/inprocess.py), the real kubectl still a
+subprocess. The rehearsal's kubectl shim over local containers (issue 21 point 2) can replace
+this server: the call is one argv.
 """
 
 from __future__ import annotations
