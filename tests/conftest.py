@@ -80,6 +80,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject's addopts): see lanes.auto_workers."""
+    chosen = lanes.chosen_lanes(
+        config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
+    )
+    return lanes.auto_workers(
+        os.cpu_count() or 1, chosen, os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    )
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     chosen = lanes.chosen_lanes(

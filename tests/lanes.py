@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
+from ray_worker_image.engine import ENGINE_NAMES
 from ray_worker_image.proc import file_lock
 
 LANES = ("engine", "e2e", "registry", "root")
@@ -99,6 +100,17 @@ def sort_into_lanes(items: Iterable[pytest.Item], chosen: set[str]) -> None:
         group = engine_group(item)
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def auto_workers(cores: int, chosen: set[str], env: str | None) -> int | None:
+    """How many workers ``-n auto`` starts: with the engine lane chosen, one per engine group
+    and one more, so the engine-free tests run beside the two engine lanes from the start
+    instead of after them (the lanes mostly wait on engines: about a third of two cores in
+    use). None (xdist's own count, one per core): the fast lane, or
+    $PYTEST_XDIST_AUTO_NUM_WORKERS set."""
+    if env or "engine" not in chosen:
+        return None
+    return max(cores, len(ENGINE_NAMES) + 1)
 
 
 def stagger_clusters(items: list[pytest.Item], late: Iterable[str]) -> None:

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from ..conftest import ROOT
-from ..lanes import LANES, check_loadgroup_works, chosen_lanes, ungrouped, warn_ungrouped
+from ..lanes import (
+    LANES,
+    auto_workers,
+    check_loadgroup_works,
+    chosen_lanes,
+    ungrouped,
+    warn_ungrouped,
+)
 
 PROBE = """
 import pytest
@@ -177,3 +184,12 @@ def test_the_installed_pytest_groups_engine_tests_on_one_worker(tmp_path: Path) 
     docker, podman = lanes["docker"], lanes["podman"]
     assert docker.index("e2e") > max(i for i, d in enumerate(docker) if d == "engine")
     assert podman.index("engine") > max(i for i, d in enumerate(podman) if d == "e2e")
+
+
+def test_auto_starts_a_worker_per_engine_lane_and_one_for_the_rest() -> None:
+    assert auto_workers(2, set(LANES), None) == 3
+    assert auto_workers(8, set(LANES), None) == 8
+    assert auto_workers(2, {"engine"}, None) == 3
+    assert auto_workers(2, set(), None) is None  # the fast lane: one per core
+    assert auto_workers(2, {"registry"}, None) is None
+    assert auto_workers(2, set(LANES), "4") is None  # the user's own count wins
