@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoke.context import Context
 
-from ray_worker_image import console, proc, rollout
+from ray_worker_image import console, lazy, proc
 from ray_worker_image.cli.options import COMMON, Given
 from ray_worker_image.cli.task import task
 from ray_worker_image.contract import expected_for, probe_script
@@ -21,6 +22,11 @@ from ray_worker_image.definition import Definition
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.render import lock_digest, render_dockerfile
 from ray_worker_image.state import ResolvedBase
+
+if TYPE_CHECKING:  # imported when `invoke lint` runs (src/ray_worker_image/lazy.py)
+    from ray_worker_image import rollout
+else:
+    rollout = lazy.module("ray_worker_image.rollout")
 
 HOST_SCRIPTS = (
     "scripts/setup-host.sh",

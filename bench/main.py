@@ -51,9 +51,10 @@ README_END = "<!-- bench:end -->"
 NOTES = [
     "Wall times exclude waiting for the shared engine lock; the host (2 cores) is shared with "
     "other work, so figures are noisy: read ratios.",
-    "Cold build: `invoke build --no-cache` as a user runs it (Python start-up, base digest "
-    "by registry HEAD, render, two stages and 13 steps: CA-only first stage, hashed install, "
-    "COPY of the installed files, labels) against the hand Dockerfile's one RUN. For one "
+    "Cold build: `invoke build --no-cache` as a user runs it (Python start-up with only the "
+    "build's modules imported, the engine's API version from `/_ping`, base digest by "
+    "registry HEAD, render, two stages: CA-only first stage, hashed install; COPY of the "
+    "installed files, one LABEL) against the hand Dockerfile's one RUN. For one "
     "digest per commit podman builds without intermediate images (layers=false) and the "
     "config alone is rewritten without its random `container` field and loaded back "
     "(engine/normalise.py): no layer is exported; the base is not pulled when its pinned "

@@ -25,7 +25,7 @@ def cold(results: Mapping[str, Any]) -> tuple[str, str] | None:
     steps = num(round(mine["steps_s"] / hand["steps_s"], 2) if hand["steps_s"] else None, "x")
     short = (
         f"steps {num(mine['steps_s'], ' s')} vs {num(hand['steps_s'], ' s')} ({steps}); fixed "
-        f"costs {num(mine['before_s'], ' s')} before (start-up, base digest, render) and "
+        f"costs {num(mine['before_s'], ' s')} before (imports, base digest, render) and "
         f"{num(mine['after_s'], ' s')} after (commit, normalisation) vs "
         f"{num(hand['before_s'], ' s')} and {num(hand['after_s'], ' s')}"
     )
@@ -34,8 +34,9 @@ def cold(results: Mapping[str, Any]) -> tuple[str, str] | None:
         f"{num(hand['steps_s'], ' s')} ({steps}: a hash-checked build backend and the locked "
         "install in a first stage, a COPY into the second, against one unverified pip run); "
         f"before the first step {num(mine['before_s'], ' s')} against "
-        f"{num(hand['before_s'], ' s')} (Python start-up, the base digest by registry HEAD, "
-        f"render); commit and after {num(mine['after_s'], ' s')} against "
+        f"{num(hand['before_s'], ' s')} (Python start-up importing the build's modules only, "
+        "the base digest by registry HEAD, render); commit and after "
+        f"{num(mine['after_s'], ' s')} against "
         f"{num(hand['after_s'], ' s')} (commit, the config-only normalisation, tags). Runs "
         f"spread {_spread(found.get('pipeline_s'))} and {_spread(found.get('hand_s'))} on this "
         "shared 2-core host."

@@ -124,8 +124,11 @@ start_podman_service() {
 }
 
 api_starts_container() {  # through the API the pipeline uses, not the podman CLI
-  podman --remote --url "unix://$podman_sock" run --rm "$image" true \
-    >/dev/null 2>"$statedir/self-check-podman-api.log"
+  local name="ray-self-check-api-$$"
+  podman --remote --url "unix://$podman_sock" run --rm --name "$name" "$image" true \
+    >/dev/null 2>"$statedir/self-check-podman-api.log" && return 0
+  podman rm -f "$name" >/dev/null 2>&1 || true  # a service that cannot start it leaves it created
+  return 1
 }
 
 if ! curl -fsS --max-time 5 --unix-socket "$podman_sock" http://d/_ping >/dev/null 2>&1; then

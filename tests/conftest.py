@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from ray_worker_image.definition import ImageDefinition, load_definition, load_v
 from ray_worker_image.session import Options, Session
 from ray_worker_image.state import BuiltImage, TestRecord
 from ray_worker_image.steps import do_build, do_test
+from ray_worker_image.supply.sbom import CACHE_ENV as SBOM_CACHE_ENV
 from tests.refclient import RefClient
 
 from . import lanes
@@ -51,14 +53,19 @@ _RUN = pytest.StashKey[Path]()
 
 def pytest_configure(config: pytest.Config) -> None:
     """This run's folder (the controller's; xdist workers and the invoke subprocesses of the
-    tests inherit it): the lock results, each lock input pip-compiled once per run, and the
-    registry tags to remove when every worker is done (lanes.remove_at_run_end)."""
+    tests inherit it): the lock results (each lock input pip-compiled once per run), the
+    SBOMs (each image id's made once), and the registry tags to remove when every worker is
+    done (lanes.remove_at_run_end). First, a pytest/xdist pairing whose groups would not take
+    is refused (lanes.check_loadgroup_works)."""
+    if config.getoption("dist", None) == "loadgroup" and not hasattr(config, "workerinput"):
+        lanes.check_loadgroup_works(pytest.__version__, version("pytest-xdist"))
     if hasattr(config, "workerinput") or os.environ.get(lanes.RUN_ENV):
         return
     run = Path(tempfile.mkdtemp(prefix="ray-image-test-run-"))
     config.stash[_RUN] = run
     os.environ[lanes.RUN_ENV] = str(run)
     os.environ.setdefault(lockcache.ENV, str(run / "lock-cache"))
+    os.environ.setdefault(SBOM_CACHE_ENV, str(run / "sbom-cache"))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -69,8 +76,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         lanes.run_end_cleanup(run)
     finally:
         shutil.rmtree(run, ignore_errors=True)
-        for name in (lanes.RUN_ENV, lockcache.ENV):
+        for name in (lanes.RUN_ENV, lockcache.ENV, SBOM_CACHE_ENV):
             os.environ.pop(name, None)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` (pyproject's addopts): see lanes.auto_workers."""
+    chosen = lanes.chosen_lanes(
+        config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
+    )
+    return lanes.auto_workers(
+        os.cpu_count() or 1, chosen, os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    )
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -79,6 +96,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.getoption("all_lanes"), config.getoption("lanes"), os.environ.get(lanes.ENV)
     )
     lanes.sort_into_lanes(items, chosen)
+    lanes.stagger_clusters(items, late=engines.ENGINE_NAMES[1:])  # Docker's clusters last
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """In an xdist worker, after xdist named each grouped test: its groups took."""
+    if hasattr(session.config, "workerinput") and session.config.getvalue("loadgroup"):
+        lanes.warn_ungrouped(session.items)
 
 
 @pytest.fixture(scope="session")
@@ -107,6 +131,16 @@ def _engine_or_skip(name: str) -> engines.Engine:
         return engines.ENGINES[name].connect()
     except engines.EngineError as exc:
         pytest.skip(f"{name} not available: {exc}")
+
+
+def first_engine() -> str:
+    """The engine that runs the tests proving an engine-independent fact once per run
+    (a release chain, a rollout script's ordering): podman when it answers, else Docker."""
+    try:
+        engines.ENGINES["podman"].connect().close()
+    except engines.EngineError:
+        return "docker"
+    return "podman"
 
 
 @pytest.fixture(scope="session", params=engines.ENGINE_NAMES)

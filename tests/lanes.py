@@ -13,12 +13,15 @@ See docs/testing.md.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
+from ray_worker_image.engine import ENGINE_NAMES
 from ray_worker_image.proc import file_lock
 
 LANES = ("engine", "e2e", "registry", "root")
@@ -97,6 +100,70 @@ def sort_into_lanes(items: Iterable[pytest.Item], chosen: set[str]) -> None:
         group = engine_group(item)
         if group and not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+def auto_workers(cores: int, chosen: set[str], env: str | None) -> int | None:
+    """How many workers ``-n auto`` starts: with the engine lane chosen, one per engine group
+    and one more, so the engine-free tests run beside the two engine lanes from the start
+    instead of after them (the lanes mostly wait on engines: about a third of two cores in
+    use). None (xdist's own count, one per core): the fast lane, or
+    $PYTEST_XDIST_AUTO_NUM_WORKERS set."""
+    if env or "engine" not in chosen:
+        return None
+    return max(cores, len(ENGINE_NAMES) + 1)
+
+
+def stagger_clusters(items: list[pytest.Item], late: Iterable[str]) -> None:
+    """Move the e2e tests of the engine groups in ``late`` to the end of their lane, in place
+    (a stable sort: modules stay whole, so module fixtures are set up once).
+
+    e2e tests hold the machine-wide "ray-e2e-cluster" lock (one miniature Ray cluster at a
+    time), and both lanes would otherwise start with them (tests/e2e sorts first) and take
+    turns on that lock; staggered, one lane builds and pushes while the other runs clusters.
+    """
+    late = set(late)
+    items.sort(key=lambda item: engine_group(item) in late and "e2e" in item_lanes(item))
+
+
+def ungrouped(items: Iterable[pytest.Item]) -> list[str]:
+    """Tests marked ``xdist_group`` whose node id lacks the ``@GROUP`` suffix by which
+    pytest-xdist's ``--dist loadgroup`` schedules a group on one worker (xdist/remote.py,
+    ``WorkerInteractor.pytest_collection_modifyitems``; xdist/scheduler/loadgroup.py,
+    ``_split_scope``). Non-empty when that suffix no longer takes: pytest 9.2's structured node
+    ids ignore xdist 3.8's ``item._nodeid`` (pytest-dev/pytest-xdist#1386), and every engine
+    test is then scheduled on its own, on any worker, beside another on the same engine."""
+    missing = []
+    for item in items:
+        names = sorted({str(m.args[0]) for m in item.iter_markers("xdist_group") if m.args})
+        if names and not item.nodeid.endswith("@" + "_".join(names)):
+            missing.append(item.nodeid)
+    return missing
+
+
+def warn_ungrouped(items: Iterable[pytest.Item]) -> None:
+    """In an xdist worker: a PytestConfigWarning naming what :func:`ungrouped` finds."""
+    if missing := ungrouped(items):
+        warnings.warn(
+            pytest.PytestConfigWarning(
+                f"--dist loadgroup is not grouping {len(missing)} tests (e.g. {missing[0]}): "
+                f"engine tests may run beside each other on one engine"
+            ),
+            stacklevel=1,
+        )
+
+
+def check_loadgroup_works(pytest_version: str, xdist_version: str) -> None:
+    """Refuse, before anything runs, the one known pairing whose groups never take: pytest
+    9.2+ with pytest-xdist 3.8 or older (pytest-dev/pytest-xdist#1386, fix not released).
+
+    Raises pytest.UsageError (one line, pytest exits 4) naming the versions and the fix.
+    """
+    if Version(pytest_version) >= Version("9.2") and Version(xdist_version) <= Version("3.8"):
+        raise pytest.UsageError(
+            f"pytest {pytest_version} with pytest-xdist {xdist_version}: --dist loadgroup would "
+            f"not group the engine lanes (pytest-dev/pytest-xdist#1386); install the locked "
+            f"requirements/dev.txt (pytest<9.2)"
+        )
 
 
 @contextmanager

@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from .definition import ImageDefinition
 from .lock import PIP_TOOLS_LOCK, LockResult, variant_input
+from .runcache import kept_or_computed
 from .state import ResolvedBase
 
 ENV = "RAY_IMAGE_LOCK_CACHE"
@@ -69,14 +69,18 @@ def cached_lock(
     where = os.environ.get(ENV, "") if folder is None else folder
     if not where:
         return compute(), False
-    path = Path(where) / f"lock-{compute_key(definition, base, ca_cert)}.json"
+    data, reused = kept_or_computed(
+        where,
+        f"lock-{compute_key(definition, base, ca_cert)}.json",
+        lambda: json.dumps(asdict(compute())).encode(),
+        valid=_is_lock_result,
+    )
+    return LockResult(**json.loads(data)), reused
+
+
+def _is_lock_result(data: bytes) -> bool:
     try:
-        return LockResult(**json.loads(path.read_text("utf-8"))), True
-    except (OSError, ValueError, TypeError):
-        pass
-    result = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as out:
-        json.dump(asdict(result), out)
-    os.replace(out.name, path)  # atomic: a concurrent reader sees all or nothing
-    return result, False
+        LockResult(**json.loads(data))
+    except (ValueError, TypeError):
+        return False
+    return True

@@ -10,22 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import console, contract, e2e, noop
+from . import console, contract, lazy, noop
 from .build import build_image, build_inputs
 from .errors import ImageTestFailure, LockError, PipelineError
-from .imagetest import run_image_tests
-from .lock import compute_lock, stale_entries, write_lock
-from .lockcache import ENV as LOCK_CACHE_ENV
-from .lockcache import cached_lock
-from .push import credentials_from_env, plan_push, push_image
-from .push_all import PushJob, push_immutable_first
 from .release_tag import parse_release_tag
 from .render import render_context
 from .session import Session
 from .standin import ensure_stand_in
 from .state import BuiltImage, PushRecord, TestRecord
+
+if TYPE_CHECKING:  # the modules of the other steps, executed when one runs (lazy.py)
+    from . import e2e, imagetest, lock, lockcache, push, push_all
+else:
+    e2e = lazy.module("ray_worker_image.e2e")
+    imagetest = lazy.module("ray_worker_image.imagetest")
+    lock = lazy.module("ray_worker_image.lock")
+    lockcache = lazy.module("ray_worker_image.lockcache")
+    push = lazy.module("ray_worker_image.push")
+    push_all = lazy.module("ray_worker_image.push_all")
 
 
 def stale_error(stale: Mapping[str, list[str]]) -> PipelineError | None:
@@ -49,12 +53,15 @@ def lock_stale(s: Session) -> list[str]:
     (:mod:`.lockcache`)."""
     base = s.resolve_base()
     console.step(f"{s.variant}: locking inside the base image (check only)")
-    fresh, reused = cached_lock(
-        s.definition, base, s.ca_cert, lambda: compute_lock(s.definition, s.engine, base, s.ca_cert)
+    fresh, reused = lockcache.cached_lock(
+        s.definition,
+        base,
+        s.ca_cert,
+        lambda: lock.compute_lock(s.definition, s.engine, base, s.ca_cert),
     )
     if reused:
-        console.info(f"{s.variant}: same lock inputs as earlier in this run (${LOCK_CACHE_ENV})")
-    return stale_entries(s.definition, fresh)
+        console.info(f"{s.variant}: same lock inputs as earlier in this run (${lockcache.ENV})")
+    return lock.stale_entries(s.definition, fresh)
 
 
 def lock_check(sessions: list[Session]) -> dict[str, list[str]]:
@@ -81,7 +88,7 @@ def do_lock(s: Session, *, check: bool = False) -> None:
         return
     base = s.resolve_base()
     console.step(f"{s.variant}: locking requirements inside the base image")
-    write_lock(s.definition, compute_lock(s.definition, s.engine, base, s.ca_cert))
+    lock.write_lock(s.definition, lock.compute_lock(s.definition, s.engine, base, s.ca_cert))
     folder = s.definition.requirements.lock_dir.relative_to(s.definition.root)
     console.info(f"wrote {folder}/constraints.txt, ray-worker.txt and ray-worker-build.txt")
 
@@ -119,7 +126,7 @@ def do_test(s: Session, image_id: str | None = None) -> TestRecord:
             f"image {target[:19]} is not in {s.engine.name}'s storage; run `invoke build "
             f"--engine {s.engine.name} --variant {s.variant}` first"
         )
-    record = run_image_tests(s.definition, s.engine, target, s.build_dir)
+    record = imagetest.run_image_tests(s.definition, s.engine, target, s.build_dir)
     s.state.save_test(record)
     if not record.passed:
         raise ImageTestFailure(
@@ -168,7 +175,7 @@ def do_push_all(
         built = s.built()
         tests = s.state.load_test(built.image_id)
         plans.append(
-            plan_push(
+            push.plan_push(
                 s.definition,
                 built,
                 tests,
@@ -183,16 +190,16 @@ def do_push_all(
             for line in plan.describe():
                 console.info(line)
         return []
-    credentials = credentials_from_env(username)
+    credentials = push.credentials_from_env(username)
     if len(plans) > 1:  # all or none: every immutable tag before any floating tag moves
         jobs = [
-            PushJob(s.variant, s.engine, plan, s.destination(registry, credentials))
+            push_all.PushJob(s.variant, s.engine, plan, s.destination(registry, credentials))
             for s, plan in zip(sessions, plans, strict=True)
         ]
-        push_immutable_first(jobs, force=force)
+        push_all.push_immutable_first(jobs, force=force)
     records = []
     for s, plan in zip(sessions, plans, strict=True):
-        record = push_image(s.engine, plan, s.destination(registry, credentials), force=force)
+        record = push.push_image(s.engine, plan, s.destination(registry, credentials), force=force)
         console.step(f"pushed {record.by_tag_and_digest}")
         records.append(record)
     return records

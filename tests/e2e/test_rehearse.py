@@ -3,10 +3,11 @@ shim against the manifest's cluster started locally on its current image (the of
 stand-in of ``rayproject/ray:2.49.2``).
 
 - the built image (pushed to the loopback registry, so it has a digest as a release does)
-  passes on the fleet's cluster and on a two-group cluster: the canary job reaches JetStream
-  from the canary group's new pods, every group ends on the image, every pod imports nats;
+  passes on the fleet's cluster (each engine) and on a two-group cluster (one engine: the
+  order is the script's): the canary job reaches JetStream from the canary group's new pods,
+  every group ends on the image, every pod imports nats;
 - the plain base fails at the canary with ModuleNotFoundError (one line, exit 1) and the
-  cluster is back on its old image;
+  cluster is back on its old image (one engine, as is Ctrl-C mid-script);
 - an image the engine does not have is bad input (exit 2) before anything starts.
 """
 
@@ -29,7 +30,7 @@ from ray_worker_image.registry import Destination
 from ray_worker_image.rehearsal import RehearsalReport, prepare, run_rehearsal
 from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
 
-from ..conftest import ROOT, Built
+from ..conftest import ROOT, Built, first_engine
 from ..lanes import shared_lock
 from .test_e2e import leftovers
 
@@ -39,9 +40,10 @@ INVOKE = str(Path(sys.executable).parent / "invoke")
 pytestmark = [pytest.mark.e2e, pytest.mark.engine]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def one_cluster_at_a_time() -> Iterator[None]:
-    """One miniature Ray cluster on the machine at a time (see test_e2e.py)."""
+    """One miniature Ray cluster on the machine at a time (see test_e2e.py); taken by the
+    tests that start one, so a test that starts none never waits for the other lane's."""
     with shared_lock("ray-e2e-cluster"):
         yield
 
@@ -66,6 +68,12 @@ def release(engine: Engine, built: Built, registry: str) -> Iterator[str]:
         engine.untag(str(ref))
 
 
+def once_per_run(engine: Engine, why: str) -> None:
+    """Skip unless ``engine`` is the one that proves engine-independent facts (first_engine)."""
+    if engine.name != first_engine():
+        pytest.skip(f"runs on {first_engine()} only: {why}")
+
+
 def rehearse(built: Built, manifest: Path, image: str) -> RehearsalReport:
     """What `invoke rehearse --from MANIFEST --image IMAGE` runs (labels read as it reads them)."""
     engine, definition = built.session.engine, built.session.definition
@@ -87,9 +95,12 @@ def assert_clean(engine: Engine, report: RehearsalReport) -> None:
 @pytest.mark.parametrize(
     "manifest", [ROOT / DEFAULT_MANIFEST, TWO_GROUPS], ids=["ray-gpu", "two-groups"]
 )
+@pytest.mark.usefixtures("one_cluster_at_a_time")
 def test_rehearsal_passes_with_the_release(
     engine: Engine, built: Built, release: str, manifest: Path
 ) -> None:
+    if manifest == TWO_GROUPS:
+        once_per_run(engine, "the order it proves is rollout.sh's; this engine's pods: ray-gpu")
     report = rehearse(built, manifest, release)
     output = "\n".join(report.output)
     assert report.passed, f"{report.failure}\n{output[-4000:]}"
@@ -103,9 +114,11 @@ def test_rehearsal_passes_with_the_release(
     assert_clean(engine, report)
 
 
+@pytest.mark.usefixtures("one_cluster_at_a_time")
 def test_plain_base_fails_at_the_canary_and_rolls_back(
     engine: Engine, built: Built, base_image: str
 ) -> None:
+    once_per_run(engine, "the rollback is rollout.sh's, and this engine's pods are proven above")
     report = rehearse(built, TWO_GROUPS, base_image)
     assert not report.passed
     assert report.exit_code == 1
@@ -137,11 +150,13 @@ class Interrupted(KeyboardInterrupt):
     pass
 
 
+@pytest.mark.usefixtures("one_cluster_at_a_time")
 def test_ctrl_c_during_the_script_leaves_nothing(built: Built, release: str) -> None:
     """Ctrl-C while rollout.sh runs (here: as the canary's patch is applied): the script's
     process group is killed, and the containers (recreated pods too), the network and the
     temporary folder are removed."""
     engine, definition = built.session.engine, built.session.definition
+    once_per_run(engine, "each engine's clean-up on a signal is proven by test_e2e.py")
     before = set(Path(tempfile.gettempdir()).glob("ray-rehearsal-*"))
     rehearsal = prepare(
         engine,

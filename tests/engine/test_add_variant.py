@@ -31,7 +31,6 @@ from typing import Any
 import pytest
 import yaml
 
-from ray_worker_image import engine as engines
 from ray_worker_image.definition import load_definition
 from ray_worker_image.lock import parse_constraints, parse_lock
 from ray_worker_image.refs import ImageRef
@@ -39,7 +38,7 @@ from ray_worker_image.registry import Destination
 from ray_worker_image.supply.artifacts import remove_attachments
 from tests.refclient import RefClient
 
-from ..conftest import ROOT
+from ..conftest import ROOT, first_engine
 from ..lanes import remove_at_run_end, shared_lock
 
 pytestmark = pytest.mark.engine
@@ -51,14 +50,17 @@ REPOSITORY_LINE = "  repository: swe-fleet/ray\n"  # images/ray-swe-fleet/image.
 
 @pytest.fixture(scope="module")
 def stand_in_cleanup(registry: str) -> Iterator[None]:
-    """The new stand-in is one repository of the shared registry: one lane at a time uses
-    it (pytest-xdist runs each engine's lane in its own worker), the first builds it, the
-    other reuses it, and it is removed when the whole run ends (or here, outside a run)."""
+    """The new stand-in is one repository of the shared registry. Within a run (pytest-xdist
+    runs each engine's lane in its own worker) both lanes use it at once: the pipeline's own
+    stand-in lock lets the first build it and the other reuse it, and it is removed when the
+    whole run ends. Outside a run, one test at a time holds it and removes it afterwards."""
     ref = ImageRef.parse(f"{registry}/rayproject/ray:{NEW}")
+    if remove_at_run_end(registry, str(ref)):
+        yield
+        return
     with shared_lock(str(ref)):
         yield
-        if not remove_at_run_end(registry, str(ref)):
-            _remove_from_registry(registry, ref)
+        _remove_from_registry(registry, ref)
 
 
 def _remove_from_registry(registry: str, ref: ImageRef) -> None:
@@ -71,16 +73,6 @@ def _git(clone: Path, *args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=clone, capture_output=True, text=True, check=True
     ).stdout
-
-
-def chain_engine() -> str:
-    """The one engine that follows the advice to the end: podman when it answers, else Docker
-    (the chain costs a release; both engines' releases are proven by the other engine tests)."""
-    try:
-        engines.ENGINES["podman"].connect().close()
-    except engines.EngineError:
-        return "docker"
-    return "podman"
 
 
 def private_repository(clone: Path) -> str:
@@ -158,7 +150,7 @@ def test_add_variant_leaves_a_reviewable_diff(
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"added variant {NEW}" in result.stderr
         reviewable_diff(clone)
-        if engine.name == chain_engine():
+        if engine.name == first_engine():
             began = time.monotonic()
             follow_the_advice_to_the_end(clone, env, fleet, registry, offline, released)
             print(f"chain after add-variant on {engine.name}: {time.monotonic() - began:.0f} s")

@@ -16,6 +16,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,7 +71,24 @@ def place(tmp_path: Path) -> Iterator[Path]:
 
 
 def _run_true(client: docker.DockerClient) -> bytes:
-    return client.containers.run(IMAGE, ["echo", "alive"], remove=True)
+    """``echo alive`` in a container removed afterwards, also when a broken service created
+    it but could not start it (then re-raised)."""
+    name = f"rwi-services-{uuid.uuid4().hex[:8]}"
+    try:
+        return client.containers.run(IMAGE, ["echo", "alive"], remove=True, name=name)
+    except docker.errors.APIError:
+        subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
+        raise
+
+
+def _left_created() -> list[str]:
+    """Containers of the check image a failed start left behind (`Created`)."""
+    found = subprocess.run(
+        ["podman", "ps", "-a", "--filter", f"ancestor={IMAGE}", "--filter", "status=created",
+         "--format", "{{.Names}}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return found.stdout.split()
 
 
 def _podman(place: Path, *, old_way: bool) -> docker.DockerClient:
@@ -111,9 +129,11 @@ def test_control_the_old_way_breaks_when_the_folder_goes(place: Path) -> None:
     pattern = f"podman system service --time=0 unix://{place / 'podman.sock'}"
     try:
         client = _podman(place, old_way=True)
+        before = _left_created()
         with pytest.raises(docker.errors.APIError):
             _run_true(client)
         assert "Failed to get working directory" in (place / "podman.log").read_text()
+        assert _left_created() == before  # the container it could not start is gone
     finally:
         _stop(pattern)
 
@@ -171,6 +191,7 @@ def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(
     sock = place / "podman.sock"
     pattern = f"podman system service --time=0 unix://{sock}"
     try:
+        before = _left_created()
         client = _podman(place, old_way=True)
         with pytest.raises(docker.errors.APIError):
             _run_true(client)
@@ -187,5 +208,6 @@ def test_self_check_restarts_a_service_that_answers_but_cannot_start_containers(
         [pid] = service.stdout.split()
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
         assert _run_true(_wait(sock)).strip() == b"alive"
+        assert _left_created() == before  # neither the test's nor self-check's failed start
     finally:
         _stop(pattern)

@@ -34,7 +34,15 @@ from ray_worker_image.rollout.options import ClusterOptions, with_canary
 from ray_worker_image.rollout.read import assumed_view
 
 from .canary_ray import add_stream, fake_ray, free_port, nats_server
-from .test_rollout_kubectl import DATA, KUBECTL, SCRIPT_TIMEOUT, STUB, image_for, render
+from .test_rollout_kubectl import (
+    DATA,
+    KUBECTL,
+    SCRIPT_TIMEOUT,
+    STUB,
+    image_for,
+    kubectl_cache,
+    render,
+)
 
 pytestmark = pytest.mark.kubectl
 try:
@@ -96,6 +104,7 @@ class Live:
             "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
             "STUB_STATE": str(self.state),
             "STUB_REAL_KUBECTL": str(KUBECTL),
+            "STUB_KUBECTL_CACHE": kubectl_cache(tmp),
             "STUB_NATS_IMAGE": self.image,
             "STUB_FAKE_RAY": str(fake_ray(tmp / "fake")),
             "ROLLOUT_POLL_SECONDS": "0.01",

@@ -28,7 +28,7 @@ from ray_worker_image.rollout import find_kubectl, find_shellcheck
 from tests.inprocess import run_invoke
 
 from .canary_ray import add_stream, fake_ray, nats_server
-from .test_rollout_kubectl import STUB
+from .test_rollout_kubectl import STUB, kubectl_cache
 
 pytestmark = pytest.mark.kubectl
 KUBECTL = find_kubectl()
@@ -137,6 +137,7 @@ class Live:
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "STUB_STATE": str(self.state),
             "STUB_REAL_KUBECTL": str(KUBECTL),
+            "STUB_KUBECTL_CACHE": kubectl_cache(tmp),
             "STUB_NATS_IMAGE": NEW,
             "ROLLOUT_POLL_SECONDS": "0.01",
             "ROLLOUT_TIMEOUT_SECONDS": "30",

@@ -36,6 +36,7 @@ from ray_worker_image.rollout import (
     view_from_object,
     write_outputs,
 )
+from tests.lanes import RUN_ENV
 
 pytestmark = pytest.mark.kubectl
 
@@ -52,6 +53,13 @@ CLUSTER_FILES = sorted((DATA / "samples").glob("*.yaml")) + sorted(
 )
 DIGEST = "sha256:" + "5e" * 32
 SCRIPT_TIMEOUT = 60
+
+
+def kubectl_cache(tmp: Path) -> str:
+    """The folder where the stand-in (STUB) memoises the real kubectl's renders: one for the
+    whole run (tests/conftest.py's run folder, shared by the xdist workers), else under ``tmp``."""
+    run = os.environ.get(RUN_ENV)
+    return str(Path(run) / "kubectl-cache" if run else tmp / "kubectl-cache")
 
 
 def image_for(obj: dict[str, Any]) -> str:
@@ -221,11 +229,19 @@ def test_stale_patch_is_refused_by_kubectl(
 # ---------------------------------------------------------------- rollout.sh end to end
 
 STUB = r'''
-"""kubectl stand-in for rollout.sh: the RayCluster and its pods live in $STUB_STATE."""
-import hashlib, json, os, subprocess, sys
+"""kubectl stand-in for rollout.sh: the RayCluster and its pods live in $STUB_STATE.
+
+Every render (jsonpath, patch) is the real kubectl's, memoised by its exact input: the real
+``kubectl patch --local`` is a pure function of its argv and the files it names, so those
+files are written content-addressed into $STUB_KUBECTL_CACHE (one folder for the whole test
+run, else one per stand-in) and the real kubectl's stdout, stderr and exit code are kept
+under the hash of that argv. An identical render is computed once per run by the real kubectl.
+"""
+import hashlib, json, os, sys
 
 STATE = os.environ["STUB_STATE"]
 REAL = os.environ["STUB_REAL_KUBECTL"]
+CACHE = os.environ.get("STUB_KUBECTL_CACHE") or os.path.join(STATE, "kubectl-cache")
 LAG = int(os.environ.get("STUB_LAG", "1"))
 RAY_KINDS = {"raycluster": "RayCluster", "rayjob": "RayJob", "rayservice": "RayService"}
 
@@ -243,12 +259,47 @@ def save(name, value):
         json.dump(value, fh)
 
 
+def stored(data, suffix):
+    """The path of a file holding ``data`` (bytes), named by its SHA-256: written once."""
+    path = os.path.join(CACHE, hashlib.sha256(data).hexdigest() + suffix)
+    if not os.path.exists(path):
+        put(path, data)
+    return path
+
+
+def put(path, data):
+    tmp = f"{path}.{os.getpid()}.tmp"  # whole files only, even with xdist workers racing
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+class Done:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
 def real(obj, *args):
-    path = os.path.join(STATE, "render.json")
-    with open(path, "w") as fh:
-        json.dump(obj, fh)
-    return subprocess.run([REAL, "patch", "--local", "-f", path, "--type=json", *args],
-                          capture_output=True, text=True)
+    """The real ``kubectl patch --local`` of ``obj`` with ``args``: a Done (returncode, stdout,
+    stderr), from the memo when this exact argv (content-addressed files) ran before."""
+    os.makedirs(CACHE, exist_ok=True)
+    argv = [REAL, "patch", "--local", "-f", stored(json.dumps(obj).encode(), ".json"),
+            "--type=json"]
+    for a in args:
+        if a.startswith("--patch-file=") and os.path.exists(a.split("=", 1)[1]):
+            with open(a.split("=", 1)[1], "rb") as fh:
+                a = "--patch-file=" + stored(fh.read(), ".patch.json")
+        argv.append(a)
+    memo = os.path.join(CACHE, hashlib.sha256(json.dumps(argv).encode()).hexdigest() + ".out")
+    try:
+        with open(memo) as fh:
+            return Done(*json.load(fh))
+    except FileNotFoundError:
+        import subprocess
+
+        done = subprocess.run(argv, capture_output=True, text=True)
+        put(memo, json.dumps([done.returncode, done.stdout, done.stderr]).encode())
+        return done
 
 
 def finish(done):
@@ -349,6 +400,8 @@ def canary_job(pods, head, argv):
         for e in p["spec"]["containers"][0].get("env") or []:
             if e["name"] == "NATS_URL":
                 env["NATS_URL"] = e["value"]
+    import subprocess
+
     return subprocess.run([sys.executable, "-", *argv], input=driver, text=True, env=env).returncode
 
 
@@ -422,7 +475,8 @@ def main(args):
         assert command[:2] == ["python", "-c"], command
         has_nats = pod["spec"]["containers"][0]["image"] == os.environ["STUB_NATS_IMAGE"]
         python = [sys.executable] if has_nats else [sys.executable, "-S"]
-        sys.exit(subprocess.run([*python, *command[1:]]).returncode)
+        sys.stdout.flush()
+        os.execv(python[0], [*python, *command[1:]])  # its exit code is this call's
     sys.exit(f"stub: unsupported kubectl call {args}")
 
 
@@ -459,6 +513,7 @@ class Cluster:
             "PATH": f"{bin_dir}{os.pathsep}{env['PATH']}",
             "STUB_STATE": str(self.state),
             "STUB_REAL_KUBECTL": str(KUBECTL),
+            "STUB_KUBECTL_CACHE": kubectl_cache(tmp),
             "STUB_NATS_IMAGE": self.image,
             "ROLLOUT_POLL_SECONDS": "0.01",
             "ROLLOUT_TIMEOUT_SECONDS": "30",

@@ -5,8 +5,10 @@ against an API server played by this module: discovery (``/api``, ``/apis``,
 ``/apis/ray.io/v1``) and the three list endpoints, serving the repository's KubeRay samples and
 the fleet's manifest. The same server plays the registry (``/v2/``: manifests and config
 blobs) holding this revision's release of 2.49.2, so the whole command runs as a user runs it:
-kubeconfig, ``--context``, ``--json``, the exit codes. The rehearsal's kubectl shim over local
-containers (issue 21 point 2) can replace this server: the call is one argv.
+kubeconfig, ``--context``, ``--json``, the exit codes. The first test starts the console
+script; the others run it in this process (tests/inprocess.py), the real kubectl still a
+subprocess. The rehearsal's kubectl shim over local containers (issue 21 point 2) can replace
+this server: the call is one argv.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ray_worker_image.build import git_revision
 from ray_worker_image.definition import load_variant
 from ray_worker_image.records import LOCK_SHA, pushed_refs
 from ray_worker_image.rollout import find_kubectl
+from tests.inprocess import Ran, run_invoke
 
 pytestmark = [
     pytest.mark.kubectl,
@@ -206,12 +209,21 @@ def kubeconfig(tmp_path: Path, fake: Fake, current: str = "fake") -> dict[str, s
     return {**os.environ, "KUBECONFIG": str(path), "HOME": str(home)}
 
 
-def status(env: dict[str, str], fake: Fake, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [INVOKE, "status", "--registry", f"127.0.0.1:{fake.port}", *args]
-    return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+def status(
+    env: dict[str, str], fake: Fake, *args: str, process: bool = False
+) -> subprocess.CompletedProcess[str] | Ran:
+    """`invoke status --registry FAKE ARGS` in the clone: in this process (tests/inprocess.py:
+    the same exit code and streams, the real kubectl still a subprocess), or with ``process``
+    the console script in a subprocess, as a user runs it."""
+    args = ("status", "--registry", f"127.0.0.1:{fake.port}", *args)
+    if not process:
+        return run_invoke(args, ROOT, env)
+    return subprocess.run(
+        [INVOKE, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
 
 
-def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+def errors(result: subprocess.CompletedProcess[str] | Ran) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.startswith("error:")]
 
 
@@ -226,7 +238,7 @@ def test_the_live_fleet_through_kubectl(tmp_path: Path, fake: Fake) -> None:
         *objects("tests/data/kuberay/owners/ray-service.sample.yaml"),
         *objects("tests/data/kuberay/variants/fleet-2.52.1-py311.yaml"),
     ]
-    result = status(kubeconfig(tmp_path, fake), fake, "--json")
+    result = status(kubeconfig(tmp_path, fake), fake, "--json", process=True)
     assert result.returncode == 1, result.stderr
     assert errors(result) == [
         "error: 8 of 10 Ray groups are not up to date (4 add-variant, 2 release, 2 roll-out);"

@@ -369,7 +369,7 @@ def test_markdown_and_readme_block() -> None:
     ) in summary
     assert (
         "Missed, *cold build / hand Dockerfile, podman*: steps 60 s vs 60 s (1x); fixed costs "
-        "1 s before (start-up, base digest, render) and 10 s after (commit, normalisation) vs "
+        "1 s before (imports, base digest, render) and 10 s after (commit, normalisation) vs "
         "0.1 s and 0.9 s."
     ) in summary
     assert set(report.SHORT_NAMES) <= {row["target"] for row in report.targets(RESULTS)}

@@ -2,7 +2,11 @@
 a mapping, ``-f`` pointing at nothing or at a folder, stdout closed, a deleted current
 folder, ``patch`` without ``--image`` outside a clone, ``policy`` with a registry that is no
 ``HOST[:PORT]`` or an ``--out`` in a missing folder, and a closed pipe's exit code. Each is
-one ``error:`` line (or nothing, for the pipe) and its exit code, never a traceback."""
+one ``error:`` line (or nothing, for the pipe) and its exit code, never a traceback.
+
+Closed stdout, the deleted folder and the pipe need a process; of the others, the first case of
+each family runs the console script in a subprocess and the rest in this process (``_inproc``,
+see test_command.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_command import COMMAND, IMAGE, _env, _errors, _run
+from .test_command import COMMAND, IMAGE, _env, _errors, _inproc, _run
 
 
 @pytest.fixture
@@ -30,7 +34,7 @@ def outside(tmp_path: Path) -> Path:
 
 def test_a_user_config_that_is_not_a_mapping_is_one_line(outside: Path, home: Path) -> None:
     (home / ".invoke.yaml").write_text("- a\n- b\n")
-    result = _run([COMMAND, "verify-tag", "v2.49.2-nats.1"], outside, home)
+    result = _inproc([COMMAND, "verify-tag", "v2.49.2-nats.1"], outside, home)
     assert result.returncode == 2
     assert _errors(result) == [
         "error: ~/.invoke.yaml: holds a YAML list, not a mapping of settings; fix or remove "
@@ -51,7 +55,8 @@ def test_a_bad_runtime_config_file_is_one_line(
 ) -> None:
     (outside / "conf.txt").write_text("x: 1\n")
     (outside / "folder").mkdir()
-    result = _run([COMMAND, "-f", name, "verify-tag", "v2.49.2-nats.1"], outside, home)
+    run = _run if name == "nosuch.yaml" else _inproc
+    result = run([COMMAND, "-f", name, "verify-tag", "v2.49.2-nats.1"], outside, home)
     assert result.returncode == 2
     (line,) = _errors(result)
     assert line.startswith(f"error: -f {name}: {expected}")
@@ -83,7 +88,7 @@ def test_a_deleted_current_folder_is_one_line(tmp_path: Path, home: Path) -> Non
 
 
 def test_patch_outside_a_clone_needs_an_image(outside: Path, home: Path) -> None:
-    result = _run(
+    result = _inproc(
         [COMMAND, "patch", "--name", "a", "--namespace", "b", "--registry", "127.0.0.1:9"],
         outside, home,
     )  # fmt: skip
@@ -111,7 +116,8 @@ def public_key(outside: Path) -> Path:
 def test_policy_refuses_a_registry_that_is_no_host(
     outside: Path, home: Path, public_key: Path, registry: str
 ) -> None:
-    result = _run(
+    run = _run if registry == "bad host!" else _inproc
+    result = run(
         [COMMAND, "policy", "--public-key", str(public_key), "--registry", registry],
         outside, home,
     )  # fmt: skip
@@ -125,7 +131,7 @@ def test_policy_out_in_a_missing_folder_is_one_line(
     outside: Path, home: Path, public_key: Path
 ) -> None:
     argv = [COMMAND, "policy", "--public-key", str(public_key), "--registry", "127.0.0.1:9"]
-    result = _run([*argv, "--out", str(outside / "no" / "p.yaml")], outside, home)
+    result = _inproc([*argv, "--out", str(outside / "no" / "p.yaml")], outside, home)
     assert result.returncode == 2
     (line,) = _errors(result)
     assert "its folder does not exist" in line

@@ -66,6 +66,7 @@ class _Collector(ast.NodeVisitor):
     def __init__(self, module: str, is_package: bool, known: set[str]) -> None:
         self.module, self.is_package, self.known = module, is_package, known
         self.found: list[Import] = []
+        self.lazy: list[tuple[str, int]] = []  # (name given to lazy.module, line)
         self.depth = 0
 
     def _function(self, node: ast.AST) -> None:
@@ -78,6 +79,25 @@ class _Collector(ast.NodeVisitor):
     def _add(self, target: str, line: int) -> None:
         if target in self.known and target != self.module:
             self.found.append(Import(self.module, target, line, self.depth > 0))
+
+    def visit_Call(self, node: ast.Call) -> None:
+        """``lazy.module("ray_worker_image.x")`` (src/ray_worker_image/lazy.py) imports ``x``."""
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "module"
+            and isinstance(func.value, ast.Name)
+            and func.value.id == "lazy"
+        ):
+            arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
+            if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+                self.lazy.append(("<not one string constant>", node.lineno))
+            else:
+                self.lazy.append((arg.value, node.lineno))
+                target = _absolute(arg.value)
+                if target is not None:
+                    self._add(target, node.lineno)
+        self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -108,6 +128,17 @@ def imports(src: Path = SRC) -> list[Import]:
         collector = _Collector(name, path.name == "__init__.py", set(found))
         collector.visit(ast.parse(path.read_text("utf-8"), str(path)))
         out += collector.found
+    return out
+
+
+def lazy_names(src: Path = SRC) -> list[tuple[str, str, int]]:
+    """Every ``lazy.module(...)`` call: (module, name given, line)."""
+    found = modules(src)
+    out = []
+    for name, path in found.items():
+        collector = _Collector(name, path.name == "__init__.py", set(found))
+        collector.visit(ast.parse(path.read_text("utf-8"), str(path)))
+        out += [(name, given, line) for given, line in collector.lazy]
     return out
 
 
@@ -239,6 +270,17 @@ def test_package_modules_are_imported_at_the_top() -> None:
     assert inside == []
 
 
+def test_lazy_modules_name_package_modules() -> None:
+    """A lazy import names a module that exists (a typo would fail only when a task runs)."""
+    known = set(modules())
+    wrong = [
+        f"{_where(Import(source, '', line, False))}: lazy.module({given!r}) names no module"
+        for source, given, line in lazy_names()
+        if _absolute(given) not in known
+    ]
+    assert wrong == []
+
+
 def _long_files() -> dict[str, int]:
     files = {f"src/{PACKAGE}/{p.relative_to(SRC)}": p for p in sorted(SRC.rglob("*.py"))}
     files |= {name: ROOT / name for name in ROOT_FILES}
@@ -290,6 +332,8 @@ def test_imports_are_read_in_every_form(tmp_path: Path) -> None:
         "    from .pkg.other import X\n"
         "def f():\n"
         "    from . import low\n"
+        "    lazy.module('ray_worker_image.pkg.other')\n"
+        "mod = lazy.module('ray_worker_image.pkg.mod')\n"
     )
     (src / "pkg" / "mod.py").write_text("from ..low import thing\nfrom . import other\n")
     found = {(i.source, i.target, i.in_function) for i in imports(src)}
@@ -298,6 +342,7 @@ def test_imports_are_read_in_every_form(tmp_path: Path) -> None:
         ("top", "pkg.mod", False),
         ("top", "pkg.other", False),
         ("top", "low", True),
+        ("top", "pkg.other", True),
         ("pkg.mod", "low", False),
         ("pkg.mod", "pkg.other", False),
     }

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from ray_worker_image import lockcache, steps
+from ray_worker_image import lock, lockcache, steps
 from ray_worker_image.definition import load_variant
 from ray_worker_image.lock import LockResult
 from ray_worker_image.state import ResolvedBase
@@ -75,7 +75,7 @@ def test_the_release_lock_check_compiles_once_per_run_and_still_sees_stale_locks
         fresh = _committed(repo)
         return LockResult(fresh.constraints, fresh.lock + "zzz==1.0\n", fresh.build_lock)
 
-    monkeypatch.setattr(steps, "compute_lock", compute_lock)
+    monkeypatch.setattr(lock, "compute_lock", compute_lock)  # steps imports it lazily
     monkeypatch.setenv(lockcache.ENV, str(tmp_path / "run"))
     session = SimpleNamespace(
         definition=definition,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from ray_worker_image.definition import load_variant
 from ray_worker_image.e2e import load_plan
+from ray_worker_image.errors import EngineError
+from ray_worker_image.rehearsal.kube import IMPORT_NATS, imports_nats
 from ray_worker_image.rehearsal.plan import (
     PodView,
     RehearsalError,
@@ -25,7 +26,7 @@ from ray_worker_image.rehearsal.plan import (
     rollout_options,
 )
 from ray_worker_image.rehearsal.shim import serve
-from ray_worker_image.rehearsal.state import State
+from ray_worker_image.rehearsal.state import PodRecord, State
 from ray_worker_image.rehearsal.verbs import (
     Call,
     ShimError,
@@ -36,11 +37,11 @@ from ray_worker_image.rehearsal.verbs import (
 )
 from ray_worker_image.rollout import load_cluster, plan_from_options, render_shell
 from ray_worker_image.status import kubectl_argv
+from tests.inprocess import Ran, run_invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 FLEET = ROOT / "deploy/k8s/ray-gpu.yaml"
 TWO = ROOT / "tests/data/rehearsal/two-groups.yaml"
-INVOKE = str(Path(sys.executable).parent / "invoke")
 SEL = "ray.io/cluster=ray-gpu,ray.io/node-type=worker,ray.io/group=gpu-workers"
 IMAGE = "127.0.0.1:5000/swe-fleet/ray:2.49.2-nats@sha256:" + "ab" * 32
 
@@ -254,19 +255,15 @@ MANIFESTS = {
 }
 
 
-def rehearse(args: list[str]) -> subprocess.CompletedProcess[str]:
-    """`invoke rehearse` with no engine reachable: bad input must be told before one is asked."""
-    return subprocess.run(
-        [INVOKE, "rehearse", "--engine", "docker", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock"},
-    )
+def rehearse(args: list[str]) -> Ran:
+    """`invoke rehearse` with no engine reachable: bad input must be told before one is asked.
+    Run in this process (tests/inprocess.py: the same exit code and streams, with exactly this
+    environment), without the 0.5 s start-up of a subprocess."""
+    env = {"PATH": "/usr/bin:/bin", "DOCKER_HOST": "unix:///nonexistent.sock"}
+    return run_invoke(["rehearse", "--engine", "docker", *args], ROOT, env)
 
 
-def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+def one_error_line(done: Ran) -> str:
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "rehearsal on" not in done.stderr
     errors = [x for x in done.stderr.splitlines() if x.startswith("error:")]
@@ -321,3 +318,44 @@ def test_the_shim_lists_the_run_s_cluster_without_the_engine(
     assert [o["metadata"]["name"] for o in listed["items"]] == names
     if names:
         assert listed["items"][0] == state.cluster
+
+
+class _Box:
+    """A Ray container as the kubelet sees it: exits when its raylet leaves (``exits``)."""
+
+    def __init__(self, status: str, exits: int = 0) -> None:
+        self.status, self.exits, self.execs = status, exits, 0
+
+    def attrs(self) -> dict[str, object]:
+        return {"State": {"Status": self.status}}
+
+    def start(self) -> None:
+        self.status = "running"
+
+    def exec_streams(self, argv: list[str]) -> tuple[int, str, str]:
+        assert argv == IMPORT_NATS
+        self.execs += 1
+        if self.status != "running":
+            raise EngineError("podman: exec in box: container state improper")
+        if self.exits:
+            self.exits -= 1
+            self.status = "exited"
+            raise EngineError("podman: exec in box: container state improper")
+        return 0, "", ""
+
+
+@pytest.mark.parametrize(("status", "exits", "restarts"), [
+    ("running", 0, 0), ("exited", 0, 1), ("running", 1, 1), ("exited", 1, 2),
+])  # fmt: skip
+def test_observing_a_pod_restarts_an_exited_ray_container_as_the_kubelet_would(
+    status: str, exits: int, restarts: int
+) -> None:
+    box = _Box(status, exits)
+    engine = SimpleNamespace(find_container=lambda name: box if name == "box" else None)
+    pod = PodRecord("p", "gpu-workers", "worker", "p", [], box="box")
+    assert imports_nats(engine, pod) is True  # type: ignore[arg-type]
+    assert pod.restarts == restarts
+    assert not imports_nats(engine, PodRecord("q", "g", "worker", "q", []))  # type: ignore[arg-type]
+    box.status, box.exits = "running", 2  # exits during the exec twice: the seam's error
+    with pytest.raises(EngineError):
+        imports_nats(engine, pod)  # type: ignore[arg-type]

@@ -10,21 +10,28 @@ from pathlib import Path
 
 import pytest
 
+from tests.inprocess import Ran, run_invoke
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 MANIFEST = str(ROOT / "deploy/k8s/ray-gpu.yaml")
 DEAD = "127.0.0.1:9"  # nothing listens: a registry call would be exit 3, not 2
 
 
-def run(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str] | Ran:
+    """`invoke status ARGS` in the clone, in this process (tests/inprocess.py: the same exit code
+    and streams, without 0.5 s of interpreter start); elsewhere ``args`` is a whole argv, run as a
+    subprocess (the console script outside the clone)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_IMAGE_", "INVOKE_"))}
+    if cwd == ROOT:
+        return run_invoke(["status", *args], ROOT, {**clean, **env})
     return subprocess.run(
-        [str(BIN / "invoke"), "status", *args] if cwd == ROOT else [*args],
-        cwd=cwd, env={**clean, **env}, capture_output=True, text=True, check=False, timeout=120,
+        [*args], cwd=cwd, env={**clean, **env}, capture_output=True, text=True, check=False,
+        timeout=120,
     )  # fmt: skip
 
 
-def one_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+def one_error(result: subprocess.CompletedProcess[str] | Ran, code: int = 2) -> str:
     assert "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert result.returncode == code and len(errors) == 1, result.stderr

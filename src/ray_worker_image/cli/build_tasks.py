@@ -3,13 +3,19 @@ except ``contract``, which checks any image against the (shipped) definition."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
-from .. import preflight, steps
-from ..addvariant import add_variant as add
-from ..output import print_json
+from .. import lazy, preflight, steps
 from .options import ALL_VARIANTS, COMMON, Given
 from .task import task
+
+if TYPE_CHECKING:  # imported when a task that needs them runs (lazy.py)
+    from .. import addvariant, output
+else:
+    addvariant = lazy.module("ray_worker_image.addvariant")
+    output = lazy.module("ray_worker_image.output")
 
 NO_STAND_IN = tuple(o for o in COMMON if o.name != "stand_in")
 
@@ -41,7 +47,7 @@ def lock(c: Context, given: Given, check: bool = False, json: bool = False) -> N
             return
         stale = steps.lock_check(opened)
         if json:
-            print_json({"stale": stale, "ok": not any(stale.values())})
+            output.print_json({"stale": stale, "ok": not any(stale.values())})
         error = steps.stale_error(stale)
         if error:
             raise error
@@ -150,7 +156,7 @@ def add_variant(c: Context, given: Given, name: str) -> None:
     Leaves the changes (image.yaml, requirements/NAME/, images/stand-in/NAME/) as a diff to
     review and commit; on a failure nothing is left behind.
     """
-    add(given.options(variant=None), given.definition(), name)
+    addvariant.add_variant(given.options(variant=None), given.definition(), name)
 
 
 @task(
@@ -174,5 +180,5 @@ def contract(c: Context, given: Given, image: str | None = None, json: bool = Fa
         checked, outcomes = steps.do_contract(s, image, strict=not json)
     if json:
         rows = [{"row": o.row, "ok": o.ok, "detail": o.detail} for o in outcomes]
-        print_json({"image": checked, "ok": all(o.ok for o in outcomes), "rows": rows})
+        output.print_json({"image": checked, "ok": all(o.ok for o in outcomes), "rows": rows})
         steps.raise_contract(checked, outcomes)

@@ -14,17 +14,21 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke.context import Context
 
-from .. import preflight, settings
+from .. import lazy, preflight, settings
 from ..definition import DEFAULT_DEFINITION, Definition, load_definition
-from ..push import credentials_from_env
 from ..registry import Credentials
-from ..rollout import CanaryOptions, ClusterOptions
 from ..session import Options, Session, session, sessions
 from .where import SHIPPED
+
+if TYPE_CHECKING:  # imported when a task asks for them (lazy.py)
+    from .. import push, rollout
+else:
+    push = lazy.module("ray_worker_image.push")
+    rollout = lazy.module("ray_worker_image.rollout")
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ class Given:
         return str(self.setting("registry", self.values.get("registry")))
 
     def credentials(self) -> Credentials | None:
-        return credentials_from_env(self.values.get("username"))
+        return push.credentials_from_env(self.values.get("username"))
 
     def cluster(
         self,
@@ -201,7 +205,7 @@ class Given:
         *,
         allow_stand_in: bool = False,
         declared_variant: str | None = None,
-    ) -> ClusterOptions:
+    ) -> rollout.ClusterOptions:
         """The cluster options (``source``: read this file instead of ``--from``;
         ``allow_stand_in``: a stand-in build may go into the cluster; ``declared_variant``:
         what an ``--image`` is when neither its labels nor its tag can say)."""
@@ -215,7 +219,7 @@ class Given:
             chosen = None
         else:
             chosen = tuple(defaults.get("groups") or ())
-        return ClusterOptions(
+        return rollout.ClusterOptions(
             source=from_,
             name=v.get("name") or (None if from_ else defaults.get("name")),
             namespace=v.get("namespace") or (None if from_ else defaults.get("namespace")),
@@ -227,7 +231,7 @@ class Given:
             kind=v.get("kind") or (None if from_ else defaults.get("kind")),
             allow_stand_in=allow_stand_in,
             declared_variant=declared_variant,
-            canary=CanaryOptions(
+            canary=rollout.CanaryOptions(
                 group=v.get("canary"),
                 enabled=not v.get("no_canary"),
                 subject=v.get("canary_subject"),

@@ -3,13 +3,20 @@ started locally (:mod:`ray_worker_image.rehearsal`)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
-from .. import preflight
-from ..rehearsal.plan import check_restart
-from ..rehearsal.steps import check_manifest, cluster_variant, do_rehearse
+from .. import lazy, preflight
 from .options import COMMON, REGISTRY, Given
 from .task import task
+
+if TYPE_CHECKING:  # imported when the task runs (lazy.py)
+    from ..rehearsal import plan as rehearsal_plan
+    from ..rehearsal import steps as rehearsal_steps
+else:
+    rehearsal_plan = lazy.module("ray_worker_image.rehearsal.plan")
+    rehearsal_steps = lazy.module("ray_worker_image.rehearsal.steps")
 
 NO_STAND_IN = tuple(o for o in COMMON if o.name != "stand_in")
 
@@ -46,14 +53,14 @@ def rehearse(
     and with the local NATS URL for the canary. Passes when the script exits 0, every group
     ends on the image and every pod imports nats; exits 1 with the script's failure line.
     """
-    manifest = check_manifest(from_)
+    manifest = rehearsal_steps.check_manifest(from_)
     preflight.check_image(image)
-    check_restart(restart)
-    variant = given.values.get("variant") or cluster_variant(
+    rehearsal_plan.check_restart(restart)
+    variant = given.values.get("variant") or rehearsal_steps.cluster_variant(
         given.definition(), manifest, name, namespace
     )
     with given.session(stand_in=False, variant=variant) as s:
-        do_rehearse(
+        rehearsal_steps.do_rehearse(
             s, manifest, image=image, registry=given.registry(), restart=restart, name=name,
             namespace=namespace, login_shell=login_shell,
         )  # fmt: skip

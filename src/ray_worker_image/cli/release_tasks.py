@@ -3,15 +3,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
-from .. import output, patching, preflight, release_plan, steps
-from .. import release as releasing
-from .. import report as reporting
+from .. import lazy, preflight, steps
 from ..errors import UsageError
-from ..rollout import inputs as rollout_inputs
 from .options import ACCESS, ALL_VARIANTS, CLONE_KEY, CLUSTER, COMMON, REGISTRY, Given
 from .task import task
+
+if TYPE_CHECKING:  # executed when one of these tasks runs (lazy.py)
+    from .. import output, patching, release_plan
+    from .. import release as releasing
+    from .. import report as reporting
+    from ..rollout import inputs as rollout_inputs
+else:
+    output = lazy.module("ray_worker_image.output")
+    patching = lazy.module("ray_worker_image.patching")
+    release_plan = lazy.module("ray_worker_image.release_plan")
+    releasing = lazy.module("ray_worker_image.release")
+    reporting = lazy.module("ray_worker_image.report")
+    rollout_inputs = lazy.module("ray_worker_image.rollout.inputs")
 
 PUBLISH_HELP = {
     "registry": "HOST[:PORT] to push to (default: $RAY_IMAGE_REGISTRY, invoke.yaml)",

@@ -3,11 +3,18 @@ compares with is this revision's (its git revision names the release tag)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
-from ..status import do_status
+from .. import lazy
 from .options import ACCESS, COMMON, REGISTRY, Given
 from .task import task
+
+if TYPE_CHECKING:  # imported when the task runs (lazy.py)
+    from .. import status as fleet
+else:
+    fleet = lazy.module("ray_worker_image.status")
 
 DEFINITION = tuple(o for o in COMMON if o.name == "definition")
 
@@ -43,7 +50,7 @@ def status(
     Exits 1 when any group needs action or runs an unknown image.
     """
     with given.sessions(all_variants=True) as opened:
-        do_status(
+        fleet.do_status(
             opened, sources=tuple(from_ or ()), context=context, registry=given.registry(),
             credentials=given.credentials(), as_json=json,
         )  # fmt: skip

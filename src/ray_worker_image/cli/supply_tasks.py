@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from invoke.context import Context
 
-from .. import steps
+from .. import lazy, steps
 from ..errors import CheckFailed
-from ..output import print_json
 from ..preflight import check_out_dir
 from ..release_tag import variant_for_tag
-from ..supply import steps as supply_steps
 from .options import ACCESS, ALL_VARIANTS, COMMON, REGISTRY, Given
 from .task import task
+
+if TYPE_CHECKING:  # imported when one of these tasks runs (lazy.py)
+    from .. import output
+    from ..supply import steps as supply_steps
+else:
+    output = lazy.module("ray_worker_image.output")
+    supply_steps = lazy.module("ray_worker_image.supply.steps")
 
 REF_HELP = "REF: positional, or --ref; REGISTRY/REPO:TAG or REGISTRY/REPO@sha256:..."
 DEFINITION_VARIANT = tuple(o for o in COMMON if o.name in ("definition", "variant"))
@@ -83,7 +90,7 @@ def verify(
     ok = all(check.ok for check in checks)
     if json:
         rows = [{"name": k.name, "ok": k.ok, "detail": k.detail} for k in checks]
-        print_json({"image": name, "ok": ok, "checks": rows})
+        output.print_json({"image": name, "ok": ok, "checks": rows})
     else:
         print(name)
         for check in checks:
@@ -116,7 +123,9 @@ def verify_tag(c: Context, given: Given, tag: str, json: bool = False) -> None:
         number = steps.do_verify_tag(s, tag)
         target = s.definition.target.tag
     if json:
-        print_json({"tag": tag, "variant": s.variant, "target_tag": target, "release": number})
+        output.print_json(
+            {"tag": tag, "variant": s.variant, "target_tag": target, "release": number}
+        )
     else:
         print(f"{tag}: release {number} of {target}")
 

@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -55,6 +55,24 @@ def stored_config_path(graph_root: str, driver: str, image_id: str) -> Path:
     hex_id = image_id.removeprefix("sha256:")
     key = base64.b64encode(f"sha256:{hex_id}".encode("ascii")).decode("ascii")
     return Path(graph_root) / f"{driver}-images" / hex_id / f"={key}"
+
+
+def storage_root(graph_driver: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(graph root, driver) from an image inspect's ``GraphDriver``, or None (pure).
+
+    containers/storage keeps a layer of driver ``overlay`` in ``<root>/overlay/<layer>/diff``
+    (drivers/overlay/overlay.go: ``home`` is ``<root>/overlay``, ``dir(id)`` is
+    ``home/<id>``, the layer's files in its ``diff``), and podman's inspect names the top
+    layer's as ``UpperDir``. The same answer as ``/info``'s ``DockerRootDir``/``Driver``,
+    which podman computes in about 0.2 s against 0.01 s for the inspect. None for another
+    driver or an ``UpperDir`` of another shape: ask ``/info`` then.
+    """
+    driver = str(graph_driver.get("Name") or "")
+    upper = str((graph_driver.get("Data") or {}).get("UpperDir") or "")
+    path = Path(upper)
+    if driver != "overlay" or path.name != "diff" or path.parent.parent.name != driver:
+        return None
+    return str(path.parent.parent.parent), driver
 
 
 def config_archive(raw: bytes, tag: str) -> tuple[bytes, str]:

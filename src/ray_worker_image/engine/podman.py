@@ -21,7 +21,7 @@ from ..errors import EngineError, EngineUnavailable
 from ..refs import ImageRef
 from ..registry import RegistryAccess
 from .base import Engine
-from .normalise import config_archive, rewrite_archive, stored_config_path
+from .normalise import config_archive, rewrite_archive, storage_root, stored_config_path
 from .seam import (
     _PUSH_DIGEST,
     DEFAULT_PODMAN_SOCKET,
@@ -170,17 +170,13 @@ class PodmanEngine(Engine):
     def _stored_config(self, image_id: str) -> bytes | None:
         """The image's config bytes from the engine's storage, or None when this process
         cannot read them (a service on another host or user) or they do not hash to
-        ``image_id``."""
-        info = self._client.info()
-        root, driver = info.get("DockerRootDir"), info.get("Driver")
-        if not root or not driver:
-            return None
-        try:
-            raw = stored_config_path(str(root), str(driver), image_id).read_bytes()
-        except OSError:
-            return None
-        if f"sha256:{hashlib.sha256(raw).hexdigest()}" != image_id:
-            return None
+        ``image_id``. The storage is found from the image's inspect (cheap); ``/info``
+        (about 0.2 s on podman) is asked only when that does not lead to the config."""
+        inspected = storage_root(self._client.api.inspect_image(image_id).get("GraphDriver") or {})
+        raw = _read_config(inspected, image_id) if inspected else None
+        if raw is None:
+            info = self._client.info()
+            raw = _read_config((info.get("DockerRootDir"), info.get("Driver")), image_id)
         return raw
 
     def _load(self, archive: bytes | IO[bytes]) -> None:
@@ -236,3 +232,15 @@ def _chunks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
     """The build context as a chunked request body."""
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+def _read_config(where: tuple[Any, Any], image_id: str) -> bytes | None:
+    """The config bytes at (graph root, driver) if they hash to ``image_id``, else None."""
+    root, driver = where
+    if not root or not driver:
+        return None
+    try:
+        raw = stored_config_path(str(root), str(driver), image_id).read_bytes()
+    except OSError:
+        return None
+    return raw if f"sha256:{hashlib.sha256(raw).hexdigest()}" == image_id else None

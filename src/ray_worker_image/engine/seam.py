@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,10 +92,33 @@ def seam(engine: str, what: str, hint: str) -> Iterator[None]:
         raise EngineError(f"{engine}: {what}: {_explain(exc)}; {hint}") from None
 
 
+PROBE_API_VERSION = "1.24"  # only builds the probe client; its one request is unversioned
+
+
+def api_version(headers: Mapping[str, str]) -> str:
+    """The API version an engine's ``/_ping`` answer names (``Api-Version``), or ``auto``.
+
+    Docker Engine and podman's compat service both send it on ``GET /_ping`` (moby
+    api/swagger.yaml ``SystemPing``; podman pkg/api/handlers/compat/ping.go), the value
+    docker-py's ``version="auto"`` would read from ``GET /version``; podman answers that one
+    only after running conmon, runc and the package manager (about 0.5 s). ``auto`` when the
+    header is missing: docker-py then asks ``/version`` as before. Pure.
+    """
+    found = {key.lower(): value for key, value in headers.items()}.get("api-version", "")
+    return found.strip() or "auto"
+
+
 def _ping(base_url: str) -> docker.DockerClient | None:
+    """A client for the engine at ``base_url`` at the API version its ``/_ping`` names,
+    or None when nothing answers there."""
     try:
-        client = docker.DockerClient(base_url=base_url, timeout=API_TIMEOUT)
-        client.ping()
+        with docker.APIClient(
+            base_url=base_url, version=PROBE_API_VERSION, timeout=API_TIMEOUT
+        ) as probe:
+            response = probe.get(f"{probe.base_url}/_ping")
+            response.raise_for_status()
+        version = api_version(response.headers)
+        client = docker.DockerClient(base_url=base_url, version=version, timeout=API_TIMEOUT)
     except Exception:
         return None
     return client

@@ -24,10 +24,13 @@ from ..e2e.cluster import pod_settings
 from ..e2e.plan import NodePlan
 from ..e2e.probes import ray_nodes
 from ..engine import Engine, RunningContainer
+from ..errors import EngineError
 from ..kuberay.crd import HEAD_GROUP
 from ..kuberay.pod import OperatorSettings
 from ..refs import ImageRef
 from .state import Config, PodRecord
+
+IMPORT_NATS = ["python", "-c", "import nats"]
 
 
 def groups(rc: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any], int]]:
@@ -177,6 +180,22 @@ def restart_exited(engine: Engine, pod: PodRecord) -> None:
     if box is not None and (box.attrs().get("State") or {}).get("Status") in ("exited", "stopped"):
         box.start()
         pod.restarts += 1
+
+
+def imports_nats(engine: Engine, pod: PodRecord) -> bool:
+    """``import nats`` in the pod's Ray container, restarted first if it exited; once more
+    if it exits during the exec (EngineError from the seam: no exec in a stopped container)."""
+    for attempt in range(2):
+        restart_exited(engine, pod)
+        box = engine.find_container(pod.box) if pod.box else None
+        if box is None:
+            return False
+        try:
+            return box.exec_streams(IMPORT_NATS)[0] == 0
+        except EngineError:
+            if attempt:
+                raise
+    return False
 
 
 def alive_hosts(engine: Engine, config: Config, pods: list[PodRecord]) -> set[str] | None:

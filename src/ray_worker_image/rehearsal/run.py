@@ -34,7 +34,7 @@ from ..refs import ImageRef
 from ..registry import Destination, RegistryAccess
 from ..rollout import find_kubectl, load_cluster, plan_from_options, render_shell
 from ..rollout.identity import LabelReader
-from .kube import grace_period, groups, local_image
+from .kube import grace_period, groups, imports_nats, local_image
 from .plan import (
     PodView,
     RehearsalError,
@@ -49,7 +49,6 @@ from .plan import (
 from .state import STATE_ENV, Config, PodRecord, State
 
 SCRIPT_TIMEOUT_S = 900.0
-IMPORT_NATS = ["python", "-c", "import nats"]
 
 
 @dataclass(frozen=True)
@@ -210,7 +209,9 @@ def run_script(
 
 def observe(engine: Engine, state: State, report: RehearsalReport) -> None:
     """The cluster as it ended: each template's image; each pod's spec image, whether its
-    container really runs that image (the engine's image id) and imports nats."""
+    container really runs that image (the engine's image id) and imports nats. A worker's Ray
+    container that exited since the script's last call (its raylet leaves when the head is
+    restarted) is started again first, as the kubelet would (:func:`.kube.restart_exited`)."""
     rc, config = state.cluster, state.config
     report.templates = {g: str(t["spec"]["containers"][0]["image"]) for g, _, t, _ in groups(rc)}
     for pod in state.pods:
@@ -220,7 +221,7 @@ def observe(engine: Engine, state: State, report: RehearsalReport) -> None:
             local = local_image(engine, config, pod.image)
             wanted = engine.image_attrs(local).get("Id") if local else None
             runs = wanted is not None and box.attrs().get("Image") == wanted
-            nats = box.exec_streams(IMPORT_NATS)[0] == 0
+            nats = imports_nats(engine, pod)
         report.pods[pod.name] = PodView(pod.group, pod.image, runs, nats)
 
 

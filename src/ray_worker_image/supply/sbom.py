@@ -8,11 +8,17 @@ image does not change), from its own venv under ``/tmp`` installed with
 the variants), pointed at the base interpreter (``base.python_path``). pip in the container
 gets the CA bundle as ``invoke lock`` does (``--ca-cert``, ``$PIP_CERT``, ...), through the
 container's ``/tmp``, never through an image layer.
+
+With ``$RAY_IMAGE_SBOM_CACHE`` naming a folder (the test suite sets one per run), the SBOM of
+an image id is made once and kept there under :func:`cache_key` (the image id, the generator
+lock, the interpreter, the user, the CA bundle): :mod:`..runcache`. Unset, every call makes it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -23,9 +29,11 @@ from ..definition import ImageDefinition
 from ..engine import Engine
 from ..errors import PipelineError
 from ..lock import normalize
+from ..runcache import kept_or_computed
 
 LOCK_PATTERN = "requirements/sbom-py{python}.txt"
 WORKDIR = "/tmp/sbom"
+CACHE_ENV = "RAY_IMAGE_SBOM_CACHE"
 
 
 def sbom_lock(definition: ImageDefinition) -> Path:
@@ -77,14 +85,58 @@ def packages(document: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def cache_key(definition: ImageDefinition, image_id: str, ca_cert: Path | None) -> str:
+    """sha256 hex of what the SBOM of ``image_id`` depends on: the image (its id is the digest
+    of its config, which names every layer), the generator's lock, the interpreter and user it
+    runs as, and the CA bundle pip trusts. Raises OSError if the lock or CA file is missing."""
+    base = definition.base
+    document = {
+        "image": image_id,
+        "lock": hashlib.sha256(sbom_lock(definition).read_bytes()).hexdigest(),
+        "ca": hashlib.sha256(ca_cert.read_bytes()).hexdigest() if ca_cert else "",
+        "python": base.python_path,
+        "user": [base.user.uid, base.user.gid],
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def generate_sbom(
     definition: ImageDefinition, engine: Engine, image: str, ca_cert: Path | None
 ) -> bytes:
-    """The SBOM (JSON bytes) of ``image`` (an id or reference present in ``engine``).
+    """The SBOM (JSON bytes) of ``image`` (an id or reference present in ``engine``); kept
+    for the run by image id when ``$RAY_IMAGE_SBOM_CACHE`` names a folder.
 
     Raises PipelineError/EngineError (one line) when the generator cannot be installed
     or fails; the container is removed in every case.
     """
+    folder = os.environ.get(CACHE_ENV, "")
+    if not folder:
+        return _make_sbom(definition, engine, image, ca_cert)
+    image_id = str(engine.image_attrs(image)["Id"])
+    data, reused = kept_or_computed(
+        folder,
+        f"sbom-{cache_key(definition, image_id, ca_cert)}.json",
+        lambda: _make_sbom(definition, engine, image_id, ca_cert),
+        valid=_is_sbom,
+    )
+    if reused:
+        console.info(f"SBOM of {image_id[:19]}: reused from this run (${CACHE_ENV})")
+    return data
+
+
+def _is_sbom(data: bytes) -> bool:
+    try:
+        parse_sbom(data, "kept SBOM")
+    except PipelineError:
+        return False
+    return True
+
+
+def _make_sbom(
+    definition: ImageDefinition, engine: Engine, image: str, ca_cert: Path | None
+) -> bytes:
+    """:func:`generate_sbom`'s work: cyclonedx-py in a throwaway container of ``image``."""
     lock = sbom_lock(definition)
     files: dict[str, bytes] = {"sbom/requirements.txt": lock.read_bytes()}
     if ca_cert:
