@@ -22,9 +22,9 @@ def kept_or_computed(
     """``compute()``'s bytes, or those kept as ``folder/name``: (data, reused).
 
     An empty ``folder`` keeps nothing. Kept bytes that ``valid`` rejects (a file from an older
-    format) are computed again and replaced. The write is atomic (a temporary file renamed):
-    a concurrent reader in another process sees all of it or nothing. Raises what
-    ``compute`` raises; nothing is kept then.
+    format) are computed again and replaced. The write is atomic (a temporary file renamed,
+    removed if the write fails): a concurrent reader in another process sees all of it or
+    nothing. Raises what ``compute`` raises, or OSError from the write; nothing is kept then.
     """
     if not folder:
         return compute(), False
@@ -38,6 +38,11 @@ def kept_or_computed(
     data = compute()
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("wb", dir=path.parent, delete=False, suffix=".tmp") as out:
-        out.write(data)
-    os.replace(out.name, path)
+        try:
+            out.write(data)
+            out.close()
+            os.replace(out.name, path)
+        except BaseException:
+            Path(out.name).unlink(missing_ok=True)  # no partial file left behind
+            raise
     return data, False

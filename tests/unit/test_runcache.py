@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ray_worker_image import runcache
 from ray_worker_image.definition import load_variant
 from ray_worker_image.errors import PipelineError
 from ray_worker_image.runcache import kept_or_computed
@@ -88,3 +89,15 @@ def test_the_sbom_of_an_image_id_is_made_once_per_run(
     lock.write_text(lock.read_text() + "\n# changed\n")
     sbom.generate_sbom(definition, engine, "repo:tag", None)  # type: ignore[arg-type]
     assert len(made) == 4  # another CA bundle, another generator lock: made again
+
+
+def test_a_failed_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(_src: object, _dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runcache.os, "replace", full)
+    with pytest.raises(OSError, match="No space"):
+        kept_or_computed(str(tmp_path), "k", lambda: b"result", lambda _: True)
+    assert list(tmp_path.iterdir()) == []
