@@ -7,6 +7,7 @@ repository name into a temporary build dir, and remove what they created.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import shutil
 import tempfile
@@ -133,14 +134,22 @@ def _engine_or_skip(name: str) -> engines.Engine:
         pytest.skip(f"{name} not available: {exc}")
 
 
+@functools.cache
 def first_engine() -> str:
     """The engine that runs the tests proving an engine-independent fact once per run
-    (a release chain, a rollout script's ordering): podman when it answers, else Docker."""
+    (a release chain, a rollout script's ordering): podman when it answers, else Docker.
+    Asked once per process, so every such test of a worker agrees."""
     try:
         engines.ENGINES["podman"].connect().close()
     except engines.EngineError:
         return "docker"
     return "podman"
+
+
+def once_per_run(engine: engines.Engine, why: str) -> None:
+    """Skip, saying ``why``, unless ``engine`` is :func:`first_engine`."""
+    if engine.name != first_engine():
+        pytest.skip(f"runs on {first_engine()} only: {why}")
 
 
 @pytest.fixture(scope="session", params=engines.ENGINE_NAMES)

@@ -34,7 +34,7 @@ from ray_worker_image.e2e import (
 )
 from ray_worker_image.engine import Engine
 
-from ..conftest import ROOT, Builds, Built, first_engine
+from ..conftest import ROOT, Builds, Built, once_per_run
 from ..lanes import shared_lock
 
 TWO_GROUPS = ROOT / "tests/data/kuberay/clusters/two-groups-gpu-second.yaml"
@@ -138,8 +138,7 @@ def test_gpu_group_second_login_shell(engine: Engine, built: Built, runtime: Nod
     """Two worker groups, the GPU group second, Ray started through login shells (an operator
     with ENABLE_LOGIN_SHELL=true): GPU tasks land on the GPU group only. On one engine: the
     groups and the commands are the plan's, and each engine's cluster is proven above."""
-    if engine.name != first_engine():
-        pytest.skip(f"runs on {first_engine()} only: the plan's groups, not the engine's")
+    once_per_run(engine, "the plan's groups, not the engine's")
     plan = load_plan(TWO_GROUPS, login_shell=True)
     assert {w.group for w in plan.workers} == {"cpu-workers", "gpu-workers"}
     assert all(w.node.command == ("/bin/bash", "-cl", "--") for w in plan.workers)

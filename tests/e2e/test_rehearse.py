@@ -30,7 +30,7 @@ from ray_worker_image.registry import Destination
 from ray_worker_image.rehearsal import RehearsalReport, prepare, run_rehearsal
 from ray_worker_image.standin import DEFAULT_STAND_IN_REGISTRY
 
-from ..conftest import ROOT, Built, first_engine
+from ..conftest import ROOT, Built, once_per_run
 from ..lanes import shared_lock
 from .test_e2e import leftovers
 
@@ -66,12 +66,6 @@ def release(engine: Engine, built: Built, registry: str) -> Iterator[str]:
         client.delete(ref.with_digest(digest))
     finally:
         engine.untag(str(ref))
-
-
-def once_per_run(engine: Engine, why: str) -> None:
-    """Skip unless ``engine`` is the one that proves engine-independent facts (first_engine)."""
-    if engine.name != first_engine():
-        pytest.skip(f"runs on {first_engine()} only: {why}")
 
 
 def rehearse(built: Built, manifest: Path, image: str) -> RehearsalReport:
