@@ -3,8 +3,33 @@ registry seam (``Destination.of(address).repository(ref.repository)``)."""
 
 from __future__ import annotations
 
+import json
+
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import Credentials, Destination, RegistryAccess, Repository
+from ray_worker_image.registry import (
+    Credentials,
+    Destination,
+    RegistryAccess,
+    Repository,
+    content,
+)
+from ray_worker_image.supply import oci
+
+
+def push_config_image(store: Repository, tag: str, arch: str = "amd64") -> str:
+    """A minimal image (a config, no layers) pushed through the seam under ``tag``: its
+    manifest digest. A subject for referrers without building anything."""
+    config = json.dumps(
+        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+    ).encode()
+    store.push_blob(config, oci.OCI_CONFIG)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": content.OCI_MANIFEST,
+        "config": content.descriptor(oci.OCI_CONFIG, config),
+        "layers": [],
+    }
+    return store.push_manifest(manifest, tag)
 
 
 class RefClient:

@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ray_worker_image.errors import PushError
 from ray_worker_image.registry import Credentials, Destination, RegistryAccess, Repository, content
-from ray_worker_image.supply import artifacts, oci, sign
+from ray_worker_image.supply import artifacts, sign
 from ray_worker_image.supply.sbom import packages, parse_sbom
+from tests.refclient import push_config_image
 
 from ..lanes import shared_lock
 
@@ -97,15 +98,7 @@ def _store(registry: str, credentials: Credentials | None) -> Repository:
 def test_attach_and_sign_through_basic_auth(auth_registry: str, password: str) -> None:
     store = _store(auth_registry, Credentials(USER, password))
     store.check()
-    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    store.push_blob(config, oci.OCI_CONFIG)
-    image = {
-        "schemaVersion": 2,
-        "mediaType": content.OCI_MANIFEST,
-        "config": content.descriptor(oci.OCI_CONFIG, config),
-        "layers": [],
-    }
-    digest = store.push_manifest(image, "t1")
+    digest = push_config_image(store, "t1")
     sbom = json.dumps(
         {"bomFormat": "CycloneDX", "components": [{"name": "nats-py", "version": "2.10.0"}]}
     ).encode()

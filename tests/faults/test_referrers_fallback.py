@@ -19,28 +19,13 @@ import pytest
 from ray_worker_image.errors import PushError
 from ray_worker_image.registry import Destination, Repository, content
 from ray_worker_image.supply import artifacts, oci
+from tests.refclient import push_config_image
 
 from .conftest import Registry
 
 SBOM = json.dumps({"bomFormat": "CycloneDX", "components": []}).encode()
 
 
-def _image(store: Repository, tag: str, arch: str = "amd64") -> str:
-    """A minimal image (config only) pushed through the seam; its manifest digest."""
-    config = json.dumps(
-        {"architecture": arch, "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
-    ).encode()
-    store.push_blob(config, oci.OCI_CONFIG)
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": content.OCI_MANIFEST,
-        "config": content.descriptor(oci.OCI_CONFIG, config),
-        "layers": [],
-    }
-    return store.push_manifest(manifest, tag)
-
-
-@pytest.fixture
 def store(own_registry: Registry) -> Repository:
     return Destination.of(own_registry.address).repository("faults/referrers")
 
@@ -48,7 +33,7 @@ def store(own_registry: Registry) -> Repository:
 def test_fallback_tag_on_the_image_itself_refuses_and_never_deletes_the_image(
     store: Repository,
 ) -> None:
-    subject = _image(store, "t1")
+    subject = push_config_image(store, "t1")
     tag = content.fallback_tag(subject)
     store.put_tag(subject, tag)  # the registry keeps the fallback tag on the image
     sbom_manifest = oci.sbom_manifest(
@@ -70,8 +55,8 @@ def test_fallback_tag_on_the_image_itself_refuses_and_never_deletes_the_image(
 def test_a_foreign_fallback_index_is_rebuilt_and_the_foreign_manifest_kept(
     store: Repository,
 ) -> None:
-    subject = _image(store, "t1")
-    other = _image(store, "t2", arch="arm64")
+    subject = push_config_image(store, "t1")
+    other = push_config_image(store, "t2", arch="arm64")
     foreign = oci.sbom_manifest(
         artifacts.subject_of(store, other), SBOM, filename="other.cdx.json", annotations={}
     )
