@@ -171,11 +171,6 @@ def view_and_object(
     return view, None
 
 
-def view_from_options(definition: ImageDefinition, cluster: ClusterOptions) -> ClusterView:
-    """The live object's view (``--from``), else one assumed from the options."""
-    return view_and_object(definition, cluster)[0]
-
-
 def with_canary(plan: Rollout, cluster: ClusterOptions, obj: Any) -> Rollout:
     """``plan`` with its canary stage (:func:`.canary.plan_canary`) and the commands in the
     canary's order; ``obj``: the object read (None: none, the script checks NATS_URL)."""
