@@ -110,12 +110,13 @@ def _take_back_supply(
     back on the manifest it held before (other attestations share it), or deleted."""
     store = plan.destination.repository(record.repository)
     attested = (part or {}).get("attestations")
-    with contextlib.suppress(PipelineError):
-        if attested:
+    if attested:
+        with contextlib.suppress(PipelineError):
             restore(
                 store,
                 record.digest,
                 Attested(attested["tag"], attested["manifest"], attested["previous"]),
             )
+    with contextlib.suppress(PipelineError):  # even when the restore failed
         remove_attachments(store, record.digest)
     (variant_out_dir(plan, s) / sbom_filename(s.variant)).unlink(missing_ok=True)

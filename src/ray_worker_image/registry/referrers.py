@@ -17,6 +17,7 @@ OCI distribution-spec v1.1 ``spec.md``:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,13 +29,15 @@ from .repository import Repository
 @dataclass(frozen=True)
 class Attached:
     """What an attach wrote: the referrer's digest, the fallback tag (None when the
-    registry indexed it), the manifest digests this run created, and entries dropped
-    from a foreign fallback index."""
+    registry indexed it), and entries dropped from a foreign fallback index."""
 
     manifest_digest: str
     fallback_tag: str | None
-    created: tuple[str, ...] = ()
     dropped: tuple[str, ...] = field(default=())
+
+
+class ForeignFallbackTag(PushError):
+    """The referrers fallback tag holds something that is not a referrers index."""
 
 
 def _refers_to(repo: Repository, digest: str, subject: str) -> bool:
@@ -50,8 +53,9 @@ def fallback_index(
 ) -> tuple[dict[str, Any] | None, str | None, tuple[str, ...]]:
     """(checked index, digest the tag held, dropped entries) of ``subject``'s fallback tag.
 
-    The index keeps only entries whose manifest refers to ``subject``. Raises PushError
-    (one line) when the tag holds something other than an OCI image index.
+    The index keeps only entries whose manifest refers to ``subject``. Raises
+    ForeignFallbackTag (one line) when the tag holds something other than an OCI image index,
+    PushError/RegistryUnavailable when the registry cannot be read.
     """
     tag = content.fallback_tag(subject)
     found = repo.manifest(tag)
@@ -61,7 +65,7 @@ def fallback_index(
     held = content.sha256(data)
     if held == subject or document.get("mediaType") != content.OCI_INDEX:
         what = "the image itself" if held == subject else (document.get("mediaType") or "?")
-        raise PushError(
+        raise ForeignFallbackTag(
             f"registry {repo.registry}: {repo.repository}:{tag} (the referrers fallback tag) "
             f"holds {what}, not a referrers index; the registry keeps that tag for something "
             "else: use a registry with the OCI referrers API, or move that tag"
@@ -80,7 +84,8 @@ def attach(repo: Repository, subject: str, manifest: dict[str, Any]) -> Attached
     when the registry's answer lacks ``OCI-Subject``, keep the fallback index current.
 
     A failure after the referrer's PUT deletes the referrer again when this run created it
-    (checked by digest, never the subject), then raises the one-line PushError.
+    (checked by digest, never the subject; a failure of that clean-up is not reported over
+    the first), then raises the first one-line PushError.
     """
     if (manifest.get("subject") or {}).get("digest") != subject:
         raise PushError(f"internal: the referrer's subject is not {subject[:19]}")
@@ -90,18 +95,19 @@ def attach(repo: Repository, subject: str, manifest: dict[str, Any]) -> Attached
     put = repo.put_manifest(body, str(manifest.get("mediaType") or content.OCI_MANIFEST))
     created = () if existed else (digest,)
     if put.subject == subject:
-        return Attached(digest, None, created)
+        return Attached(digest, None)
     tag = content.fallback_tag(subject)
     try:
         index, _held, dropped = fallback_index(repo, subject)
         entry = content.referrer_descriptor(body, manifest)
-        written = repo.push_manifest(content.referrers_index(index, entry), tag)
+        repo.push_manifest(content.referrers_index(index, entry), tag)
     except PushError:
-        for mine in created:
-            if mine != subject and _refers_to(repo, mine, subject):
-                repo.delete_manifest(mine)
+        with contextlib.suppress(PushError):
+            for mine in created:
+                if mine != subject and _refers_to(repo, mine, subject):
+                    repo.delete_manifest(mine)
         raise
-    return Attached(digest, tag, (*created, written), dropped)
+    return Attached(digest, tag, dropped)
 
 
 def referrers(repo: Repository, subject: str) -> tuple[dict[str, Any] | None, str]:
@@ -113,7 +119,7 @@ def referrers(repo: Repository, subject: str) -> tuple[dict[str, Any] | None, st
     tag = content.fallback_tag(subject)
     try:
         checked, _held, _dropped = fallback_index(repo, subject)
-    except PushError:
+    except ForeignFallbackTag:
         return None, f"tag {tag}"
     return checked, f"tag {tag}"
 
@@ -125,7 +131,7 @@ def remove(repo: Repository, subject: str, tags: tuple[str, ...] = ()) -> list[s
     deleted: list[str] = []
     try:
         index, held, _dropped = fallback_index(repo, subject)
-    except PushError:
+    except ForeignFallbackTag:
         index, held = None, None  # a foreign tag: not ours to delete
     for entry in (index or {}).get("manifests") or []:
         digest = str(entry.get("digest"))
