@@ -67,7 +67,6 @@ class Authenticator:
         self._basic = False
         self._tokens: dict[str, str] = {}  # challenge scope -> token
         self._hints: dict[str, str] = {}  # request hint -> challenge scope that opened it
-        self.token_requests = 0
 
     def header(self, hint: str) -> str | None:
         """The Authorization header for a request expected to need scope ``hint``."""
@@ -111,7 +110,6 @@ class Authenticator:
 
     def _token(self, realm: str, challenge: Challenge) -> str:
         params = {k: v for k, v in challenge.params.items() if k in ("service", "scope")}
-        self.token_requests += 1
         status, body = self._fetch(realm, params, self.credentials)
         if status != 200:
             raise PushError(

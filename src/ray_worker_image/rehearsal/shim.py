@@ -17,7 +17,7 @@ import sys
 import tarfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .. import engine as engines
@@ -94,7 +94,7 @@ def serve(call: Call, state: State, engine: engines.Engine | None) -> tuple[int,
     pods = state.pods
     reconcile(engine, config, rc, pods)
     state.save_pods(pods)
-    chosen = [p for p in pods if matches(_labels(rc, p), call.selector)]
+    chosen = [p for p in pods if matches(labels(rc, p), call.selector)]
     if call.action == "delete-pods":
         return delete(engine, state, pods, chosen)
     if call.action == "wait":
@@ -112,10 +112,6 @@ def serve(call: Call, state: State, engine: engines.Engine | None) -> tuple[int,
         alive = alive_hosts(engine, config, pods) if _asks_ready(call.output) else None
         return render(state, pod_object(engine, config, rc, named, alive), call.output)
     return run_exec(engine, call, named)
-
-
-def _labels(rc: Mapping[str, Any], pod: PodRecord) -> dict[str, str]:
-    return labels(rc, pod)
 
 
 def _asks_ready(output: str) -> bool:

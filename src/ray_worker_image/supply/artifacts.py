@@ -31,12 +31,6 @@ def subject_of(store: Repository, digest: str) -> dict[str, Any]:
     return content.subject_descriptor(media_type, digest, len(data))
 
 
-def attach_referrer(store: Repository, subject_digest: str, manifest: dict[str, Any]) -> Attached:
-    """Push a referrer manifest; the registry's answer decides the fallback tag
-    (:func:`..registry.referrers.attach`: checked content, safe clean-up)."""
-    return referrers.attach(store, subject_digest, manifest)
-
-
 def attach_sbom(
     store: Repository,
     subject_digest: str,
@@ -50,7 +44,7 @@ def attach_sbom(
     store.push_blob(oci.EMPTY_JSON, oci.EMPTY_CONFIG)
     store.push_blob(sbom, oci.CYCLONEDX_JSON)
     manifest = oci.sbom_manifest(subject, sbom, filename=filename, annotations=annotations or {})
-    return attach_referrer(store, subject_digest, manifest)
+    return referrers.attach(store, subject_digest, manifest)
 
 
 def find_sbom(store: Repository, digest: str) -> tuple[bytes, str] | None:
