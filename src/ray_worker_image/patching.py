@@ -21,6 +21,14 @@ from .session import Session
 LABEL_TIMEOUT: Final = 10.0  # seconds: the one timeout of reading an image's labels
 
 
+def quick_destination(
+    s: Session, registry: str, credentials: Credentials | None = None
+) -> Destination:
+    """``registry`` as ``s`` reaches it, for a read whose failure has an answer of its own
+    (an image's labels, a release's digest): one attempt, one :data:`LABEL_TIMEOUT`."""
+    return Destination(s.registry_access(registry), credentials, timeout=LABEL_TIMEOUT, attempts=1)
+
+
 def label_reader(
     s: Session, registry: str = "", credentials: Credentials | None = None
 ) -> LabelReader:
@@ -34,13 +42,10 @@ def label_reader(
     """
 
     def read(ref: ImageRef) -> Mapping[str, str] | None:
-        destination = Destination(
-            s.registry_access(ref.registry),
-            credentials if ref.registry == registry else None,
-            timeout=LABEL_TIMEOUT,
-            attempts=1,
+        mine = credentials if ref.registry == registry else None
+        config = (
+            quick_destination(s, ref.registry, mine).repository(ref.repository).image_config(ref)
         )
-        config = destination.repository(ref.repository).image_config(ref)
         if config is None:
             return None
         return dict((config.get("config") or {}).get("Labels") or {})

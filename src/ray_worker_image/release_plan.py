@@ -34,13 +34,16 @@ class ReleasePlan:
     """Everything checked before the first slow step."""
 
     sessions: tuple[Session, ...]
-    registry: str
     destination: Destination  # the registry, its TLS settings and credentials, resolved once
     cluster: ClusterOptions
     allow_stand_in: bool
     dry_run: bool
     out: str | None
     force: bool = False  # --force: the immutable tag may point at a different image
+
+    @property
+    def registry(self) -> str:
+        return self.destination.registry
 
     @property
     def credentials(self) -> Credentials | None:
@@ -92,9 +95,7 @@ def plan_release(
     if not dry_run:
         supply.check_signing_key()  # a configured key that does not load stops here
         preflight.check_listening(registry)  # before the base is pulled
-    return ReleasePlan(
-        tuple(sessions), registry, destination, cluster, allow_stand_in, dry_run, out, force
-    )
+    return ReleasePlan(tuple(sessions), destination, cluster, allow_stand_in, dry_run, out, force)
 
 
 def check_release_inputs(

@@ -22,9 +22,9 @@ from rich.text import Text
 
 from .. import console
 from ..errors import CheckFailed, UsageError
-from ..patching import LABEL_TIMEOUT, label_reader
+from ..patching import label_reader, quick_destination
 from ..records import pushed_refs
-from ..registry import Credentials, Destination
+from ..registry import Credentials
 from ..session import Session
 from . import fleet
 from .rows import UP_TO_DATE, Facts, Result, Row, rows
@@ -41,10 +41,8 @@ def release_ref(s: Session, registry: str, credentials: Credentials | None) -> s
     absent (404). Raises PipelineError (RegistryUnavailable: exit 3) when the registry fails.
     """
     floating, immutable = pushed_refs(s.definition, registry, s.revision())
-    destination = Destination(
-        s.registry_access(registry), credentials, timeout=LABEL_TIMEOUT, attempts=1
-    )
-    digest = destination.repository(immutable.repository).manifest_digest(immutable)
+    store = quick_destination(s, registry, credentials).repository(immutable.repository)
+    digest = store.manifest_digest(immutable)
     return None if digest is None else str(floating.with_digest(digest))
 
 
