@@ -26,6 +26,7 @@ from .conftest import Registry
 SBOM = json.dumps({"bomFormat": "CycloneDX", "components": []}).encode()
 
 
+@pytest.fixture
 def store(own_registry: Registry) -> Repository:
     return Destination.of(own_registry.address).repository("faults/referrers")
 
