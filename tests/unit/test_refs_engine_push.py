@@ -11,7 +11,7 @@ from ray_worker_image.definition import load_variant
 from ray_worker_image.errors import EngineError, PipelineError, PushError
 from ray_worker_image.push import credentials_from_env, plan_push
 from ray_worker_image.refs import ImageRef
-from ray_worker_image.registry import Credentials, scheme_for
+from ray_worker_image.registry import Credentials, RegistryAccess
 from ray_worker_image.state import BuiltImage, ResolvedBase, TestRecord
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,9 +198,9 @@ def test_password_comes_only_from_the_environment(monkeypatch) -> None:
 
 
 def test_loopback_registries_are_plain_http() -> None:
-    assert scheme_for("127.0.0.1:5000") == "http"
-    assert scheme_for("localhost:5000") == "http"
-    assert scheme_for("registry.example.com") == "https"
+    assert RegistryAccess("127.0.0.1:5000").scheme == "http"
+    assert RegistryAccess("localhost:5000").scheme == "http"
+    assert RegistryAccess("registry.example.com").scheme == "https"
 
 
 def test_skip_tests_warns_loudly(capsys) -> None:

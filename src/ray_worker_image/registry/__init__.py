@@ -17,7 +17,7 @@ credentials. No other module imports requests, urllib3 or oras to talk to a regi
 above errors/refs.
 """
 
-from .access import Credentials, RegistryAccess, api_host, scheme_for
+from .access import Credentials, RegistryAccess, api_host
 from .destination import Destination
 from .repository import Put, Repository
 from .transport import ATTEMPTS, MAX_RETRY_SECONDS, TIMEOUT, Transport
@@ -33,5 +33,4 @@ __all__ = [
     "Repository",
     "Transport",
     "api_host",
-    "scheme_for",
 ]

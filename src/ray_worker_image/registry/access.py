@@ -70,8 +70,3 @@ class RegistryAccess:
 def api_host(registry: str) -> str:
     """The API host of a registry name: ``docker.io`` is served by registry-1.docker.io."""
     return "registry-1.docker.io" if registry == "docker.io" else registry
-
-
-def scheme_for(registry: str) -> str:
-    """Loopback registries are plain HTTP (as Docker itself assumes); the rest are HTTPS."""
-    return RegistryAccess(registry).scheme

@@ -38,6 +38,11 @@ class NewImage:
         return self.variant.ray_version if self.variant else self.ray_version
 
 
+def official(ref: ImageRef) -> bool:
+    """An official Ray image: any ``rayproject/*`` repository on Docker Hub."""
+    return ref.registry == DOCKER_HUB and ref.repository.startswith(OFFICIAL_NAMESPACE)
+
+
 def classify(image: str, *, release_repository: str | None = None) -> RayTag | None:
     """The :class:`RayTag` an image reference runs, or None when it cannot be told.
 
@@ -50,7 +55,7 @@ def classify(image: str, *, release_repository: str | None = None) -> RayTag | N
         ref = ImageRef.parse(image)
     except PipelineError:
         return None
-    if ref.registry == DOCKER_HUB and ref.repository.startswith(OFFICIAL_NAMESPACE):
+    if official(ref):
         return RayTag.try_parse(ref.tag)
     if release_repository and ref.repository == release_repository.strip("/") and ref.tag:
         match = _RELEASE_TAG.match(ref.tag)

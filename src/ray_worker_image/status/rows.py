@@ -37,12 +37,13 @@ from typing import Any, Final
 from .. import labels as L
 from ..errors import PipelineError, RolloutError, Unavailable
 from ..kuberay.crd import KINDS
-from ..raytag import OFFICIAL_NAMESPACE, RayTag
+from ..raytag import RayTag
 from ..records import LOCK_SHA
-from ..refs import DOCKER_HUB, ImageRef
+from ..refs import ImageRef
 from ..rollout.identity import LabelReader, identify
 from ..rollout.model import GroupView
 from ..rollout.read import view_from_object
+from ..rollout.variants import official
 
 # Labels only this project's final image carries (images/ray-swe-fleet/Dockerfile.j2); the
 # stand-in base carries io.github.ray-worker-image.stand-in too, so the prefix alone is not one.
@@ -157,11 +158,6 @@ def cached(read: LabelReader) -> LabelReader:
         return found
 
     return once
-
-
-def official(ref: ImageRef) -> bool:
-    """An official Ray image: any ``rayproject/*`` repository on Docker Hub."""
-    return ref.registry == DOCKER_HUB and ref.repository.startswith(OFFICIAL_NAMESPACE)
 
 
 def provenance(image: str, read: LabelReader) -> tuple[bool | None, bool | None, str]:
